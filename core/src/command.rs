@@ -1,0 +1,500 @@
+//! The command-handler trait and the registry that dispatches every command,
+//! whether it came from a REST route or a WebSocket frame.
+//!
+//! Auth, rate limits, size limits, the command log and timing live here, once.
+//! A handler only sees a typed request from an authorised caller.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::{SessionId, UserId};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Who may call a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not.
+    Public,
+    /// A valid session, verified email or not.
+    Session,
+    /// A valid session of an account whose email is verified.
+    Verified,
+}
+
+/// The authenticated side of a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSession {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub verified: bool,
+}
+
+/// Everything a handler may know about who is calling.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub request_id: String,
+    pub ip: IpAddr,
+    pub session: Option<AuthSession>,
+}
+
+impl Caller {
+    /// The session, for handlers whose access is `Session` or `Verified`
+    /// (dispatch guarantees it is there).
+    pub fn require_session(&self) -> Result<&AuthSession, ApiError> {
+        self.session.as_ref().ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// One command. `Req` is deserialized from the JSON body (REST routes merge path
+/// and query parameters into it), `Resp` is serialized back.
+#[async_trait]
+pub trait CommandHandler<C>: Send + Sync + 'static
+where
+    C: Send + Sync + 'static,
+{
+    /// Stable command name, e.g. `session.create`.
+    const NAME: &'static str;
+    const ACCESS: Access;
+    /// Rate class checked before the handler runs (see `RateLimiter`).
+    const RATE_CLASS: Option<&'static str> = None;
+    type Req: DeserializeOwned + Send + 'static;
+    type Resp: Serialize + Send + 'static;
+
+    /// The account a request is about, for per-account rate limits (for
+    /// example the normalised email of a log-in attempt).
+    fn rate_key(_req: &Self::Req) -> Option<String> {
+        None
+    }
+
+    async fn handle(&self, ctx: &C, caller: &Caller, req: Self::Req)
+        -> Result<Self::Resp, ApiError>;
+}
+
+/// What dispatch needs from the server around it.
+#[async_trait]
+pub trait DispatchEnv: Send + Sync + 'static {
+    /// Resolves a bearer token to its session, or `unauthorized` /
+    /// `session_expired`. Also refreshes the session's last-seen time.
+    async fn authenticate(&self, token: &str) -> Result<AuthSession, ApiError>;
+    fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter;
+    /// Records one finished command. Must not block.
+    fn log_command(&self, entry: &CommandLogEntry);
+    /// Largest accepted request body in bytes.
+    fn max_request_bytes(&self) -> usize;
+}
+
+/// One incoming command, transport-independent.
+pub struct Request {
+    pub command: String,
+    /// Bearer token, if the transport carried one.
+    pub token: Option<String>,
+    pub ip: IpAddr,
+    pub request_id: String,
+    pub body: serde_json::Value,
+    /// Size of the body as received, checked against `max_request_bytes`.
+    pub body_len: usize,
+}
+
+/// One line of the command log. Never holds a body, token, key or password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandLogEntry {
+    /// RFC 3339 UTC with milliseconds.
+    pub time: String,
+    pub request_id: String,
+    pub ip: String,
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    pub command: String,
+    /// `ok` or the error code.
+    pub outcome: String,
+    pub duration_us: u64,
+}
+
+#[async_trait]
+trait ErasedHandler<C>: Send + Sync {
+    fn access(&self) -> Access;
+    async fn call(
+        &self,
+        ctx: &C,
+        caller: &Caller,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError>;
+}
+
+struct Erased<H>(H);
+
+#[async_trait]
+impl<C, H> ErasedHandler<C> for Erased<H>
+where
+    C: DispatchEnv,
+    H: CommandHandler<C>,
+{
+    fn access(&self) -> Access {
+        H::ACCESS
+    }
+
+    async fn call(
+        &self,
+        ctx: &C,
+        caller: &Caller,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
+        let req: H::Req = serde_json::from_value(body).map_err(|e| {
+            ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}"))
+        })?;
+        if let Some(class) = H::RATE_CLASS {
+            let account = H::rate_key(&req);
+            ctx.rate_limiter()
+                .check(class, &caller.ip.to_string(), account.as_deref())
+                .map_err(ApiError::rate_limited)?;
+        }
+        let resp = self.0.handle(ctx, caller, req).await?;
+        serde_json::to_value(resp).map_err(|e| {
+            tracing::error!(command = H::NAME, error = %e, "response serialization failed");
+            ApiError::internal()
+        })
+    }
+}
+
+/// Duplicate names are a programming error caught at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("command {0} is registered twice")]
+pub struct DuplicateCommand(pub &'static str);
+
+/// All commands the server answers, by name.
+pub struct Registry<C> {
+    handlers: BTreeMap<&'static str, Box<dyn ErasedHandler<C>>>,
+}
+
+impl<C: DispatchEnv> Default for Registry<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: DispatchEnv> Registry<C> {
+    pub fn new() -> Self {
+        Self {
+            handlers: BTreeMap::new(),
+        }
+    }
+
+    pub fn register<H: CommandHandler<C>>(&mut self, handler: H) -> Result<(), DuplicateCommand> {
+        if self.handlers.contains_key(H::NAME) {
+            return Err(DuplicateCommand(H::NAME));
+        }
+        self.handlers.insert(H::NAME, Box::new(Erased(handler)));
+        Ok(())
+    }
+
+    /// Sorted command names.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.handlers.contains_key(name)
+    }
+
+    /// Runs one command: size check, auth, access, rate limit, handler, log.
+    pub async fn dispatch(&self, ctx: &C, req: Request) -> Result<serde_json::Value, ApiError> {
+        let started = Instant::now();
+        let mut caller = Caller {
+            request_id: req.request_id,
+            ip: req.ip,
+            session: None,
+        };
+        let result = self
+            .run(ctx, &mut caller, &req.command, req.token.as_deref(), req.body, req.body_len)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code.as_str().to_owned(),
+        };
+        let command = if self.contains(&req.command) {
+            req.command
+        } else {
+            // never echo arbitrary client input into the log
+            "<unknown>".to_owned()
+        };
+        ctx.log_command(&CommandLogEntry {
+            time: rfc3339_now(),
+            request_id: caller.request_id.clone(),
+            ip: caller.ip.to_string(),
+            user_id: caller.session.as_ref().map(|s| s.user_id),
+            session_id: caller.session.as_ref().map(|s| s.session_id.clone()),
+            command,
+            outcome,
+            duration_us: started.elapsed().as_micros() as u64,
+        });
+        result
+    }
+
+    async fn run(
+        &self,
+        ctx: &C,
+        caller: &mut Caller,
+        command: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+        body_len: usize,
+    ) -> Result<serde_json::Value, ApiError> {
+        let handler = self.handlers.get(command).ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownCommand, "unknown command")
+        })?;
+        if body_len > ctx.max_request_bytes() {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request larger than {} bytes", ctx.max_request_bytes()),
+            ));
+        }
+        if let Some(token) = token {
+            match ctx.authenticate(token).await {
+                Ok(session) => caller.session = Some(session),
+                // a public command still works with a stale token
+                Err(e) if handler.access() != Access::Public => return Err(e),
+                Err(_) => {}
+            }
+        }
+        match (handler.access(), &caller.session) {
+            (Access::Public, _) => {}
+            (_, None) => return Err(ApiError::unauthorized()),
+            (Access::Verified, Some(s)) if !s.verified => {
+                return Err(ApiError::new(
+                    ErrorCode::EmailNotVerified,
+                    "verify your email address first",
+                ))
+            }
+            _ => {}
+        }
+        handler.call(ctx, caller, body).await
+    }
+}
+
+/// Current UTC time as RFC 3339 with milliseconds, without extra crates.
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_rfc3339_millis(now.as_millis() as i64)
+}
+
+/// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_rfc3339_millis(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // civil-from-days (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::{Rate, RateLimiter, RateRule};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    struct Env {
+        limiter: RateLimiter,
+        log: Mutex<Vec<CommandLogEntry>>,
+    }
+
+    #[async_trait]
+    impl DispatchEnv for Env {
+        async fn authenticate(&self, token: &str) -> Result<AuthSession, ApiError> {
+            match token {
+                "good" => Ok(AuthSession {
+                    user_id: UserId(1),
+                    session_id: SessionId("s1".into()),
+                    verified: true,
+                }),
+                "unverified" => Ok(AuthSession {
+                    user_id: UserId(2),
+                    session_id: SessionId("s2".into()),
+                    verified: false,
+                }),
+                _ => Err(ApiError::unauthorized()),
+            }
+        }
+        fn rate_limiter(&self) -> &RateLimiter {
+            &self.limiter
+        }
+        fn log_command(&self, entry: &CommandLogEntry) {
+            self.log.lock().unwrap().push(entry.clone());
+        }
+        fn max_request_bytes(&self) -> usize {
+            100
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct EchoReq {
+        text: String,
+    }
+
+    struct Echo;
+    #[async_trait]
+    impl CommandHandler<Env> for Echo {
+        const NAME: &'static str = "test.echo";
+        const ACCESS: Access = Access::Public;
+        const RATE_CLASS: Option<&'static str> = Some("echo");
+        type Req = EchoReq;
+        type Resp = serde_json::Value;
+        fn rate_key(req: &EchoReq) -> Option<String> {
+            Some(req.text.clone())
+        }
+        async fn handle(&self, _: &Env, caller: &Caller, req: EchoReq) -> Result<serde_json::Value, ApiError> {
+            Ok(serde_json::json!({"text": req.text, "user": caller.session.as_ref().map(|s| s.user_id)}))
+        }
+    }
+
+    struct Secret;
+    #[async_trait]
+    impl CommandHandler<Env> for Secret {
+        const NAME: &'static str = "test.secret";
+        const ACCESS: Access = Access::Verified;
+        type Req = serde_json::Value;
+        type Resp = &'static str;
+        async fn handle(&self, _: &Env, _: &Caller, _: serde_json::Value) -> Result<&'static str, ApiError> {
+            Ok("yes")
+        }
+    }
+
+    fn setup() -> (Registry<Env>, Env) {
+        let mut reg = Registry::new();
+        reg.register(Echo).unwrap();
+        reg.register(Secret).unwrap();
+        let mut rules = HashMap::new();
+        rules.insert(
+            "echo".to_owned(),
+            RateRule {
+                per_ip: Rate::new(100, 60),
+                per_account: Rate::new(2, 60),
+            },
+        );
+        let env = Env {
+            limiter: RateLimiter::new(rules),
+            log: Mutex::new(Vec::new()),
+        };
+        (reg, env)
+    }
+
+    fn request(command: &str, token: Option<&str>, body: serde_json::Value) -> Request {
+        let body_len = body.to_string().len();
+        Request {
+            command: command.into(),
+            token: token.map(Into::into),
+            ip: "127.0.0.1".parse().unwrap(),
+            request_id: "r1".into(),
+            body,
+            body_len,
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicate_names_are_refused() {
+        let (mut reg, _) = setup();
+        assert!(reg.register(Echo).is_err());
+        assert_eq!(reg.names(), vec!["test.echo", "test.secret"]);
+    }
+
+    #[tokio::test]
+    async fn dispatch_checks_access_and_logs_outcomes() {
+        let (reg, env) = setup();
+        let ok = reg
+            .dispatch(&env, request("test.echo", Some("good"), serde_json::json!({"text": "a"})))
+            .await
+            .unwrap();
+        assert_eq!(ok["user"], 1);
+        let err = reg
+            .dispatch(&env, request("test.secret", None, serde_json::json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unauthorized);
+        let err = reg
+            .dispatch(&env, request("test.secret", Some("unverified"), serde_json::json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::EmailNotVerified);
+        let err = reg
+            .dispatch(&env, request("test.secret", Some("forged"), serde_json::json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unauthorized);
+        // a bad token on a public command is ignored, not fatal
+        assert!(reg
+            .dispatch(&env, request("test.echo", Some("forged"), serde_json::json!({"text": "b"})))
+            .await
+            .is_ok());
+        let log = env.log.lock().unwrap();
+        let outcomes: Vec<_> = log.iter().map(|e| e.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["ok", "unauthorized", "email_not_verified", "unauthorized", "ok"]);
+        assert_eq!(log[0].user_id, Some(UserId(1)));
+        assert_eq!(log[1].user_id, None);
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_unknown_commands_and_size() {
+        let (reg, env) = setup();
+        let err = reg
+            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": 5})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        let err = reg
+            .dispatch(&env, request("nope; drop table", None, serde_json::json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownCommand);
+        let big = "x".repeat(200);
+        let err = reg
+            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": big})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        let log = env.log.lock().unwrap();
+        assert_eq!(log[1].command, "<unknown>");
+    }
+
+    #[tokio::test]
+    async fn rate_limit_per_account_key() {
+        let (reg, env) = setup();
+        for _ in 0..2 {
+            reg.dispatch(&env, request("test.echo", None, serde_json::json!({"text": "k"})))
+                .await
+                .unwrap();
+        }
+        let err = reg
+            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": "k"})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::RateLimited);
+        assert!(err.retry_after.unwrap() >= 1);
+        assert!(reg
+            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": "other"})))
+            .await
+            .is_ok());
+    }
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339_millis(1_795_967_096_123), "2026-11-29T15:44:56.123Z");
+        assert_eq!(format_rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,19 @@
+//! Ferrogram core: the wire protocol types, end-to-end crypto, domain ids, input
+//! validation and the command-handler trait with its registry.
+//!
+//! This crate knows nothing of actix, GTK or SQLite: the server, the client
+//! library and the GTK app all build on it.
+
+pub mod b64;
+pub mod command;
+pub mod crypto;
+pub mod error;
+pub mod ids;
+pub mod proto;
+pub mod ratelimit;
+pub mod validate;
+
+pub use error::{ApiError, ErrorCode};
+
+/// Version of the wire protocol spoken under `/api/v1`.
+pub const PROTOCOL_VERSION: u32 = 1;

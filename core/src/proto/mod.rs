@@ -1,0 +1,7 @@
+//! Request and response types of every command, shared by the server, the
+//! client library and the GTK app. Timestamps are milliseconds since the Unix
+//! epoch (`*_at`). Binary values are base64 strings (`B64`).
+
+pub mod account;
+
+pub use account::*;
