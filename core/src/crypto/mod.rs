@@ -1,2 +1,31 @@
-//! End-to-end crypto (client side) and the public-key checks the server needs.
-//! Being written: see the crypto helper's task.
+//! End-to-end crypto for Ferrogram: password key derivation, the account's RSA
+//! identity, sealing secrets at rest, key fingerprints and the server's checks
+//! of public keys.
+//!
+//! Private-key operations (signing, decrypting) happen only on clients, on the
+//! user's own keys: the `rsa` crate's private operations are not constant time
+//! (RUSTSEC-2023-0071). Everything a server may call (`validate_public_keys`,
+//! `fingerprint`) uses public keys only.
+//!
+//! Every function that needs randomness takes `&mut impl CryptoRng`, so tests
+//! run with a seeded generator and production code passes the OS generator.
+
+// A panic in crypto code is a denial of service at best; every failure is an error value.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod encode;
+mod error;
+pub mod fingerprint;
+pub mod identity;
+pub mod kdf;
+pub mod sealed;
+mod spki;
+
+#[cfg(test)]
+mod test_support;
+
+pub use error::{CryptoError, KeyRole};
+pub use fingerprint::{fingerprint, fingerprints_match, validate_public_keys};
+pub use identity::{Identity, RSA_BITS};
+pub use kdf::{derive_account_keys, random_salt, AccountKeys, AuthKey, WrapKey};
+pub use sealed::{open_bytes, open_identity, seal_bytes, seal_identity};
