@@ -572,3 +572,216 @@ fn build_http(addr: &ServerAddr, options: &ClientOptions) -> Result<reqwest::Cli
         .build()
         .map_err(|e| ClientError::invalid_input(format!("cannot set up HTTP client: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrogram_core::ErrorCode;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-route HTTP server on loopback answering every request with
+    /// `status` and `body`, counting the requests it saw.
+    async fn fake_server(status: u16, body: String) -> (ServerAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = ServerAddr::from(listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                // A TLS hello (not ASCII) gets the plain answer at once.
+                while !request.windows(4).any(|w| w == b"\r\n\r\n")
+                    && request.first().is_none_or(u8::is_ascii_alphabetic)
+                {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(response.as_bytes()).await.ok();
+                stream.shutdown().await.ok();
+            }
+        });
+        (addr, seen)
+    }
+
+    fn server_info(name: &str, min_kdf: KdfParams) -> String {
+        serde_json::to_string(&ServerInfo {
+            name: name.into(),
+            version: "0.1.0".into(),
+            protocol_version: ferrogram_core::PROTOCOL_VERSION,
+            features: vec![],
+            registration_open: true,
+            min_kdf,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn accepts_a_ferrogram_server() {
+        let (addr, _) = fake_server(200, server_info("ferrogram", KdfParams::DEFAULT)).await;
+        let client = Client::connect(addr.clone()).await.unwrap();
+        assert_eq!(client.server_info().name, "ferrogram");
+        assert_eq!(client.base_url(), addr.base_url());
+    }
+
+    #[tokio::test]
+    async fn refuses_other_servers() {
+        let cases = [
+            (
+                200,
+                server_info("mastodon", KdfParams::DEFAULT),
+                "calls itself \"mastodon\"",
+            ),
+            (404, "not found".to_owned(), "HTTP 404"),
+            (200, "<html>hello</html>".to_owned(), "server description"),
+            (
+                200,
+                r#"{"name":"ferrogram"}"#.to_owned(),
+                "server description",
+            ),
+        ];
+        for (status, body, expected) in cases {
+            let (addr, _) = fake_server(status, body).await;
+            match Client::connect(addr).await {
+                Err(ClientError::NotFerrogram { reason, .. }) => {
+                    assert!(reason.contains(expected), "{reason} lacks {expected}");
+                }
+                other => panic!("expected NotFerrogram, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_another_protocol_version() {
+        let mut info: Value =
+            serde_json::from_str(&server_info("ferrogram", KdfParams::DEFAULT)).unwrap();
+        info["protocol_version"] = 99.into();
+        let (addr, _) = fake_server(200, info.to_string()).await;
+        let err = Client::connect(addr).await.unwrap_err();
+        assert!(err.to_string().contains("protocol version 99"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_unreachable_with_a_readable_reason() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = Client::connect(ServerAddr::new("127.0.0.1", port))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn tls_to_a_plain_server_is_unreachable() {
+        let (addr, _) = fake_server(200, server_info("ferrogram", KdfParams::DEFAULT)).await;
+        let err = Client::connect(addr.with_tls(true)).await.unwrap_err();
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn unreadable_ca_file_is_invalid_input() {
+        let addr = ServerAddr::new("127.0.0.1", 1)
+            .with_tls(true)
+            .with_ca_file("/nonexistent/ca.pem");
+        let err = Client::connect(addr).await.unwrap_err();
+        assert!(matches!(err, ClientError::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn new_keys_use_the_stronger_of_default_and_server_minimum() {
+        let strong_min = KdfParams {
+            m_cost_kib: 65_536,
+            t_cost: 1,
+            ..KdfParams::DEFAULT
+        };
+        let (addr, _) = fake_server(200, server_info("ferrogram", strong_min)).await;
+        let client = Client::connect(addr.clone()).await.unwrap();
+        let kdf = client.kdf_for_new_keys();
+        assert_eq!(kdf.m_cost_kib, 65_536);
+        assert_eq!(kdf.t_cost, KdfParams::DEFAULT.t_cost);
+
+        let cheap = KdfParams {
+            m_cost_kib: 64,
+            t_cost: 1,
+            ..KdfParams::DEFAULT
+        };
+        let options = ClientOptions {
+            kdf_override: Some(cheap),
+            ..ClientOptions::default()
+        };
+        let client = Client::connect_with(addr, options).await.unwrap();
+        assert_eq!(client.kdf_for_new_keys(), cheap);
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_before_anything_is_sent() {
+        let (addr, seen) = fake_server(200, server_info("ferrogram", KdfParams::DEFAULT)).await;
+        let client = Client::connect(addr).await.unwrap();
+        let after_connect = seen.load(Ordering::SeqCst);
+        let cases = [
+            (
+                RegisterParams::new("not-an-email", "ada", "Ada", "long enough pw"),
+                ErrorCode::InvalidEmail,
+            ),
+            (
+                RegisterParams::new("ada@example.org", "a!", "Ada", "long enough pw"),
+                ErrorCode::InvalidHandle,
+            ),
+            (
+                RegisterParams::new("ada@example.org", "ada", " ", "long enough pw"),
+                ErrorCode::InvalidDisplayName,
+            ),
+            (
+                RegisterParams::new("ada@example.org", "ada", "Ada", "short"),
+                ErrorCode::BadRequest,
+            ),
+        ];
+        for (params, code) in cases {
+            let err = client.register(params).await.unwrap_err();
+            assert!(matches!(err, ClientError::InvalidInput(_)), "{err:?}");
+            assert_eq!(err.code(), Some(code));
+        }
+        let err = client
+            .verify_code("ada@example.org", "12ab56")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidCode));
+        let err = client.login("nope", "pw", None).await.err().unwrap();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidEmail));
+        let long_device = "d".repeat(65);
+        let err = client
+            .login("ada@example.org", "pw", Some(&long_device))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidDeviceName));
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            after_connect,
+            "a request was sent"
+        );
+    }
+
+    #[test]
+    fn register_params_hide_the_password() {
+        let params = RegisterParams::new("a@b.org", "ada", "Ada", "hunter2hunter2");
+        let text = format!("{params:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("a@b.org"));
+    }
+}
