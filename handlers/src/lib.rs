@@ -1,14 +1,38 @@
 //! Ferrogram command handlers: one module per command, all registered by
 //! [`register_all`]. Handlers see a [`HandlerCtx`] of storage and service
 //! traits, never actix, so they are unit-tested with fakes.
+//!
+//! Module paths mirror command names: `account::register` is
+//! `account.register`.
+
+pub mod account;
+pub mod me;
+pub mod server;
+pub mod session;
+pub mod user;
+
+mod checks;
+mod error;
+mod mail;
+mod password;
+mod secrets;
+mod views;
+
+#[cfg(test)]
+mod tests;
 
 use async_trait::async_trait;
-use ferrogram_core::command::{AuthSession, CommandLogEntry, DispatchEnv, Registry};
+use ferrogram_core::command::{
+    AuthSession, CommandHandler, CommandLogEntry, DispatchEnv, Registry,
+};
+use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::KdfParams;
 use ferrogram_core::ratelimit::RateLimiter;
-use ferrogram_core::ApiError;
-use ferrogram_storage::Storage;
+use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_storage::{sessions, Storage};
 use std::sync::Arc;
+
+use crate::error::Fail;
 
 /// One email to send. Bodies never reach a log.
 #[derive(Clone)]
@@ -21,7 +45,9 @@ pub struct OutgoingMail {
 
 impl std::fmt::Debug for OutgoingMail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutgoingMail").field("subject", &self.subject).finish_non_exhaustive()
+        f.debug_struct("OutgoingMail")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,14 +102,87 @@ pub struct HandlerCtx {
 
 /// Every command this server answers, one line each.
 pub fn register_all(registry: &mut Registry<HandlerCtx>) {
-    let _ = registry;
+    add(registry, server::info::Info);
+    add(registry, account::prelogin::Prelogin);
+    add(registry, account::register::Register);
+    add(registry, account::verify::Verify);
+    add(registry, account::resend_verification::ResendVerification);
+    add(registry, session::create::CreateSession);
+    add(registry, session::delete_current::DeleteCurrentSession);
+    add(registry, session::list::ListSessions);
+    add(registry, session::revoke::RevokeSession);
+    add(registry, session::revoke_others::RevokeOtherSessions);
+    add(registry, me::get::GetMe);
+    add(registry, me::update::UpdateMe);
+    add(registry, me::change_password::ChangePassword);
+    add(registry, me::delete::DeleteAccount);
+    add(registry, user::get::GetUser);
+    add(registry, user::search::SearchUsers);
+    add(registry, user::keys::GetUserKeys);
+}
+
+/// A duplicate name is a programming error: it fails the start-up (and the
+/// test that pins the list of names) loudly rather than shadowing a command.
+fn add<H: CommandHandler<HandlerCtx>>(registry: &mut Registry<HandlerCtx>, handler: H) {
+    if let Err(duplicate) = registry.register(handler) {
+        panic!("{duplicate}");
+    }
+}
+
+/// What a bearer token resolved to.
+enum TokenLookup {
+    Unknown,
+    Expired,
+    Valid(AuthSession),
 }
 
 #[async_trait]
 impl DispatchEnv for HandlerCtx {
+    /// Token -> SHA-256 -> session. Only the hash is ever stored or looked up,
+    /// so the database never sees the token itself.
     async fn authenticate(&self, token: &str) -> Result<AuthSession, ApiError> {
-        let _ = token;
-        Err(ApiError::unauthorized())
+        // Anything that is not one of our tokens is refused without a
+        // database round trip.
+        if !secrets::is_well_formed_token(token) {
+            return Err(ApiError::unauthorized());
+        }
+        let token_hash = secrets::sha256(token.as_bytes());
+        let now = now_millis();
+        let lookup = self
+            .storage
+            .run(move |conn| -> Result<TokenLookup, Fail> {
+                let Some(found) = sessions::by_token_hash(conn, &token_hash)? else {
+                    return Ok(TokenLookup::Unknown);
+                };
+                // The index lookup already matched the hash; comparing again in
+                // constant time keeps the final decision free of early exits.
+                if !secrets::ct_eq(&found.token_hash, &token_hash) {
+                    return Ok(TokenLookup::Unknown);
+                }
+                // Expired sessions stay until pruned, so the client keeps
+                // getting `session_expired` (and knows to log in again)
+                // rather than a bare `unauthorized`.
+                if found.session.is_expired(now) {
+                    return Ok(TokenLookup::Expired);
+                }
+                if found.session.needs_touch(now) {
+                    sessions::touch(conn, &found.session.id, now)?;
+                }
+                Ok(TokenLookup::Valid(AuthSession {
+                    user_id: found.session.user_id,
+                    session_id: found.session.id,
+                    verified: found.user_verified,
+                }))
+            })
+            .await?;
+        match lookup {
+            TokenLookup::Valid(session) => Ok(session),
+            TokenLookup::Expired => Err(ApiError::new(
+                ErrorCode::SessionExpired,
+                "this session has expired; log in again",
+            )),
+            TokenLookup::Unknown => Err(ApiError::unauthorized()),
+        }
     }
 
     fn rate_limiter(&self) -> &RateLimiter {

@@ -167,6 +167,19 @@ pub fn delete_expired(conn: &Connection, now: Millis) -> Result<usize, StorageEr
     Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
 }
 
+/// Removes one user's expired sessions (done at log-in, so an account's list
+/// never grows without bound even if housekeeping never runs).
+pub fn delete_expired_for_user(
+    conn: &Connection,
+    user_id: UserId,
+    now: Millis,
+) -> Result<usize, StorageError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
+        params![user_id.0, now],
+    )?)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -306,6 +319,16 @@ pub(crate) mod tests {
                 insert(conn, &new_session(alice, 2))?;
                 assert_eq!(delete_expired(conn, 9_999)?, 0);
                 assert_eq!(delete_expired(conn, 10_000)?, 1);
+                assert_eq!(list_for_user(conn, alice)?.len(), 1);
+
+                let carol = users::insert(conn, &users::tests::new_user("c@x.org", "carol"))?;
+                let mut carols = new_session(carol, 3);
+                carols.expires_at = 10_000;
+                insert(conn, &carols)?;
+                insert(conn, &short)?;
+                // only the named user's expired sessions go
+                assert_eq!(delete_expired_for_user(conn, alice, 20_000)?, 1);
+                assert_eq!(list_for_user(conn, carol)?.len(), 1);
                 assert_eq!(list_for_user(conn, alice)?.len(), 1);
                 Ok::<_, StorageError>(())
             })

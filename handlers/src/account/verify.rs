@@ -1,0 +1,163 @@
+//! `account.verify`: proves control of the email address, with the 6-digit
+//! code (and the email) or the link token from the verification mail.
+//!
+//! Codes are single use, expire, and are void after `max_code_attempts`
+//! wrong guesses (the limit applies to codes only: a 256-bit link token
+//! cannot be guessed). Unknown emails and wrong codes answer alike.
+
+use crate::account::email_rate_key;
+use crate::error::Fail;
+use crate::{secrets, HandlerCtx};
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::ids::{now_millis, Millis, UserId};
+use ferrogram_core::proto::{VerifyRequest, VerifyResponse};
+use ferrogram_core::{validate, ApiError, ErrorCode};
+use ferrogram_storage::rusqlite::{Connection, TransactionBehavior};
+use ferrogram_storage::{users, verifications, StorageError};
+
+pub struct Verify;
+
+/// The stored form of a freshly issued code and link token.
+pub(crate) fn new_verification(
+    server_secret: &[u8],
+    user_id: UserId,
+    code: &str,
+    token: &str,
+    now: Millis,
+    ttl_secs: i64,
+) -> verifications::NewVerification {
+    verifications::NewVerification {
+        user_id,
+        code_hash: secrets::code_hash(server_secret, user_id, code),
+        token_hash: secrets::sha256(token.as_bytes()),
+        sent_at: now,
+        expires_at: now.saturating_add(ttl_secs.saturating_mul(1000)),
+    }
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCode, "the code or link is not valid")
+}
+
+fn expired() -> ApiError {
+    ApiError::new(
+        ErrorCode::CodeExpired,
+        "this code or link has expired; request a new one",
+    )
+}
+
+fn exhausted() -> ApiError {
+    ApiError::new(
+        ErrorCode::CodeExpired,
+        "too many wrong codes; request a new one",
+    )
+}
+
+/// Marks the account verified and spends the verification.
+fn complete(conn: &Connection, user_id: UserId, now: Millis) -> Result<VerifyResponse, Fail> {
+    users::mark_verified(conn, user_id, now)?;
+    verifications::delete(conn, user_id)?;
+    Ok(VerifyResponse {
+        user_id,
+        verified: true,
+    })
+}
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for Verify {
+    const NAME: &'static str = "account.verify";
+    const ACCESS: Access = Access::Public;
+    const RATE_CLASS: Option<&'static str> = Some("verify");
+    type Req = VerifyRequest;
+    type Resp = VerifyResponse;
+
+    fn rate_key(req: &VerifyRequest) -> Option<String> {
+        req.email.as_deref().and_then(email_rate_key)
+    }
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        _: &Caller,
+        req: VerifyRequest,
+    ) -> Result<VerifyResponse, ApiError> {
+        let now = now_millis();
+        match (req.email, req.code, req.token) {
+            (Some(email), Some(code), None) => {
+                let email = validate::email(&email)?;
+                let code = code.trim().to_owned();
+                if !secrets::is_well_formed_code(&code) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidCode,
+                        "the code has 6 digits",
+                    ));
+                }
+                let secret = ctx.settings.server_secret.clone();
+                let max_attempts = ctx.settings.max_code_attempts;
+                // The outer Result is storage trouble; the inner one is the
+                // answer, returned only after the attempt count is committed.
+                ctx.storage
+                    .run(
+                        move |conn| -> Result<Result<VerifyResponse, ApiError>, Fail> {
+                            let tx = conn
+                                .transaction_with_behavior(TransactionBehavior::Immediate)
+                                .map_err(StorageError::from)?;
+                            let Some(user_id) = users::id_by_email(&tx, &email)? else {
+                                return Ok(Err(invalid_code()));
+                            };
+                            let Some(pending) = verifications::for_user(&tx, user_id)? else {
+                                return Ok(Err(invalid_code()));
+                            };
+                            if pending.attempts >= max_attempts {
+                                return Ok(Err(exhausted()));
+                            }
+                            if pending.is_expired(now) {
+                                return Ok(Err(expired()));
+                            }
+                            let given = secrets::code_hash(&secret, user_id, &code);
+                            if !secrets::ct_eq(&given, &pending.code_hash) {
+                                let attempts = verifications::record_failed_attempt(&tx, user_id)?;
+                                tx.commit().map_err(StorageError::from)?;
+                                return Ok(Err(if attempts >= max_attempts {
+                                    exhausted()
+                                } else {
+                                    invalid_code()
+                                }));
+                            }
+                            let done = complete(&tx, user_id, now)?;
+                            tx.commit().map_err(StorageError::from)?;
+                            Ok(Ok(done))
+                        },
+                    )
+                    .await?
+            }
+            (None, None, Some(token)) => {
+                if !secrets::is_well_formed_token(&token) {
+                    return Err(invalid_code());
+                }
+                let token_hash = secrets::sha256(token.as_bytes());
+                ctx.storage
+                    .run(move |conn| -> Result<VerifyResponse, Fail> {
+                        let tx = conn
+                            .transaction_with_behavior(TransactionBehavior::Immediate)
+                            .map_err(StorageError::from)?;
+                        let Some(pending) = verifications::by_token_hash(&tx, &token_hash)? else {
+                            return Err(invalid_code().into());
+                        };
+                        if pending.is_expired(now) {
+                            return Err(expired().into());
+                        }
+                        let done = complete(&tx, pending.user_id, now)?;
+                        tx.commit().map_err(StorageError::from)?;
+                        Ok(done)
+                    })
+                    .await
+                    .map_err(ApiError::from)
+            }
+            _ => Err(ApiError::bad_request(
+                "give either email and code, or token",
+            )),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! `server.*`: what a client asks before anything else.
+
+pub mod info;

@@ -1,0 +1,31 @@
+//! `session.delete_current`: log out (this session only).
+
+use crate::error::Fail;
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::proto::Empty;
+use ferrogram_core::ApiError;
+use ferrogram_storage::sessions;
+
+pub struct DeleteCurrentSession;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for DeleteCurrentSession {
+    const NAME: &'static str = "session.delete_current";
+    const ACCESS: Access = Access::Session;
+    type Req = Empty;
+    type Resp = Empty;
+
+    async fn handle(&self, ctx: &HandlerCtx, caller: &Caller, _: Empty) -> Result<Empty, ApiError> {
+        let me = caller.require_session()?.clone();
+        ctx.storage
+            .run(move |conn| -> Result<_, Fail> {
+                // Already gone (a concurrent revoke) is the outcome asked for.
+                sessions::delete_own(conn, me.user_id, &me.session_id)?;
+                Ok(())
+            })
+            .await?;
+        Ok(Empty {})
+    }
+}

@@ -1,0 +1,41 @@
+//! `session.revoke`: end one of the caller's sessions (for example a lost
+//! laptop) by its public id.
+
+use crate::error::Fail;
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::proto::{Empty, RevokeSessionRequest};
+use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_storage::sessions;
+
+pub struct RevokeSession;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for RevokeSession {
+    const NAME: &'static str = "session.revoke";
+    const ACCESS: Access = Access::Session;
+    type Req = RevokeSessionRequest;
+    type Resp = Empty;
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        caller: &Caller,
+        req: RevokeSessionRequest,
+    ) -> Result<Empty, ApiError> {
+        let user_id = caller.require_session()?.user_id;
+        let deleted = ctx
+            .storage
+            .run(move |conn| -> Result<_, Fail> {
+                Ok(sessions::delete_own(conn, user_id, &req.id)?)
+            })
+            .await?;
+        // Someone else's session id answers exactly like a missing one.
+        if deleted {
+            Ok(Empty {})
+        } else {
+            Err(ApiError::new(ErrorCode::SessionNotFound, "no such session"))
+        }
+    }
+}
