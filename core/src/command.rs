@@ -69,8 +69,12 @@ where
         None
     }
 
-    async fn handle(&self, ctx: &C, caller: &Caller, req: Self::Req)
-        -> Result<Self::Resp, ApiError>;
+    async fn handle(
+        &self,
+        ctx: &C,
+        caller: &Caller,
+        req: Self::Req,
+    ) -> Result<Self::Resp, ApiError>;
 }
 
 /// What dispatch needs from the server around it.
@@ -142,9 +146,8 @@ where
         caller: &Caller,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, ApiError> {
-        let req: H::Req = serde_json::from_value(body).map_err(|e| {
-            ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}"))
-        })?;
+        let req: H::Req = serde_json::from_value(body)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}")))?;
         if let Some(class) = H::RATE_CLASS {
             let account = H::rate_key(&req);
             ctx.rate_limiter()
@@ -208,7 +211,14 @@ impl<C: DispatchEnv> Registry<C> {
             session: None,
         };
         let result = self
-            .run(ctx, &mut caller, &req.command, req.token.as_deref(), req.body, req.body_len)
+            .run(
+                ctx,
+                &mut caller,
+                &req.command,
+                req.token.as_deref(),
+                req.body,
+                req.body_len,
+            )
             .await;
         let outcome = match &result {
             Ok(_) => "ok".to_owned(),
@@ -242,9 +252,10 @@ impl<C: DispatchEnv> Registry<C> {
         body: serde_json::Value,
         body_len: usize,
     ) -> Result<serde_json::Value, ApiError> {
-        let handler = self.handlers.get(command).ok_or_else(|| {
-            ApiError::new(ErrorCode::UnknownCommand, "unknown command")
-        })?;
+        let handler = self
+            .handlers
+            .get(command)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownCommand, "unknown command"))?;
         if body_len > ctx.max_request_bytes() {
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
@@ -358,8 +369,15 @@ mod tests {
         fn rate_key(req: &EchoReq) -> Option<String> {
             Some(req.text.clone())
         }
-        async fn handle(&self, _: &Env, caller: &Caller, req: EchoReq) -> Result<serde_json::Value, ApiError> {
-            Ok(serde_json::json!({"text": req.text, "user": caller.session.as_ref().map(|s| s.user_id)}))
+        async fn handle(
+            &self,
+            _: &Env,
+            caller: &Caller,
+            req: EchoReq,
+        ) -> Result<serde_json::Value, ApiError> {
+            Ok(
+                serde_json::json!({"text": req.text, "user": caller.session.as_ref().map(|s| s.user_id)}),
+            )
         }
     }
 
@@ -370,7 +388,12 @@ mod tests {
         const ACCESS: Access = Access::Verified;
         type Req = serde_json::Value;
         type Resp = &'static str;
-        async fn handle(&self, _: &Env, _: &Caller, _: serde_json::Value) -> Result<&'static str, ApiError> {
+        async fn handle(
+            &self,
+            _: &Env,
+            _: &Caller,
+            _: serde_json::Value,
+        ) -> Result<&'static str, ApiError> {
             Ok("yes")
         }
     }
@@ -417,7 +440,10 @@ mod tests {
     async fn dispatch_checks_access_and_logs_outcomes() {
         let (reg, env) = setup();
         let ok = reg
-            .dispatch(&env, request("test.echo", Some("good"), serde_json::json!({"text": "a"})))
+            .dispatch(
+                &env,
+                request("test.echo", Some("good"), serde_json::json!({"text": "a"})),
+            )
             .await
             .unwrap();
         assert_eq!(ok["user"], 1);
@@ -427,23 +453,45 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::Unauthorized);
         let err = reg
-            .dispatch(&env, request("test.secret", Some("unverified"), serde_json::json!({})))
+            .dispatch(
+                &env,
+                request("test.secret", Some("unverified"), serde_json::json!({})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::EmailNotVerified);
         let err = reg
-            .dispatch(&env, request("test.secret", Some("forged"), serde_json::json!({})))
+            .dispatch(
+                &env,
+                request("test.secret", Some("forged"), serde_json::json!({})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::Unauthorized);
         // a bad token on a public command is ignored, not fatal
         assert!(reg
-            .dispatch(&env, request("test.echo", Some("forged"), serde_json::json!({"text": "b"})))
+            .dispatch(
+                &env,
+                request(
+                    "test.echo",
+                    Some("forged"),
+                    serde_json::json!({"text": "b"})
+                )
+            )
             .await
             .is_ok());
         let log = env.log.lock().unwrap();
         let outcomes: Vec<_> = log.iter().map(|e| e.outcome.as_str()).collect();
-        assert_eq!(outcomes, ["ok", "unauthorized", "email_not_verified", "unauthorized", "ok"]);
+        assert_eq!(
+            outcomes,
+            [
+                "ok",
+                "unauthorized",
+                "email_not_verified",
+                "unauthorized",
+                "ok"
+            ]
+        );
         assert_eq!(log[0].user_id, Some(UserId(1)));
         assert_eq!(log[1].user_id, None);
     }
@@ -452,18 +500,27 @@ mod tests {
     async fn bad_bodies_unknown_commands_and_size() {
         let (reg, env) = setup();
         let err = reg
-            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": 5})))
+            .dispatch(
+                &env,
+                request("test.echo", None, serde_json::json!({"text": 5})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
         let err = reg
-            .dispatch(&env, request("nope; drop table", None, serde_json::json!({})))
+            .dispatch(
+                &env,
+                request("nope; drop table", None, serde_json::json!({})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownCommand);
         let big = "x".repeat(200);
         let err = reg
-            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": big})))
+            .dispatch(
+                &env,
+                request("test.echo", None, serde_json::json!({"text": big})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
@@ -475,18 +532,27 @@ mod tests {
     async fn rate_limit_per_account_key() {
         let (reg, env) = setup();
         for _ in 0..2 {
-            reg.dispatch(&env, request("test.echo", None, serde_json::json!({"text": "k"})))
-                .await
-                .unwrap();
+            reg.dispatch(
+                &env,
+                request("test.echo", None, serde_json::json!({"text": "k"})),
+            )
+            .await
+            .unwrap();
         }
         let err = reg
-            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": "k"})))
+            .dispatch(
+                &env,
+                request("test.echo", None, serde_json::json!({"text": "k"})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::RateLimited);
         assert!(err.retry_after.unwrap() >= 1);
         assert!(reg
-            .dispatch(&env, request("test.echo", None, serde_json::json!({"text": "other"})))
+            .dispatch(
+                &env,
+                request("test.echo", None, serde_json::json!({"text": "other"}))
+            )
             .await
             .is_ok());
     }
@@ -494,7 +560,13 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_millis(1_795_967_096_123), "2026-11-29T15:44:56.123Z");
-        assert_eq!(format_rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_millis(1_795_967_096_123),
+            "2026-11-29T15:44:56.123Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 }
