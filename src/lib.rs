@@ -1,0 +1,10 @@
+//! The Ferrogram server: configuration, start-up wiring, the HTTP layer, the
+//! mailer actor, the command log and telemetry. The commands themselves live
+//! in `ferrogram-handlers`; this crate connects them to the network.
+
+pub mod command_log;
+pub mod config;
+pub mod http;
+pub mod mailer;
+pub mod startup;
+pub mod telemetry;

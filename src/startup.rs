@@ -1,0 +1,392 @@
+//! Wiring: from a [`Config`] to a running server. [`Application::build`] opens
+//! everything and binds the listening socket itself (so port 0 works and the
+//! real port can be read back); [`spawn_background`] runs a whole server on a
+//! thread of its own for tests.
+
+use crate::command_log::CommandLog;
+use crate::config::Config;
+use crate::http;
+use crate::mailer::{Mailer, MailerHandle, Transport};
+use actix::Actor;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use ferrogram_core::command::Registry;
+use ferrogram_core::ratelimit::RateLimiter;
+use ferrogram_handlers::{HandlerCtx, HashCost, Settings};
+use ferrogram_storage::Storage;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Length of the server secret in bytes.
+pub const SERVER_SECRET_LEN: usize = 32;
+
+/// How long shutdown waits for queued mail and command-log lines.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    base_url: String,
+    tls: bool,
+    database_path: PathBuf,
+    mail_transport: String,
+    mailer: MailerHandle,
+    command_log: Arc<CommandLog>,
+    config: Config,
+}
+
+impl Application {
+    /// Creates the data folder and server secret, opens (and migrates) the
+    /// database, starts the mailer and the command log, and binds the socket.
+    ///
+    /// Must be called inside an actix `System` (e.g. under `#[actix_web::main]`
+    /// or `actix_web::rt::System::new().block_on`), where the mailer actor runs.
+    pub fn build(config: Config) -> anyhow::Result<Application> {
+        let tls_config = config.tls_server_config()?;
+        create_private_dir(&config.data_dir)
+            .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+        let server_secret = load_or_create_secret(&config.server_secret_path())?;
+
+        let database_path = config.database_path();
+        let storage = Storage::open(&database_path, config.database.pool_size)
+            .with_context(|| format!("cannot open database {}", database_path.display()))?;
+
+        let command_log_path = config.command_log_path();
+        let command_log = Arc::new(CommandLog::open(command_log_path.as_deref()).with_context(
+            || {
+                format!(
+                    "cannot open command log {}",
+                    command_log_path
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                )
+            },
+        )?);
+
+        let mailer = MailerHandle::new(Mailer::from_config(&config)?.start());
+
+        let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    config.server.host, config.server.port
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls_config.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base_url = if config.server.public_url.is_empty() {
+            format!("{scheme}://{}", url_authority(addr))
+        } else {
+            config.server.public_url.trim_end_matches('/').to_owned()
+        };
+
+        let settings = settings_from(&config, &base_url, server_secret);
+        let ctx = web::Data::new(HandlerCtx {
+            storage,
+            mail: Arc::new(mailer.clone()),
+            settings,
+            rate_limiter: RateLimiter::new(config.limits.rate_limits.rules()),
+            command_log: command_log.clone(),
+        });
+        let mut registry = Registry::new();
+        ferrogram_handlers::register_all(&mut registry);
+        let registry = web::Data::new(registry);
+
+        let http_server = HttpServer::new(move || {
+            App::new()
+                .app_data(ctx.clone())
+                .app_data(registry.clone())
+                .configure(http::configure)
+        })
+        .workers(config.workers())
+        .shutdown_timeout(10)
+        // Signals are installed by `handle_signals`, before the startup
+        // message, so a signal right after it is never missed.
+        .disable_signals();
+        let http_server = match tls_config {
+            Some(tls) => http_server.listen_rustls_0_23(listener, Arc::unwrap_or_clone(tls))?,
+            None => http_server.listen(listener)?,
+        };
+        Ok(Application {
+            server: http_server.run(),
+            addr,
+            base_url,
+            tls: scheme == "https",
+            database_path,
+            mail_transport: Transport::describe(&config),
+            mailer,
+            command_log,
+            config,
+        })
+    }
+
+    /// The configuration the server was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port actually bound (the chosen one when configured as 0).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The public base URL (configured, or derived from the bound address).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Stops the server gracefully on SIGINT or SIGTERM. The handlers are
+    /// installed before this returns. Call it inside the actix `System`.
+    pub fn handle_signals(&self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!("{name} received; shutting down gracefully");
+            handle.stop(true).await;
+        });
+        Ok(())
+    }
+
+    /// The startup message: name, version, address, database, mail transport.
+    pub fn startup_message(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!(
+            "Ferrogram server {version} (protocol {protocol})\n\
+             \x20 listening on  {scheme}://{addr}\n\
+             \x20 public URL    {url}\n\
+             \x20 database      {db}\n\
+             \x20 mail          {mail}",
+            version = env!("CARGO_PKG_VERSION"),
+            protocol = ferrogram_core::PROTOCOL_VERSION,
+            addr = url_authority(self.addr),
+            url = self.base_url,
+            db = self.database_path.display(),
+            mail = self.mail_transport,
+        )
+    }
+
+    /// Serves until stopped (SIGINT, SIGTERM or a [`ServerHandle`]), then
+    /// waits for queued mail and command-log lines.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        tracing::info!("server stopped; flushing mail and command log");
+        if !self.mailer.flush(FLUSH_TIMEOUT).await {
+            tracing::warn!("some mail was still unsent at shutdown");
+        }
+        let log = self.command_log.clone();
+        let flushed = tokio::task::spawn_blocking(move || log.flush(FLUSH_TIMEOUT))
+            .await
+            .unwrap_or(false);
+        if !flushed {
+            tracing::warn!("the command log could not be flushed at shutdown");
+        }
+        result
+    }
+}
+
+/// `host:port` for URLs, with IPv6 in brackets and "any address" shown as
+/// the loopback one (a URL to 0.0.0.0 is not reachable).
+fn url_authority(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port()).to_string()
+}
+
+/// What the handlers need to know of the configuration.
+pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>) -> Settings {
+    let s = &config.security;
+    let server_name = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .trim_end_matches('/')
+        .to_owned();
+    Settings {
+        server_name,
+        public_url: public_url.trim_end_matches('/').to_owned(),
+        registration_open: s.registration_open,
+        session_ttl_secs: i64::from(s.session_ttl_hours) * 3600,
+        verification_ttl_secs: i64::from(s.verification_ttl_hours) * 3600,
+        resend_cooldown_secs: i64::from(s.resend_cooldown_secs),
+        max_code_attempts: s.max_code_attempts,
+        auth_hash: HashCost {
+            m_cost_kib: s.auth_hash.m_cost_kib,
+            t_cost: s.auth_hash.t_cost,
+            p_cost: s.auth_hash.p_cost,
+        },
+        min_kdf: config.min_client_kdf(),
+        max_request_bytes: config.limits.max_body_bytes,
+        server_secret,
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Reads the server secret, or creates it (32 random bytes, mode 0600) on
+/// first start. Creation goes through a temporary file and a hard link, so a
+/// crash never leaves a short secret and two starts never race.
+pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Arc<[u8]>> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            if bytes.len() != SERVER_SECRET_LEN {
+                anyhow::bail!(
+                    "server secret {} has {} bytes, expected {SERVER_SECRET_LEN}; \
+                     restore it from a backup (a new one would change every pre-login salt)",
+                    path.display(),
+                    bytes.len()
+                );
+            }
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    "server secret is readable by other users; chmod 600 it"
+                );
+            }
+            return Ok(bytes.into());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read server secret {}", path.display()))
+        }
+    }
+    let mut secret = [0u8; SERVER_SECRET_LEN];
+    rand::fill(&mut secret);
+    let mut suffix = [0u8; 6];
+    rand::fill(&mut suffix);
+    let tmp = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(&secret)?;
+        file.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    };
+    let result = write();
+    let _ = std::fs::remove_file(&tmp);
+    match result {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new server secret");
+            Ok(secret.to_vec().into())
+        }
+        // Another process won the race: use its secret.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
+        Err(e) => Err(e).with_context(|| format!("cannot create server secret {}", path.display())),
+    }
+}
+
+/// A whole server running on its own thread with its own actix `System`, for
+/// tests (works under a plain `#[tokio::test]`). Dropping it stops the server
+/// and joins the thread.
+pub struct BackgroundServer {
+    /// The address bound (on the configured host, with the real port).
+    pub addr: SocketAddr,
+    /// `http(s)://host:port`, or the configured public URL.
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundServer {
+    /// Stops the server (flushing mail and the command log) and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // The command is sent at once; the returned future only waits.
+            drop(self.handle.stop(false));
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Builds and runs a server from `config` on a new thread; returns once it
+/// listens (or with the error that kept it from starting).
+pub fn spawn_background(config: Config) -> anyhow::Result<BackgroundServer> {
+    let data_dir = config.data_dir.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("ferrogram-server".to_owned())
+        .spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                match Application::build(config) {
+                    Ok(app) => {
+                        let ready = (app.addr(), app.base_url().to_owned(), app.handle());
+                        if ready_tx.send(Ok(ready)).is_ok() {
+                            if let Err(e) = app.run_until_stopped().await {
+                                tracing::error!(error = %e, "background server failed");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok((addr, base_url, handle))) => Ok(BackgroundServer {
+            addr,
+            base_url,
+            data_dir,
+            handle,
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            anyhow::bail!("the server thread ended before it listened")
+        }
+    }
+}
