@@ -390,3 +390,132 @@ pub fn spawn_background(config: Config) -> anyhow::Result<BackgroundServer> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_config(data_dir: &Path) -> Config {
+        let mut config = Config::embedded_defaults();
+        config.server.port = 0;
+        config.server.workers = 1;
+        config.data_dir = data_dir.to_owned();
+        config
+    }
+
+    #[tokio::test]
+    async fn background_server_serves_on_port_0_and_stops_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = spawn_background(test_config(dir.path())).unwrap();
+        assert_ne!(server.addr.port(), 0);
+        assert_eq!(server.base_url, format!("http://{}", server.addr));
+        assert_eq!(server.data_dir, dir.path());
+        let url = format!("{}/api/v1/openapi.json", server.base_url);
+        let res = reqwest::get(&url).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().contains_key(http::REQUEST_ID_HEADER));
+        let doc: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(doc["info"]["title"], "Ferrogram API");
+        let info: serde_json::Value = reqwest::get(format!("{}/api/v1/server", server.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["name"], "ferrogram", "{info}");
+        let addr = server.addr;
+        drop(server);
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "the port is closed after drop"
+        );
+        // one JSON line per command reached the command log
+        let log = std::fs::read_to_string(dir.path().join("commands.log")).unwrap();
+        let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+        assert_eq!(entry["command"], "server.info");
+        assert_eq!(entry["outcome"], "ok");
+    }
+
+    #[tokio::test]
+    async fn background_server_serves_https_with_the_configured_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+        let mut config = test_config(dir.path());
+        config.tls.cert = Some("cert.pem".into());
+        config.tls.key = Some("key.pem".into());
+        config.server.public_url = "https://localhost/".to_owned();
+        let server = spawn_background(config).unwrap();
+        assert_eq!(server.base_url, "https://localhost");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),
+            )
+            .resolve("localhost", server.addr)
+            .build()
+            .unwrap();
+        let res = client
+            .get(format!(
+                "https://localhost:{}/api/v1/openapi.json",
+                server.addr.port()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // plain HTTP on the TLS port does not get an answer
+        let plain = reqwest::get(format!("http://{}/api/v1/openapi.json", server.addr)).await;
+        assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    }
+
+    #[tokio::test]
+    async fn build_errors_are_reported_not_panicked() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-folder");
+        std::fs::write(&blocker, b"").unwrap();
+        let err = spawn_background(test_config(&blocker)).err().unwrap();
+        assert!(format!("{err:#}").contains("not-a-folder"), "{err:#}");
+    }
+
+    #[test]
+    fn server_secret_is_created_once_private_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server_secret");
+        let first = load_or_create_secret(&path).unwrap();
+        assert_eq!(first.len(), SERVER_SECRET_LEN);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(load_or_create_secret(&path).unwrap(), first);
+        // no temporary files are left behind
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        std::fs::write(&path, b"short").unwrap();
+        let err = load_or_create_secret(&path).unwrap_err().to_string();
+        assert!(err.contains("5 bytes"), "{err}");
+    }
+
+    #[test]
+    fn settings_follow_the_config() {
+        let mut config = Config::embedded_defaults();
+        config.security.session_ttl_hours = 2;
+        config.limits.max_body_bytes = 4096;
+        let settings = settings_from(&config, "https://chat.example.org/", vec![1; 32].into());
+        assert_eq!(settings.public_url, "https://chat.example.org");
+        assert_eq!(settings.server_name, "chat.example.org");
+        assert_eq!(settings.session_ttl_secs, 7200);
+        assert_eq!(settings.verification_ttl_secs, 24 * 3600);
+        assert_eq!(settings.max_request_bytes, 4096);
+        assert_eq!(settings.min_kdf, config.min_client_kdf());
+    }
+
+    #[test]
+    fn url_authority_brackets_ipv6_and_names_any_address_as_loopback() {
+        assert_eq!(url_authority("0.0.0.0:80".parse().unwrap()), "127.0.0.1:80");
+        assert_eq!(url_authority("[::]:80".parse().unwrap()), "[::1]:80");
+        assert_eq!(
+            url_authority("[2001:db8::1]:8080".parse().unwrap()),
+            "[2001:db8::1]:8080"
+        );
+    }
+}
