@@ -25,15 +25,19 @@ impl Canonical {
         self
     }
 
-    #[allow(dead_code)] // Until the envelope module lands.
     pub(crate) fn u32(&mut self, value: u32) -> &mut Self {
         self.0.extend_from_slice(&value.to_be_bytes());
         self
     }
 
-    #[allow(dead_code)] // Until the envelope module lands.
     pub(crate) fn i64(&mut self, value: i64) -> &mut Self {
         self.0.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    /// A count (of list items, say), as a big-endian u64.
+    pub(crate) fn count(&mut self, value: usize) -> &mut Self {
+        self.0.extend_from_slice(&(value as u64).to_be_bytes());
         self
     }
 

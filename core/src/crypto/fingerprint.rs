@@ -4,16 +4,22 @@
 //! A fingerprint is SHA-256 over a domain label and both SPKI DERs, each
 //! length-prefixed, shown as 16 groups of 4 uppercase hex digits. It commits to
 //! both keys: replacing either changes it.
+//!
+//! A safety number is what two people compare to check each other at once:
+//! one 60-digit number for the pair, the same on both sides.
 
 use super::encode::Canonical;
 use super::{spki, CryptoError, KeyRole};
 use crate::proto::PublicKeys;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 pub use super::spki::{MAX_RSA_BITS, MAX_SPKI_DER_LEN, MIN_RSA_BITS};
 
 const FINGERPRINT_DOMAIN: &[u8] = b"ferrogram/v1/fingerprint";
+const SAFETY_NUMBER_DOMAIN: &[u8] = b"ferrogram/v1/safety-number";
+/// Groups of 5 digits in a safety number; each comes from 5 hash bytes.
+const SAFETY_NUMBER_GROUPS: usize = 12;
 /// Both keys together: two 4096-bit SPKIs with room to spare.
 pub const MAX_PUBLIC_KEYS_LEN: usize = 2 * MAX_SPKI_DER_LEN;
 
@@ -37,6 +43,32 @@ pub fn fingerprint(keys: &PublicKeys) -> String {
         grouped.push(digit);
     }
     grouped
+}
+
+/// The safety number of two accounts: 12 groups of 5 digits, the same
+/// whichever of the two computes it.
+///
+/// SHA-512 over both fingerprints in sorted order (hence order-independent);
+/// each 5-byte slice of the digest, read as a number modulo 100000, gives one
+/// group. The modulo bias is below 2^-23 per group. 60 digits carry about 199
+/// bits: no one can make a key pair that matches a given safety number.
+pub fn safety_number(a: &PublicKeys, b: &PublicKeys) -> String {
+    let (a, b) = (fingerprint_bytes(a), fingerprint_bytes(b));
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let mut encoding = Canonical::new(SAFETY_NUMBER_DOMAIN);
+    encoding.bytes(&low).bytes(&high);
+    let digest = Sha512::digest(encoding.finish());
+    digest
+        .chunks_exact(5)
+        .take(SAFETY_NUMBER_GROUPS)
+        .map(|chunk| {
+            let value = chunk
+                .iter()
+                .fold(0u64, |value, &byte| value << 8 | u64::from(byte));
+            format!("{:05}", value % 100_000)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Compares two fingerprints (or any two strings) in constant time, so a pinned
@@ -122,6 +154,40 @@ mod tests {
                 assert_ne!(all[i], all[j]);
             }
         }
+    }
+
+    #[test]
+    fn safety_number_is_order_independent_12_groups_of_5_digits() {
+        let a = fixture_identity(0).public_keys();
+        let b = fixture_identity(1).public_keys();
+        let number = safety_number(&a, &b);
+        assert_eq!(number, safety_number(&b, &a));
+        let groups: Vec<&str> = number.split(' ').collect();
+        assert_eq!(groups.len(), 12);
+        assert!(groups
+            .iter()
+            .all(|g| g.len() == 5 && g.chars().all(|c| c.is_ascii_digit())));
+        // A changed key on either side changes it.
+        let c = fixture_identity(2).public_keys();
+        assert_ne!(number, safety_number(&a, &c));
+        assert_ne!(number, safety_number(&c, &b));
+    }
+
+    #[test]
+    fn safety_number_known_answer() {
+        // Frozen: people compare these. Cross-checked with Python hashlib.
+        let a = PublicKeys {
+            sign: B64(b"sign-a".to_vec()),
+            enc: B64(b"enc-a".to_vec()),
+        };
+        let b = PublicKeys {
+            sign: B64(b"sign-b".to_vec()),
+            enc: B64(b"enc-b".to_vec()),
+        };
+        assert_eq!(
+            safety_number(&a, &b),
+            "16664 52287 81649 10192 05135 91465 86494 44513 18167 20186 94133 99646"
+        );
     }
 
     #[test]

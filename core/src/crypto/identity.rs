@@ -28,7 +28,6 @@ const CONTAINER_VERSION: u8 = 1;
 const MAX_CONTAINER_LEN: usize = 16 * 1024;
 
 /// OAEP label of wrapped content keys: binds a ciphertext to its purpose.
-#[allow(dead_code)] // Until the envelope module lands.
 pub(crate) const CONTENT_KEY_OAEP_LABEL: &[u8] = b"ferrogram/v1/content-key";
 
 /// The owner's private keys. Not `Clone` (one copy of a secret is enough) and
@@ -72,6 +71,11 @@ impl Identity {
     /// The fingerprint of `public_keys()` (see `crypto::fingerprint`).
     pub fn fingerprint(&self) -> String {
         fingerprint::fingerprint(&self.public)
+    }
+
+    /// The raw fingerprint: names these keys inside envelopes.
+    pub fn key_id(&self) -> [u8; 32] {
+        fingerprint::fingerprint_bytes(&self.public)
     }
 
     /// Serializes both private keys (PKCS#8 DER in a small versioned
@@ -128,7 +132,6 @@ impl Identity {
     }
 
     /// RSA-PSS (SHA-256, 32-byte salt) signature over `message`.
-    #[allow(dead_code)] // Until the envelope module lands.
     pub(crate) fn sign(
         &self,
         rng: &mut impl CryptoRng,
@@ -142,7 +145,6 @@ impl Identity {
     /// Decrypts a content key wrapped for this identity with RSA-OAEP
     /// (SHA-256). Blinded with the OS generator. Any failure is the same
     /// `Open` error: no padding-oracle detail.
-    #[allow(dead_code)] // Until the envelope module lands.
     pub(crate) fn unwrap_content_key(
         &self,
         wrapped: &[u8],

@@ -3,5 +3,7 @@
 //! epoch (`*_at`). Binary values are base64 strings (`B64`).
 
 pub mod account;
+pub mod envelope;
 
 pub use account::*;
+pub use envelope::*;
