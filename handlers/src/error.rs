@@ -21,6 +21,13 @@ impl From<StorageError> for Fail {
     }
 }
 
+/// Lets transaction code use `?` on rusqlite calls (`tx.commit()?`).
+impl From<ferrogram_storage::rusqlite::Error> for Fail {
+    fn from(e: ferrogram_storage::rusqlite::Error) -> Self {
+        Fail::Storage(StorageError::Sqlite(e))
+    }
+}
+
 impl From<ApiError> for Fail {
     fn from(e: ApiError) -> Self {
         Fail::Api(e)

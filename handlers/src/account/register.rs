@@ -89,16 +89,14 @@ impl CommandHandler<HandlerCtx> for Register {
             .run(move |conn| -> Result<_, Fail> {
                 // The account, its first code and the resend cooldown commit
                 // together: there is never an account without a way to verify.
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(StorageError::from)?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let id = users::insert(&tx, &new_user)?;
                 verifications::upsert(
                     &tx,
                     &new_verification(&secret, id, &tx_code, &tx_token, now, ttl),
                 )?;
                 verifications::record_cooldown(&tx, &email_key, now, now - cooldown * 1000)?;
-                tx.commit().map_err(StorageError::from)?;
+                tx.commit()?;
                 Ok(id)
             })
             .await?;

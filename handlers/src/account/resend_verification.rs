@@ -14,7 +14,7 @@ use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{ResendVerificationRequest, ResendVerificationResponse};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::rusqlite::TransactionBehavior;
-use ferrogram_storage::{users, verifications, StorageError};
+use ferrogram_storage::{users, verifications};
 
 pub struct ResendVerification;
 
@@ -55,9 +55,7 @@ impl CommandHandler<HandlerCtx> for ResendVerification {
             .run(move |conn| -> Result<(Option<i64>, bool), Fail> {
                 // IMMEDIATE: the cooldown check and its update must not
                 // interleave with a concurrent resend for the same address.
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(StorageError::from)?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 if let Some(last) = verifications::cooldown_last_sent(&tx, &email_key)? {
                     let elapsed = now - last;
                     if elapsed < cooldown_ms {
@@ -75,7 +73,7 @@ impl CommandHandler<HandlerCtx> for ResendVerification {
                     }
                     _ => false,
                 };
-                tx.commit().map_err(StorageError::from)?;
+                tx.commit()?;
                 Ok((None, send))
             })
             .await?;

@@ -14,7 +14,7 @@ use ferrogram_core::ids::{now_millis, Millis, UserId};
 use ferrogram_core::proto::{VerifyRequest, VerifyResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::rusqlite::{Connection, TransactionBehavior};
-use ferrogram_storage::{users, verifications, StorageError};
+use ferrogram_storage::{users, verifications};
 
 pub struct Verify;
 
@@ -82,82 +82,85 @@ impl CommandHandler<HandlerCtx> for Verify {
         _: &Caller,
         req: VerifyRequest,
     ) -> Result<VerifyResponse, ApiError> {
-        let now = now_millis();
         match (req.email, req.code, req.token) {
-            (Some(email), Some(code), None) => {
-                let email = validate::email(&email)?;
-                let code = code.trim().to_owned();
-                if !secrets::is_well_formed_code(&code) {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidCode,
-                        "the code has 6 digits",
-                    ));
-                }
-                let secret = ctx.settings.server_secret.clone();
-                let max_attempts = ctx.settings.max_code_attempts;
-                // The outer Result is storage trouble; the inner one is the
-                // answer, returned only after the attempt count is committed.
-                ctx.storage
-                    .run(
-                        move |conn| -> Result<Result<VerifyResponse, ApiError>, Fail> {
-                            let tx = conn
-                                .transaction_with_behavior(TransactionBehavior::Immediate)
-                                .map_err(StorageError::from)?;
-                            let Some(user_id) = users::id_by_email(&tx, &email)? else {
-                                return Ok(Err(invalid_code()));
-                            };
-                            let Some(pending) = verifications::for_user(&tx, user_id)? else {
-                                return Ok(Err(invalid_code()));
-                            };
-                            if pending.attempts >= max_attempts {
-                                return Ok(Err(exhausted()));
-                            }
-                            if pending.is_expired(now) {
-                                return Ok(Err(expired()));
-                            }
-                            let given = secrets::code_hash(&secret, user_id, &code);
-                            if !secrets::ct_eq(&given, &pending.code_hash) {
-                                let attempts = verifications::record_failed_attempt(&tx, user_id)?;
-                                tx.commit().map_err(StorageError::from)?;
-                                return Ok(Err(if attempts >= max_attempts {
-                                    exhausted()
-                                } else {
-                                    invalid_code()
-                                }));
-                            }
-                            let done = complete(&tx, user_id, now)?;
-                            tx.commit().map_err(StorageError::from)?;
-                            Ok(Ok(done))
-                        },
-                    )
-                    .await?
-            }
-            (None, None, Some(token)) => {
-                if !secrets::is_well_formed_token(&token) {
-                    return Err(invalid_code());
-                }
-                let token_hash = secrets::sha256(token.as_bytes());
-                ctx.storage
-                    .run(move |conn| -> Result<VerifyResponse, Fail> {
-                        let tx = conn
-                            .transaction_with_behavior(TransactionBehavior::Immediate)
-                            .map_err(StorageError::from)?;
-                        let Some(pending) = verifications::by_token_hash(&tx, &token_hash)? else {
-                            return Err(invalid_code().into());
-                        };
-                        if pending.is_expired(now) {
-                            return Err(expired().into());
-                        }
-                        let done = complete(&tx, pending.user_id, now)?;
-                        tx.commit().map_err(StorageError::from)?;
-                        Ok(done)
-                    })
-                    .await
-                    .map_err(ApiError::from)
-            }
+            (Some(email), Some(code), None) => by_code(ctx, &email, &code).await,
+            (None, None, Some(token)) => by_token(ctx, &token).await,
             _ => Err(ApiError::bad_request(
                 "give either email and code, or token",
             )),
         }
     }
+}
+
+async fn by_code(ctx: &HandlerCtx, email: &str, code: &str) -> Result<VerifyResponse, ApiError> {
+    let email = validate::email(email)?;
+    let code = code.trim().to_owned();
+    // A malformed code is refused before it can count as an attempt.
+    if !secrets::is_well_formed_code(&code) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCode,
+            "the code has 6 digits",
+        ));
+    }
+    let secret = ctx.settings.server_secret.clone();
+    let max_attempts = ctx.settings.max_code_attempts;
+    let now = now_millis();
+    // The outer Result is storage trouble; the inner one is the answer,
+    // returned only after a wrong attempt has been committed.
+    ctx.storage
+        .run(
+            move |conn| -> Result<Result<VerifyResponse, ApiError>, Fail> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let Some(user_id) = users::id_by_email(&tx, &email)? else {
+                    return Ok(Err(invalid_code()));
+                };
+                let Some(pending) = verifications::for_user(&tx, user_id)? else {
+                    return Ok(Err(invalid_code()));
+                };
+                if pending.attempts >= max_attempts {
+                    return Ok(Err(exhausted()));
+                }
+                if pending.is_expired(now) {
+                    return Ok(Err(expired()));
+                }
+                let given = secrets::code_hash(&secret, user_id, &code);
+                if !secrets::ct_eq(&given, &pending.code_hash) {
+                    let attempts = verifications::record_failed_attempt(&tx, user_id)?;
+                    tx.commit()?;
+                    return Ok(Err(if attempts >= max_attempts {
+                        exhausted()
+                    } else {
+                        invalid_code()
+                    }));
+                }
+                let done = complete(&tx, user_id, now)?;
+                tx.commit()?;
+                Ok(Ok(done))
+            },
+        )
+        .await?
+}
+
+async fn by_token(ctx: &HandlerCtx, token: &str) -> Result<VerifyResponse, ApiError> {
+    if !secrets::is_well_formed_token(token) {
+        return Err(invalid_code());
+    }
+    let token_hash = secrets::sha256(token.as_bytes());
+    let now = now_millis();
+    let done = ctx
+        .storage
+        .run(move |conn| -> Result<VerifyResponse, Fail> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(pending) = verifications::by_token_hash(&tx, &token_hash)? else {
+                return Err(invalid_code().into());
+            };
+            if pending.is_expired(now) {
+                return Err(expired().into());
+            }
+            let done = complete(&tx, pending.user_id, now)?;
+            tx.commit()?;
+            Ok(done)
+        })
+        .await?;
+    Ok(done)
 }

@@ -13,7 +13,7 @@ use ferrogram_core::proto::{ChangePasswordRequest, RevokedSessions};
 use ferrogram_core::ApiError;
 use ferrogram_storage::rusqlite::TransactionBehavior;
 use ferrogram_storage::users::PasswordMaterial;
-use ferrogram_storage::{sessions, users, StorageError};
+use ferrogram_storage::{sessions, users};
 
 pub struct ChangePassword;
 
@@ -60,9 +60,7 @@ impl CommandHandler<HandlerCtx> for ChangePassword {
         let revoked = ctx
             .storage
             .run(move |conn| -> Result<Option<usize>, Fail> {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(StorageError::from)?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // Two changes racing: only the one that verified against the
                 // hash still stored may win, or a stale old password would
                 // overwrite a newer one.
@@ -72,7 +70,7 @@ impl CommandHandler<HandlerCtx> for ChangePassword {
                 }
                 users::update_password(&tx, me.user_id, &material, now)?;
                 let revoked = sessions::delete_others(&tx, me.user_id, &me.session_id)?;
-                tx.commit().map_err(StorageError::from)?;
+                tx.commit()?;
                 Ok(Some(revoked))
             })
             .await?
