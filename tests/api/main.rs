@@ -1,0 +1,13 @@
+//! End-to-end tests of the account API: each test starts the real server on
+//! port 0 with a temporary data folder and drives it with the client library
+//! (or raw HTTP for bad input).
+
+mod helpers;
+mod mail;
+
+mod command_log;
+mod lifecycle;
+mod prelogin;
+mod rate_limits;
+mod smtp;
+mod validation;
