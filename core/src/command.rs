@@ -294,6 +294,7 @@ pub fn rfc3339_now() -> String {
 }
 
 /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+#[allow(clippy::many_single_char_names)] // the civil-calendar algorithm's own names
 pub fn format_rfc3339_millis(millis: i64) -> String {
     let secs = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);

@@ -3,7 +3,11 @@
 //! epoch (`*_at`). Binary values are base64 strings (`B64`).
 
 pub mod account;
+pub mod chat;
 pub mod envelope;
+pub mod ws;
 
 pub use account::*;
+pub use chat::*;
 pub use envelope::*;
+pub use ws::*;

@@ -1,0 +1,288 @@
+//! Chats, their event log and the live (unstored) events.
+//!
+//! Every chat has an append-only log of [`ChatEvent`]s numbered by `seq`
+//! (1, 2, 3, ...): messages, edits, deletes and membership changes. History,
+//! offline delivery and resume after reconnect all read the same log.
+
+use crate::ids::{ChatId, Millis, Seq, UserId};
+use crate::proto::account::UserProfile;
+use crate::proto::envelope::Envelope;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    Direct,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: UserProfile,
+    pub role: Role,
+    pub joined_at: Millis,
+    /// Highest seq this member has read.
+    pub read_seq: Seq,
+}
+
+/// A chat with its members (`chat.get`, and the answer of create commands).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    pub id: ChatId,
+    pub kind: ChatKind,
+    /// Group title; `None` for direct chats (clients show the peer's name).
+    pub title: Option<String>,
+    pub created_at: Millis,
+    pub last_seq: Seq,
+    pub members: Vec<Member>,
+}
+
+/// One row of `chat.list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSummary {
+    pub id: ChatId,
+    pub kind: ChatKind,
+    pub title: Option<String>,
+    /// The other member of a direct chat.
+    pub peer: Option<UserProfile>,
+    pub member_count: u32,
+    pub my_role: Role,
+    pub last_seq: Seq,
+    pub my_read_seq: Seq,
+    /// Messages after `my_read_seq` not sent by me.
+    pub unread_count: u32,
+    /// The newest message event (for the preview), if any.
+    pub last_message: Option<ChatEvent>,
+}
+
+/// One entry of a chat's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEvent {
+    pub chat_id: ChatId,
+    pub seq: Seq,
+    /// Who caused it (the sender of a message, the admin who added someone).
+    pub sender: UserId,
+    pub at: Millis,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A new end-to-end encrypted message.
+    Message {
+        client_msg_id: String,
+        envelope: Envelope,
+    },
+    /// A new envelope replacing the message at `target_seq` (marked edited).
+    Edit {
+        target_seq: Seq,
+        envelope: Envelope,
+    },
+    /// The message at `target_seq` was deleted for everyone.
+    Delete {
+        target_seq: Seq,
+    },
+    Created {
+        title: Option<String>,
+        members: Vec<UserId>,
+    },
+    MembersAdded {
+        user_ids: Vec<UserId>,
+    },
+    MemberRemoved {
+        user_id: UserId,
+    },
+    MemberLeft {
+        user_id: UserId,
+    },
+    Renamed {
+        title: String,
+    },
+    RoleChanged {
+        user_id: UserId,
+        role: Role,
+    },
+}
+
+/// Events that are delivered to online sessions but never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    Typing {
+        chat_id: ChatId,
+        user_id: UserId,
+    },
+    ReadReceipt {
+        chat_id: ChatId,
+        user_id: UserId,
+        seq: Seq,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+        last_seen_at: Option<Millis>,
+    },
+    /// I was added to a chat (or created one on another device).
+    ChatJoined {
+        chat: Box<ChatSummary>,
+    },
+    /// I was removed from a chat or left it on another device.
+    ChatRemoved {
+        chat_id: ChatId,
+    },
+}
+
+/// `chat.create_direct`: the one direct chat with `user_id` (created on first use).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDirectRequest {
+    pub user_id: UserId,
+}
+
+/// `chat.create_group`: the caller becomes owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupRequest {
+    pub title: String,
+    pub member_ids: Vec<UserId>,
+}
+
+/// `chat.get`, `chat.leave`, `chat.list` answers [`ChatList`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRef {
+    pub chat_id: ChatId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatList {
+    pub chats: Vec<ChatSummary>,
+}
+
+/// `chat.rename` (admins).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameChatRequest {
+    pub chat_id: ChatId,
+    pub title: String,
+}
+
+/// `chat.add_members` (admins).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembersRequest {
+    pub chat_id: ChatId,
+    pub user_ids: Vec<UserId>,
+}
+
+/// `chat.remove_member` (admins; not the owner), `chat.transfer_ownership` (owner).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMemberRequest {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+}
+
+/// `chat.set_role` (owner): make a member admin or member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoleRequest {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+/// `message.send`. A retry with the same `client_msg_id` in the same chat is
+/// answered with the stored event and `duplicate: true`, never stored twice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    pub chat_id: ChatId,
+    /// 1-64 characters chosen by the client (a UUID or random hex).
+    pub client_msg_id: String,
+    pub envelope: Envelope,
+}
+
+/// Acknowledgment: sent only after the event is committed to the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAck {
+    pub chat_id: ChatId,
+    pub seq: Seq,
+    pub at: Millis,
+    pub duplicate: bool,
+}
+
+/// `message.edit` (own messages).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    pub chat_id: ChatId,
+    pub target_seq: Seq,
+    pub envelope: Envelope,
+}
+
+/// `message.delete` (own messages, for everyone).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMessageRequest {
+    pub chat_id: ChatId,
+    pub target_seq: Seq,
+}
+
+/// `message.history`: events with `after_seq < seq < before_seq`, oldest first,
+/// at most `limit` (default 50, max 200). With only `before_seq` (or neither) the
+/// newest page is returned; with `after_seq` the oldest page after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRequest {
+    pub chat_id: ChatId,
+    #[serde(default)]
+    pub before_seq: Option<Seq>,
+    #[serde(default)]
+    pub after_seq: Option<Seq>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub events: Vec<ChatEvent>,
+    /// True when older (or, with `after_seq`, newer) events remain.
+    pub more: bool,
+}
+
+/// `message.read`: my read position (never moves backwards).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkReadRequest {
+    pub chat_id: ChatId,
+    pub seq: Seq,
+}
+
+/// `presence.get`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceRequest {
+    pub user_ids: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceInfo {
+    pub user_id: UserId,
+    pub online: bool,
+    pub last_seen_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceList {
+    pub users: Vec<PresenceInfo>,
+}
