@@ -205,6 +205,7 @@ impl Application {
         if !flushed {
             tracing::warn!("the command log could not be flushed at shutdown");
         }
+        tracing::info!("shutdown complete");
         result
     }
 }

@@ -87,7 +87,8 @@ impl ResponseError for HttpError {
 
 /// Every route of the server, under one scope that adds request ids and
 /// answers unknown routes with a JSON 404. The app must provide
-/// [`SharedCtx`] and [`SharedRegistry`] as app data.
+/// [`SharedCtx`] and [`SharedRegistry`] as app data. The scope matches every
+/// path, so further routes (the WebSocket endpoint) belong inside it, here.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut scope = web::scope("")
         .wrap_fn(|req: ServiceRequest, srv| {
