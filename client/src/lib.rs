@@ -17,6 +17,7 @@
 //! ```
 
 mod addr;
+pub mod cli;
 mod client;
 mod error;
 mod keys;

@@ -1,1 +1,5 @@
-fn main() {}
+//! `ferrogram-cli`: see `ferrogram_client::cli`.
+
+fn main() {
+    std::process::exit(ferrogram_client::cli::main());
+}
