@@ -55,7 +55,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.server.host = "127.0.0.1".into();
     config.server.port = 0;
     config.server.workers = 2;
-    config.data_dir = data_dir.to_owned();
+    data_dir.clone_into(&mut config.data_dir);
     let cheap = Argon2Cost {
         m_cost_kib: TEST_KDF.m_cost_kib,
         t_cost: TEST_KDF.t_cost,

@@ -99,7 +99,8 @@ pub fn read_all(dir: &Path) -> Vec<(SystemTime, Mail)> {
             continue;
         }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') || name.ends_with(".tmp") {
+        // Hidden files and files still being written.
+        if name.starts_with('.') || path.extension().is_some_and(|e| e == "tmp") {
             continue;
         }
         let Ok(raw) = std::fs::read(&path) else {

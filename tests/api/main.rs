@@ -5,6 +5,7 @@
 mod helpers;
 mod mail;
 
+mod cli;
 mod command_log;
 mod lifecycle;
 mod prelogin;
