@@ -5,10 +5,15 @@
 //! Async code reaches them only through [`Storage::run`], which runs a closure
 //! on tokio's blocking pool, so a slow disk never stalls an executor thread.
 
+pub mod chats;
+pub mod events;
 pub mod migrations;
 pub mod sessions;
 pub mod users;
 pub mod verifications;
+pub mod writer;
+
+pub use writer::{EventWriter, WriterConfig};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
@@ -83,7 +88,7 @@ impl std::fmt::Debug for Storage {
 
 /// Per-connection settings. Only `journal_mode` is stored in the file; the
 /// others reset with every connection, so every pooled connection sets them.
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // WAL lets readers proceed while one writer commits.

@@ -9,7 +9,10 @@ use crate::StorageError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, in order. Add new files at the end.
-pub const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_accounts.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_accounts.sql"),
+    include_str!("../migrations/0002_chats.sql"),
+];
 
 /// The schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -71,6 +74,10 @@ mod tests {
                 assert_eq!(
                     table_names(conn),
                     [
+                        "chat_events",
+                        "chat_members",
+                        "chats",
+                        "direct_chats",
                         "email_verifications",
                         "resend_cooldowns",
                         "sessions",

@@ -1,0 +1,592 @@
+//! Chats and their members: lookups, the views `chat.get` and `chat.list`
+//! answer with, and the row changes the event writer makes.
+//!
+//! Reading functions are public; the functions that change chats or members
+//! are `pub(crate)`: they run only inside [`crate::writer`]'s transaction,
+//! together with the event that records the change.
+
+use crate::events;
+use crate::StorageError;
+use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::proto::{Chat, ChatKind, ChatSummary, Member, Role, UserProfile};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// A chat without its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRecord {
+    pub id: ChatId,
+    pub kind: ChatKind,
+    pub title: Option<String>,
+    pub created_at: Millis,
+    pub last_seq: Seq,
+}
+
+/// One membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: Millis,
+    /// The member sees the log from this seq on.
+    pub joined_seq: Seq,
+    pub read_seq: Seq,
+}
+
+/// What a user may do with a chat, in one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    NoSuchChat,
+    /// The chat exists; the user is not (or no longer) a member.
+    NotAMember,
+    Member(ChatRecord, Membership),
+}
+
+pub(crate) fn kind_name(kind: ChatKind) -> &'static str {
+    match kind {
+        ChatKind::Direct => "direct",
+        ChatKind::Group => "group",
+    }
+}
+
+fn parse_kind(name: &str) -> Result<ChatKind, StorageError> {
+    match name {
+        "direct" => Ok(ChatKind::Direct),
+        "group" => Ok(ChatKind::Group),
+        _ => Err(StorageError::Corrupt { column: "kind" }),
+    }
+}
+
+pub(crate) fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+fn parse_role(name: &str) -> Result<Role, StorageError> {
+    match name {
+        "owner" => Ok(Role::Owner),
+        "admin" => Ok(Role::Admin),
+        "member" => Ok(Role::Member),
+        _ => Err(StorageError::Corrupt { column: "role" }),
+    }
+}
+
+fn chat_from_row(row: &Row<'_>) -> Result<ChatRecord, StorageError> {
+    let kind: String = row.get("kind")?;
+    Ok(ChatRecord {
+        id: ChatId(row.get("id")?),
+        kind: parse_kind(&kind)?,
+        title: row.get("title")?,
+        created_at: row.get("created_at")?,
+        last_seq: row.get("last_seq")?,
+    })
+}
+
+fn membership_from_row(row: &Row<'_>) -> Result<Membership, StorageError> {
+    let role: String = row.get("role")?;
+    Ok(Membership {
+        user_id: UserId(row.get("user_id")?),
+        role: parse_role(&role)?,
+        joined_at: row.get("joined_at")?,
+        joined_seq: row.get("joined_seq")?,
+        read_seq: row.get("read_seq")?,
+    })
+}
+
+fn profile_from_row(row: &Row<'_>) -> rusqlite::Result<UserProfile> {
+    Ok(UserProfile {
+        id: UserId(row.get("id")?),
+        handle: row.get("handle")?,
+        display_name: row.get("display_name")?,
+        bio: row.get("bio")?,
+    })
+}
+
+pub fn by_id(conn: &Connection, chat_id: ChatId) -> Result<Option<ChatRecord>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, kind, title, created_at, last_seq FROM chats WHERE id = ?1")?;
+    let mut rows = stmt.query([chat_id.0])?;
+    rows.next()?.map(chat_from_row).transpose()
+}
+
+pub fn membership(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+) -> Result<Option<Membership>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, role, joined_at, joined_seq, read_seq FROM chat_members \
+         WHERE chat_id = ?1 AND user_id = ?2",
+    )?;
+    let mut rows = stmt.query(params![chat_id.0, user.0])?;
+    rows.next()?.map(membership_from_row).transpose()
+}
+
+/// The chat and the user's membership, or why there is none.
+pub fn access(conn: &Connection, chat_id: ChatId, user: UserId) -> Result<Access, StorageError> {
+    let Some(chat) = by_id(conn, chat_id)? else {
+        return Ok(Access::NoSuchChat);
+    };
+    Ok(match membership(conn, chat_id, user)? {
+        Some(me) => Access::Member(chat, me),
+        None => Access::NotAMember,
+    })
+}
+
+/// Current members, sorted by user id.
+pub fn memberships(conn: &Connection, chat_id: ChatId) -> Result<Vec<Membership>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, role, joined_at, joined_seq, read_seq FROM chat_members \
+         WHERE chat_id = ?1 ORDER BY user_id",
+    )?;
+    let mut rows = stmt.query([chat_id.0])?;
+    let mut members = Vec::new();
+    while let Some(row) = rows.next()? {
+        members.push(membership_from_row(row)?);
+    }
+    Ok(members)
+}
+
+/// Ids of the current members, sorted: what an envelope's wraps must cover.
+pub fn member_ids(conn: &Connection, chat_id: ChatId) -> Result<Vec<UserId>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT user_id FROM chat_members WHERE chat_id = ?1 ORDER BY user_id")?;
+    let ids = stmt.query_map([chat_id.0], |r| r.get(0).map(UserId))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+pub fn member_count(conn: &Connection, chat_id: ChatId) -> Result<usize, StorageError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM chat_members WHERE chat_id = ?1")?
+        .query_row([chat_id.0], |r| r.get(0))?;
+    Ok(n as usize)
+}
+
+/// Ids of the chats `user` is a member of, ascending.
+pub fn chat_ids_for_user(conn: &Connection, user: UserId) -> Result<Vec<ChatId>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT chat_id FROM chat_members WHERE user_id = ?1 ORDER BY chat_id")?;
+    let ids = stmt.query_map([user.0], |r| r.get(0).map(ChatId))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Whether two users share at least one chat (presence is shown only then).
+pub fn share_a_chat(conn: &Connection, a: UserId, b: UserId) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM chat_members AS x JOIN chat_members AS y \
+             ON x.chat_id = y.chat_id WHERE x.user_id = ?1 AND y.user_id = ?2)",
+        )?
+        .query_row(params![a.0, b.0], |r| r.get(0))?)
+}
+
+/// The direct chat between two users, if there is one.
+pub fn direct_between(
+    conn: &Connection,
+    a: UserId,
+    b: UserId,
+) -> Result<Option<ChatId>, StorageError> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    Ok(conn
+        .prepare_cached("SELECT chat_id FROM direct_chats WHERE user_low = ?1 AND user_high = ?2")?
+        .query_row(params![low.0, high.0], |r| r.get(0))
+        .optional()?
+        .map(ChatId))
+}
+
+/// The public profile of an account, if it still exists.
+pub fn profile(conn: &Connection, user: UserId) -> Result<Option<UserProfile>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT id, handle, display_name, bio FROM users WHERE id = ?1")?
+        .query_row([user.0], profile_from_row)
+        .optional()?)
+}
+
+/// Which of `users` have no account (in the order given).
+pub fn unknown_users(conn: &Connection, users: &[UserId]) -> Result<Vec<UserId>, StorageError> {
+    let mut stmt = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")?;
+    let mut unknown = Vec::new();
+    for user in users {
+        let exists: bool = stmt.query_row([user.0], |r| r.get(0))?;
+        if !exists {
+            unknown.push(*user);
+        }
+    }
+    Ok(unknown)
+}
+
+/// The members with their profiles, sorted by user id.
+pub fn members(conn: &Connection, chat_id: ChatId) -> Result<Vec<Member>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.id, u.handle, u.display_name, u.bio, m.role, m.joined_at, m.read_seq \
+         FROM chat_members AS m JOIN users AS u ON u.id = m.user_id \
+         WHERE m.chat_id = ?1 ORDER BY u.id",
+    )?;
+    let mut rows = stmt.query([chat_id.0])?;
+    let mut members = Vec::new();
+    while let Some(row) = rows.next()? {
+        let role: String = row.get("role")?;
+        members.push(Member {
+            user: profile_from_row(row)?,
+            role: parse_role(&role)?,
+            joined_at: row.get("joined_at")?,
+            read_seq: row.get("read_seq")?,
+        });
+    }
+    Ok(members)
+}
+
+/// The chat with its members (`chat.get`).
+pub fn chat(conn: &Connection, chat_id: ChatId) -> Result<Option<Chat>, StorageError> {
+    let Some(record) = by_id(conn, chat_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(Chat {
+        id: record.id,
+        kind: record.kind,
+        title: record.title,
+        created_at: record.created_at,
+        last_seq: record.last_seq,
+        members: members(conn, chat_id)?,
+    }))
+}
+
+/// My read position in a chat (`None` if I am not a member).
+pub fn my_read_seq(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+) -> Result<Option<Seq>, StorageError> {
+    Ok(membership(conn, chat_id, user)?.map(|m| m.read_seq))
+}
+
+/// One row of `chat.list` as `user` sees it (`None` if not a member).
+pub fn summary(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+) -> Result<Option<ChatSummary>, StorageError> {
+    let Access::Member(chat, me) = access(conn, chat_id, user)? else {
+        return Ok(None);
+    };
+    summary_of(conn, &chat, &me).map(Some)
+}
+
+fn summary_of(
+    conn: &Connection,
+    chat: &ChatRecord,
+    me: &Membership,
+) -> Result<ChatSummary, StorageError> {
+    let peer = match chat.kind {
+        ChatKind::Direct => {
+            let peer_id = member_ids(conn, chat.id)?
+                .into_iter()
+                .find(|id| *id != me.user_id);
+            match peer_id {
+                Some(id) => profile(conn, id)?,
+                None => None,
+            }
+        }
+        ChatKind::Group => None,
+    };
+    Ok(ChatSummary {
+        id: chat.id,
+        kind: chat.kind,
+        title: chat.title.clone(),
+        peer,
+        member_count: u32::try_from(member_count(conn, chat.id)?).unwrap_or(u32::MAX),
+        my_role: me.role,
+        last_seq: chat.last_seq,
+        my_read_seq: me.read_seq,
+        unread_count: events::unread_count(conn, chat.id, me.user_id, me.read_seq)?,
+        last_message: events::last_message(conn, chat.id, me.joined_seq)?,
+    })
+}
+
+/// Every chat of `user`, the most recently active first (by the time of the
+/// last message, or of creation when there is none).
+pub fn list_for_user(conn: &Connection, user: UserId) -> Result<Vec<ChatSummary>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.kind, c.title, c.created_at, c.last_seq, \
+                m.user_id, m.role, m.joined_at, m.joined_seq, m.read_seq \
+         FROM chat_members AS m JOIN chats AS c ON c.id = m.chat_id \
+         WHERE m.user_id = ?1",
+    )?;
+    let mut rows = stmt.query([user.0])?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        found.push((chat_from_row(row)?, membership_from_row(row)?));
+    }
+    drop(rows);
+    let mut summaries = Vec::with_capacity(found.len());
+    for (chat, me) in &found {
+        let summary = summary_of(conn, chat, me)?;
+        let active = summary
+            .last_message
+            .as_ref()
+            .map_or(chat.created_at, |m| m.at);
+        summaries.push((active, summary));
+    }
+    summaries.sort_by(|(a_at, a), (b_at, b)| b_at.cmp(a_at).then(b.id.cmp(&a.id)));
+    Ok(summaries.into_iter().map(|(_, s)| s).collect())
+}
+
+// --- changes, for the writer's transaction only ---
+
+pub(crate) fn insert_chat(
+    conn: &Connection,
+    kind: ChatKind,
+    title: Option<&str>,
+    created_at: Millis,
+) -> Result<ChatId, StorageError> {
+    conn.prepare_cached("INSERT INTO chats (kind, title, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind_name(kind), title, created_at])?;
+    Ok(ChatId(conn.last_insert_rowid()))
+}
+
+pub(crate) fn insert_direct_pair(
+    conn: &Connection,
+    a: UserId,
+    b: UserId,
+    chat_id: ChatId,
+) -> Result<(), StorageError> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    conn.prepare_cached(
+        "INSERT INTO direct_chats (user_low, user_high, chat_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![low.0, high.0, chat_id.0])?;
+    Ok(())
+}
+
+pub(crate) fn set_title(
+    conn: &Connection,
+    chat_id: ChatId,
+    title: &str,
+) -> Result<(), StorageError> {
+    conn.prepare_cached("UPDATE chats SET title = ?2 WHERE id = ?1")?
+        .execute(params![chat_id.0, title])?;
+    Ok(())
+}
+
+/// Adds a member who sees the log from `joined_seq` on and has read up to it.
+pub(crate) fn insert_member(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+    role: Role,
+    joined_at: Millis,
+    joined_seq: Seq,
+) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO chat_members (chat_id, user_id, role, joined_at, joined_seq, read_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![
+        chat_id.0,
+        user.0,
+        role_name(role),
+        joined_at,
+        joined_seq
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn delete_member(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM chat_members WHERE chat_id = ?1 AND user_id = ?2")?
+        .execute(params![chat_id.0, user.0])?
+        == 1)
+}
+
+pub(crate) fn set_role(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+    role: Role,
+) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached("UPDATE chat_members SET role = ?3 WHERE chat_id = ?1 AND user_id = ?2")?
+        .execute(params![chat_id.0, user.0, role_name(role)])?
+        == 1)
+}
+
+/// Moves the read position forwards to `seq` (never backwards). Returns the
+/// position afterwards and whether it moved.
+pub(crate) fn advance_read(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+    seq: Seq,
+) -> Result<(Seq, bool), StorageError> {
+    let moved = conn
+        .prepare_cached(
+            "UPDATE chat_members SET read_seq = ?3 \
+             WHERE chat_id = ?1 AND user_id = ?2 AND read_seq < ?3",
+        )?
+        .execute(params![chat_id.0, user.0, seq])?
+        == 1;
+    let now = my_read_seq(conn, chat_id, user)?.unwrap_or(0);
+    Ok((now, moved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::temp_storage;
+    use crate::writer::tests::{add_users, change, group, message};
+    use crate::writer::{Change, EventWriter, NewChat, WriterConfig};
+
+    #[tokio::test]
+    async fn get_list_and_summaries() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 3);
+        let team = group(&writer, u[0], &u).await;
+        let direct = writer
+            .create_chat(NewChat::Direct {
+                creator: u[0],
+                peer: u[1],
+            })
+            .await
+            .unwrap()
+            .chat_id;
+        writer
+            .append(message(team, u[1], "older", &u))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        writer
+            .append(message(direct, u[1], "newer", &u[..2]))
+            .await
+            .unwrap();
+
+        let chat = storage.with_conn(|conn| chat(conn, team)).unwrap().unwrap();
+        assert_eq!(chat.kind, ChatKind::Group);
+        assert_eq!(chat.title.as_deref(), Some("team"));
+        assert_eq!(chat.last_seq, 2);
+        let roles: Vec<_> = chat.members.iter().map(|m| (m.user.id, m.role)).collect();
+        assert_eq!(
+            roles,
+            [
+                (u[0], Role::Owner),
+                (u[1], Role::Member),
+                (u[2], Role::Member)
+            ]
+        );
+        assert_eq!(chat.members[1].user.handle, "user1");
+
+        let list = storage.with_conn(|conn| list_for_user(conn, u[0])).unwrap();
+        let ids: Vec<_> = list.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [direct, team], "most recently active first");
+        let dm = &list[0];
+        assert_eq!(dm.kind, ChatKind::Direct);
+        assert_eq!(dm.peer.as_ref().map(|p| p.id), Some(u[1]));
+        assert_eq!(
+            (dm.member_count, dm.unread_count, dm.my_read_seq),
+            (2, 1, 1)
+        );
+        assert_eq!(dm.last_message.as_ref().map(|m| m.seq), Some(2));
+        assert_eq!(list[1].my_role, Role::Owner);
+        assert_eq!(list[1].peer, None);
+
+        // u2 is not in the direct chat
+        assert_eq!(
+            storage
+                .with_conn(|conn| list_for_user(conn, u[2]))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            storage
+                .with_conn(|conn| summary(conn, direct, u[2]))
+                .unwrap(),
+            None
+        );
+        assert!(matches!(
+            storage
+                .with_conn(|conn| access(conn, direct, u[2]))
+                .unwrap(),
+            Access::NotAMember
+        ));
+        assert!(matches!(
+            storage
+                .with_conn(|conn| access(conn, ChatId(999), u[2]))
+                .unwrap(),
+            Access::NoSuchChat
+        ));
+        assert_eq!(
+            storage
+                .with_conn(|conn| direct_between(conn, u[1], u[0]))
+                .unwrap(),
+            Some(direct)
+        );
+        assert!(storage
+            .with_conn(|conn| share_a_chat(conn, u[2], u[0]))
+            .unwrap());
+        assert_eq!(
+            storage
+                .with_conn(|conn| chat_ids_for_user(conn, u[1]))
+                .unwrap(),
+            [team, direct]
+        );
+        assert_eq!(
+            storage
+                .with_conn(|conn| my_read_seq(conn, team, u[1]))
+                .unwrap(),
+            Some(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_later_member_starts_reading_where_they_joined() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 3);
+        let chat = group(&writer, u[0], &u[..2]).await;
+        writer
+            .append(message(chat, u[1], "before", &u[..2]))
+            .await
+            .unwrap();
+        writer
+            .append(change(
+                chat,
+                u[0],
+                Change::AddMembers {
+                    user_ids: vec![u[2]],
+                    max_members: 10,
+                },
+            ))
+            .await
+            .unwrap();
+        let me = storage
+            .with_conn(|conn| membership(conn, chat, u[2]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((me.joined_seq, me.read_seq), (3, 3));
+        let summary = storage
+            .with_conn(|conn| summary(conn, chat, u[2]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((summary.unread_count, summary.last_message), (0, None));
+        // removing deletes the membership: nothing left to read with
+        writer
+            .append(change(chat, u[0], Change::RemoveMember { user_id: u[2] }))
+            .await
+            .unwrap();
+        assert!(storage
+            .with_conn(|conn| membership(conn, chat, u[2]))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            storage.with_conn(|conn| member_ids(conn, chat)).unwrap(),
+            &u[..2]
+        );
+    }
+}

@@ -1,0 +1,385 @@
+//! The chat event log: one row per event, numbered per chat by `seq`.
+//!
+//! History pages, offline delivery and resume after reconnect all read these
+//! rows. Only [`crate::writer`] appends to the log (through [`append`], in its
+//! transaction), so every seq is assigned under one lock and only grows.
+
+use crate::StorageError;
+use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::proto::{ChatEvent, EventBody};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// The `kind` column of an event body (its serde `type` tag).
+pub fn kind_of(body: &EventBody) -> &'static str {
+    match body {
+        EventBody::Message { .. } => "message",
+        EventBody::Edit { .. } => "edit",
+        EventBody::Delete { .. } => "delete",
+        EventBody::Created { .. } => "created",
+        EventBody::MembersAdded { .. } => "members_added",
+        EventBody::MemberRemoved { .. } => "member_removed",
+        EventBody::MemberLeft { .. } => "member_left",
+        EventBody::Renamed { .. } => "renamed",
+        EventBody::RoleChanged { .. } => "role_changed",
+    }
+}
+
+const EVENT_COLUMNS: &str = "chat_id, seq, sender, at, body";
+
+fn event_from_row(row: &Row<'_>) -> Result<ChatEvent, StorageError> {
+    let body: String = row.get("body")?;
+    Ok(ChatEvent {
+        chat_id: ChatId(row.get("chat_id")?),
+        seq: row.get("seq")?,
+        sender: UserId(row.get("sender")?),
+        at: row.get("at")?,
+        body: serde_json::from_str(&body).map_err(|_| StorageError::Corrupt { column: "body" })?,
+    })
+}
+
+fn collect(rows: rusqlite::Rows<'_>) -> Result<Vec<ChatEvent>, StorageError> {
+    let mut rows = rows;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(event_from_row(row)?);
+    }
+    Ok(events)
+}
+
+/// Appends `body` to the chat's log with the next seq and bumps
+/// `chats.last_seq`. Must run inside the writer's write transaction: the seq
+/// read and the insert are atomic only there.
+pub(crate) fn append(
+    conn: &Connection,
+    chat_id: ChatId,
+    sender: UserId,
+    at: Millis,
+    body: EventBody,
+) -> Result<ChatEvent, StorageError> {
+    let seq: Seq = conn
+        .prepare_cached(
+            "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+        )?
+        .query_row([chat_id.0], |r| r.get(0))?;
+    let (client_msg_id, target_seq) = match &body {
+        EventBody::Message { client_msg_id, .. } => (Some(client_msg_id.as_str()), None),
+        EventBody::Edit {
+            target_seq,
+            envelope,
+        } => (
+            Some(envelope.header.client_msg_id.as_str()),
+            Some(*target_seq),
+        ),
+        EventBody::Delete { target_seq } => (None, Some(*target_seq)),
+        _ => (None, None),
+    };
+    // These types serialize to plain JSON objects; failing here would be a bug.
+    let json =
+        serde_json::to_string(&body).map_err(|_| StorageError::Corrupt { column: "body" })?;
+    conn.prepare_cached(
+        "INSERT INTO chat_events (chat_id, seq, sender, at, kind, target_seq, client_msg_id, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        chat_id.0,
+        seq,
+        sender.0,
+        at,
+        kind_of(&body),
+        target_seq,
+        client_msg_id,
+        json
+    ])?;
+    Ok(ChatEvent {
+        chat_id,
+        seq,
+        sender,
+        at,
+        body,
+    })
+}
+
+/// The event at `seq`, if any.
+pub fn by_seq(
+    conn: &Connection,
+    chat_id: ChatId,
+    seq: Seq,
+) -> Result<Option<ChatEvent>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events WHERE chat_id = ?1 AND seq = ?2"
+    ))?;
+    let mut rows = stmt.query(params![chat_id.0, seq])?;
+    rows.next()?.map(event_from_row).transpose()
+}
+
+/// The message or edit `sender` stored with this client id, if any.
+pub fn by_client_msg_id(
+    conn: &Connection,
+    chat_id: ChatId,
+    sender: UserId,
+    client_msg_id: &str,
+) -> Result<Option<ChatEvent>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events \
+         WHERE chat_id = ?1 AND sender = ?2 AND client_msg_id = ?3"
+    ))?;
+    let mut rows = stmt.query(params![chat_id.0, sender.0, client_msg_id])?;
+    rows.next()?.map(event_from_row).transpose()
+}
+
+/// The delete event of the message at `target_seq`, if it was deleted.
+pub fn deletion_of(
+    conn: &Connection,
+    chat_id: ChatId,
+    target_seq: Seq,
+) -> Result<Option<ChatEvent>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events \
+         WHERE chat_id = ?1 AND target_seq = ?2 AND kind = 'delete' LIMIT 1"
+    ))?;
+    let mut rows = stmt.query(params![chat_id.0, target_seq])?;
+    rows.next()?.map(event_from_row).transpose()
+}
+
+/// Events with `seq > after_seq`, oldest first, at most `limit`: what a
+/// client that saw `after_seq` has missed. No membership check: callers
+/// clamp `after_seq` to the member's first visible seq (see `history`).
+pub fn events_after(
+    conn: &Connection,
+    chat_id: ChatId,
+    after_seq: Seq,
+    limit: u32,
+) -> Result<Vec<ChatEvent>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events WHERE chat_id = ?1 AND seq > ?2 \
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    let events = collect(stmt.query(params![chat_id.0, after_seq, limit])?)?;
+    Ok(events)
+}
+
+/// One `message.history` query, in the terms of `HistoryRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// The first seq the member may see (their `joined_seq`).
+    pub first_visible: Seq,
+    pub before_seq: Option<Seq>,
+    pub after_seq: Option<Seq>,
+    pub limit: u32,
+}
+
+/// Events with `after_seq < seq < before_seq` and `seq >= first_visible`,
+/// oldest first, at most `limit`. Without `after_seq` the newest such page,
+/// with it the oldest page after it. The flag says whether more events remain
+/// beyond the page (older ones, or with `after_seq` newer ones).
+pub fn history(
+    conn: &Connection,
+    chat_id: ChatId,
+    query: &HistoryQuery,
+) -> Result<(Vec<ChatEvent>, bool), StorageError> {
+    let low = query.after_seq.map_or(query.first_visible, |after| {
+        (after + 1).max(query.first_visible)
+    });
+    let high = query.before_seq.unwrap_or(Seq::MAX);
+    // One row more than asked for tells whether the page is the last one.
+    let fetch = i64::from(query.limit) + 1;
+    let (order, oldest_first) = if query.after_seq.is_some() {
+        ("ASC", true)
+    } else {
+        ("DESC", false)
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events \
+         WHERE chat_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq {order} LIMIT ?4"
+    ))?;
+    let mut events = collect(stmt.query(params![chat_id.0, low, high, fetch])?)?;
+    let more = events.len() as i64 > i64::from(query.limit);
+    events.truncate(query.limit as usize);
+    if !oldest_first {
+        events.reverse();
+    }
+    Ok((events, more))
+}
+
+/// The newest message (not deleted) at or after `first_visible`: the preview
+/// of `chat.list`.
+pub fn last_message(
+    conn: &Connection,
+    chat_id: ChatId,
+    first_visible: Seq,
+) -> Result<Option<ChatEvent>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events AS m \
+         WHERE m.chat_id = ?1 AND m.kind = 'message' AND m.seq >= ?2 \
+         AND NOT EXISTS (SELECT 1 FROM chat_events AS d WHERE d.chat_id = m.chat_id \
+                         AND d.target_seq = m.seq AND d.kind = 'delete') \
+         ORDER BY m.seq DESC LIMIT 1"
+    ))?;
+    let mut rows = stmt.query(params![chat_id.0, first_visible])?;
+    rows.next()?.map(event_from_row).transpose()
+}
+
+/// Messages after `read_seq` that `user` did not send and nobody deleted.
+pub fn unread_count(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+    read_seq: Seq,
+) -> Result<u32, StorageError> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM chat_events AS m \
+             WHERE m.chat_id = ?1 AND m.seq > ?3 AND m.kind = 'message' AND m.sender != ?2 \
+             AND NOT EXISTS (SELECT 1 FROM chat_events AS d WHERE d.chat_id = m.chat_id \
+                             AND d.target_seq = m.seq AND d.kind = 'delete')",
+        )?
+        .query_row(params![chat_id.0, user.0, read_seq], |r| r.get(0))?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// Number of events stored for a chat (tests and diagnostics).
+pub fn count(conn: &Connection, chat_id: ChatId) -> Result<i64, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM chat_events WHERE chat_id = ?1")?
+        .query_row([chat_id.0], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::temp_storage;
+    use crate::writer::tests::{add_users, change, group, message};
+    use crate::writer::{Change, EventWriter, WriterConfig};
+
+    fn page(
+        storage: &crate::Storage,
+        chat: ChatId,
+        first_visible: Seq,
+        before_seq: Option<Seq>,
+        after_seq: Option<Seq>,
+        limit: u32,
+    ) -> (Vec<Seq>, bool) {
+        let query = HistoryQuery {
+            first_visible,
+            before_seq,
+            after_seq,
+            limit,
+        };
+        let (events, more) = storage
+            .with_conn(|conn| history(conn, chat, &query))
+            .unwrap();
+        (events.iter().map(|e| e.seq).collect(), more)
+    }
+
+    #[tokio::test]
+    async fn history_pages_backwards_and_forwards() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let chat = group(&writer, u[0], &u).await;
+        for n in 0..9 {
+            writer
+                .append(message(chat, u[n % 2], &format!("m{n}"), &u))
+                .await
+                .unwrap();
+        }
+        // seqs 1 (created) to 10
+        assert_eq!(
+            page(&storage, chat, 1, None, None, 4),
+            (vec![7, 8, 9, 10], true)
+        );
+        assert_eq!(
+            page(&storage, chat, 1, Some(7), None, 4),
+            (vec![3, 4, 5, 6], true)
+        );
+        assert_eq!(
+            page(&storage, chat, 1, Some(3), None, 4),
+            (vec![1, 2], false)
+        );
+        assert_eq!(
+            page(&storage, chat, 1, None, Some(0), 4),
+            (vec![1, 2, 3, 4], true)
+        );
+        assert_eq!(
+            page(&storage, chat, 1, None, Some(8), 4),
+            (vec![9, 10], false)
+        );
+        assert_eq!(
+            page(&storage, chat, 1, Some(6), Some(2), 10),
+            (vec![3, 4, 5], false)
+        );
+        assert_eq!(
+            page(&storage, chat, 1, Some(6), Some(2), 2),
+            (vec![3, 4], true)
+        );
+        assert_eq!(page(&storage, chat, 1, None, Some(10), 4), (vec![], false));
+        // a member who joined at seq 6 sees nothing older
+        assert_eq!(
+            page(&storage, chat, 6, Some(9), None, 10),
+            (vec![6, 7, 8], false)
+        );
+        assert_eq!(
+            page(&storage, chat, 6, None, Some(0), 2),
+            (vec![6, 7], true)
+        );
+
+        let after: Vec<Seq> = storage
+            .with_conn(|conn| events_after(conn, chat, 7, 2))
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(after, [8, 9]);
+        assert_eq!(storage.with_conn(|conn| count(conn, chat)).unwrap(), 10);
+    }
+
+    #[tokio::test]
+    async fn unread_counts_and_the_preview_skip_own_and_deleted_messages() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let chat = group(&writer, u[0], &u).await;
+        let unread = |user: UserId, read_seq| {
+            storage
+                .with_conn(|conn| unread_count(conn, chat, user, read_seq))
+                .unwrap()
+        };
+        let preview = || {
+            storage
+                .with_conn(|conn| last_message(conn, chat, 1))
+                .unwrap()
+                .map(|e| e.seq)
+        };
+        assert_eq!(preview(), None);
+        writer.append(message(chat, u[0], "a", &u)).await.unwrap(); // 2
+        writer.append(message(chat, u[0], "b", &u)).await.unwrap(); // 3
+        writer.append(message(chat, u[1], "c", &u)).await.unwrap(); // 4
+        writer
+            .append(change(chat, u[0], Change::Rename { title: "x".into() }))
+            .await
+            .unwrap(); // 5
+        assert_eq!(unread(u[1], 1), 2);
+        assert_eq!(unread(u[1], 2), 1);
+        assert_eq!(unread(u[0], 1), 1);
+        assert_eq!(preview(), Some(4));
+        writer
+            .append(change(chat, u[1], Change::Delete { target_seq: 4 }))
+            .await
+            .unwrap();
+        writer
+            .append(change(chat, u[0], Change::Delete { target_seq: 3 }))
+            .await
+            .unwrap();
+        assert_eq!(unread(u[1], 1), 1);
+        assert_eq!(unread(u[0], 1), 0);
+        assert_eq!(preview(), Some(2));
+        assert_eq!(
+            storage
+                .with_conn(|conn| last_message(conn, chat, 3))
+                .unwrap(),
+            None
+        );
+    }
+}

@@ -1,0 +1,1845 @@
+//! The group-commit writer: the one path by which chat events, and the
+//! membership changes they record, reach the database.
+//!
+//! One dedicated thread owns one SQLite connection. Requests arrive through
+//! a bounded channel; the thread takes every request waiting (up to
+//! `max_batch`) into ONE `BEGIN IMMEDIATE ... COMMIT` transaction, so many
+//! messages share one fsync. Each request runs in its own savepoint: a
+//! request that is refused (not a member any more, not allowed, ...) leaves
+//! no trace and does not disturb the others. Each caller is answered only
+//! after the commit succeeded; if the commit (or any statement) fails, every
+//! request of the batch fails and nothing of it is stored.
+//!
+//! Inside the transaction the writer re-checks what may have changed since
+//! the handler looked: membership and role of the sender, that a message's
+//! wrapped keys still name exactly the current members, that an edit's
+//! target is still there. Cryptographic checks of envelopes (structure,
+//! origin) are the handlers' job and happen before the request is sent here.
+//!
+//! After the commit, and before answering, the writer hands every new event
+//! to the [`CommitListener`] in seq order, so live fan-out sees each chat's
+//! events in the order they were stored.
+
+use crate::chats::{self, Access, Membership};
+use crate::{events, Storage, StorageError};
+use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
+use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
+use rusqlite::{Connection, TransactionBehavior};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most requests committed in one transaction.
+pub const DEFAULT_MAX_BATCH: usize = 256;
+/// Requests that may wait for the writer before senders have to wait too.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterConfig {
+    pub max_batch: usize,
+    pub queue_capacity: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: DEFAULT_MAX_BATCH,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Told about every stored event right after its commit, on the writer's
+/// thread, in commit (and so per-chat seq) order. Must not block: hand the
+/// event to a channel or an actor mailbox and return.
+pub trait CommitListener: Send + Sync {
+    /// `recipients`: the chat's members after the change, plus anyone the
+    /// change removed (they learn of their removal through it).
+    fn committed(&self, event: &ChatEvent, recipients: &[UserId]);
+}
+
+/// A change to an existing chat, recorded as one (or, for an ownership
+/// transfer, two) events.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A new message. A retry with the same `client_msg_id` returns the
+    /// stored event with `duplicate: true`. The envelope's wraps must name
+    /// exactly the current members (sorted, as `verify_structure` requires).
+    Message {
+        client_msg_id: String,
+        envelope: Envelope,
+    },
+    /// A new envelope for the sender's own message at `target_seq`. The
+    /// envelope's own `client_msg_id` makes a retried edit a duplicate.
+    Edit { target_seq: Seq, envelope: Envelope },
+    /// Deletes the sender's own message for everyone.
+    Delete { target_seq: Seq },
+    /// Admins and the owner, groups only.
+    AddMembers {
+        user_ids: Vec<UserId>,
+        max_members: usize,
+    },
+    /// Admins remove members, the owner removes admins and members.
+    RemoveMember { user_id: UserId },
+    /// Groups only; the owner only when alone (or after a transfer).
+    Leave,
+    /// Admins and the owner, groups only.
+    Rename { title: String },
+    /// The owner makes a member admin or member (never owner: see transfer).
+    SetRole { user_id: UserId, role: Role },
+    /// The owner hands over: the target becomes owner, the sender admin.
+    TransferOwnership { user_id: UserId },
+    /// The sender's account is about to be deleted: record that they left
+    /// (direct chats too) and, if they owned the group, promote the
+    /// longest-standing admin, else the longest-standing member.
+    AccountDeleted,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub chat_id: ChatId,
+    /// The user making the change (the session's user).
+    pub sender: UserId,
+    pub change: Change,
+}
+
+/// What a committed append stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored events, oldest first; never empty. For a duplicate, the
+    /// event stored the first time.
+    pub events: Vec<ChatEvent>,
+    pub duplicate: bool,
+    /// Members after the change, sorted.
+    pub members: Vec<UserId>,
+    pub added: Vec<UserId>,
+    pub removed: Vec<UserId>,
+}
+
+impl Appended {
+    /// The (first) stored event.
+    pub fn event(&self) -> &ChatEvent {
+        &self.events[0]
+    }
+}
+
+/// A new chat.
+#[derive(Debug, Clone)]
+pub enum NewChat {
+    /// The one direct chat of two users: returned as it is if it exists.
+    Direct { creator: UserId, peer: UserId },
+    /// `creator` becomes owner; `members` (the creator may be among them,
+    /// duplicates count once) become members.
+    Group {
+        creator: UserId,
+        title: String,
+        members: Vec<UserId>,
+        max_members: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub chat_id: ChatId,
+    /// The `created` event; `None` when the direct chat already existed.
+    pub event: Option<ChatEvent>,
+    /// Members, sorted.
+    pub members: Vec<UserId>,
+}
+
+/// A read position after `mark_read`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadMark {
+    pub read_seq: Seq,
+    /// False when the position was already there or further.
+    pub moved: bool,
+    pub members: Vec<UserId>,
+}
+
+/// Why a request was not stored. Everything but `Failed` and `Closed` is a
+/// refusal of this one request; the rest of its batch is unaffected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("no such chat")]
+    ChatNotFound,
+    #[error("you are not a member of this chat")]
+    NotAMember,
+    #[error("user {0} does not exist")]
+    UserNotFound(UserId),
+    #[error("user {0} is not a member of this chat")]
+    NotMember(UserId),
+    #[error("user {0} is already a member of this chat")]
+    AlreadyMember(UserId),
+    #[error("this cannot be done to yourself")]
+    CannotTargetSelf,
+    #[error("direct chats have exactly their two members and no title")]
+    DirectChat,
+    #[error("this needs the {0:?} role")]
+    RoleRequired(Role),
+    #[error("only the owner may do this to an admin or the owner")]
+    Outranked,
+    #[error("the owner must transfer ownership before leaving")]
+    OwnerMustTransfer,
+    #[error("ownership moves only with a transfer")]
+    InvalidRole,
+    #[error("a group has at most {max} members")]
+    TooManyMembers { max: usize },
+    #[error("the members of the chat changed; seal the message for the current members")]
+    MembersChanged,
+    #[error("no such message")]
+    MessageNotFound,
+    #[error("only the author may change a message")]
+    NotMessageAuthor,
+    #[error("this client_msg_id was already used for something else")]
+    ClientMsgIdReused,
+    /// The batch could not be committed (the cause is logged); nothing of it
+    /// was stored, so the request may be retried.
+    #[error("the database write failed")]
+    Failed,
+    #[error("the event writer has stopped")]
+    Closed,
+}
+
+/// Batch-size statistics, for benchmarks and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Committed transactions.
+    pub transactions: u64,
+    /// Transactions rolled back because a statement or the commit failed.
+    pub failed_transactions: u64,
+    /// Requests in committed transactions (refused ones included).
+    pub requests: u64,
+    pub largest_batch: u64,
+    /// `batch_sizes[i]`: committed batches of `2^i` to `2^(i+1) - 1`
+    /// requests; the last bucket also counts every larger batch.
+    pub batch_sizes: [u64; STAT_BUCKETS],
+}
+
+pub const STAT_BUCKETS: usize = 10;
+
+impl WriterStats {
+    #[allow(clippy::cast_precision_loss)] // a statistic; counts stay far below 2^52
+    pub fn mean_batch(&self) -> f64 {
+        if self.transactions == 0 {
+            0.0
+        } else {
+            self.requests as f64 / self.transactions as f64
+        }
+    }
+}
+
+#[derive(Default)]
+struct StatsCell {
+    transactions: AtomicU64,
+    failed_transactions: AtomicU64,
+    requests: AtomicU64,
+    largest_batch: AtomicU64,
+    batch_sizes: [AtomicU64; STAT_BUCKETS],
+}
+
+impl StatsCell {
+    fn committed(&self, size: usize) {
+        let size = size as u64;
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(size, Ordering::Relaxed);
+        self.largest_batch.fetch_max(size, Ordering::Relaxed);
+        let bucket = (size.max(1).ilog2() as usize).min(STAT_BUCKETS - 1);
+        self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            failed_transactions: self.failed_transactions.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            largest_batch: self.largest_batch.load(Ordering::Relaxed),
+            batch_sizes: std::array::from_fn(|i| self.batch_sizes[i].load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Handle to the writer thread; cheap to clone. The thread ends once every
+/// handle is dropped and the queue is drained.
+#[derive(Clone)]
+pub struct EventWriter {
+    jobs: mpsc::Sender<Job>,
+    stats: Arc<StatsCell>,
+}
+
+impl std::fmt::Debug for EventWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventWriter")
+            .field("queued", &self.queued())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventWriter {
+    /// Opens the writer's own connection to `storage`'s database (already
+    /// migrated by `Storage::open`) and starts its thread.
+    pub fn start(
+        storage: &Storage,
+        config: WriterConfig,
+        listener: Option<Arc<dyn CommitListener>>,
+    ) -> Result<EventWriter, StorageError> {
+        Self::spawn(storage, config, listener, None)
+    }
+
+    /// `start`, but the thread takes no request until `gate` receives (or is
+    /// dropped): lets tests queue a known batch.
+    #[cfg(test)]
+    pub(crate) fn start_gated(
+        storage: &Storage,
+        config: WriterConfig,
+        gate: std::sync::mpsc::Receiver<()>,
+    ) -> Result<EventWriter, StorageError> {
+        Self::spawn(storage, config, None, Some(gate))
+    }
+
+    fn spawn(
+        storage: &Storage,
+        config: WriterConfig,
+        listener: Option<Arc<dyn CommitListener>>,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> Result<EventWriter, StorageError> {
+        let conn = Connection::open(storage.path())?;
+        // The same settings as pooled connections, synchronous=FULL
+        // included: in WAL mode every COMMIT waits for the WAL's fsync, so
+        // an acknowledged message survives kill -9 and power loss alike.
+        // Group commit is what makes that affordable: one fsync per batch.
+        crate::configure(&conn)?;
+        let (jobs, queue) = mpsc::channel(config.queue_capacity.max(1));
+        let stats = Arc::new(StatsCell::default());
+        let thread = Thread {
+            conn,
+            queue,
+            listener,
+            stats: stats.clone(),
+            max_batch: config.max_batch.max(1),
+        };
+        std::thread::Builder::new()
+            .name("event-writer".into())
+            .spawn(move || {
+                if let Some(gate) = gate {
+                    let _ = gate.recv();
+                }
+                thread.run();
+            })
+            .map_err(|e| StorageError::Task(format!("cannot start the event writer: {e}")))?;
+        Ok(EventWriter { jobs, stats })
+    }
+
+    /// Stores a change to a chat; answers after the commit.
+    pub async fn append(&self, request: AppendRequest) -> Result<Appended, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Append {
+            request: Some(request),
+            reply,
+            result: None,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Creates a chat (or finds the existing direct chat); answers after the commit.
+    pub async fn create_chat(&self, chat: NewChat) -> Result<Created, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Create {
+            chat: Some(chat),
+            reply,
+            result: None,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    /// Moves `user`'s read position in a chat forwards to `seq` (capped at
+    /// the chat's last seq). Not an event; batched with the others.
+    pub async fn mark_read(
+        &self,
+        chat_id: ChatId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<ReadMark, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Read {
+            chat_id,
+            user,
+            seq,
+            reply,
+            result: None,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
+    async fn submit(&self, job: Job) -> Result<(), WriteError> {
+        self.jobs.send(job).await.map_err(|_| WriteError::Closed)
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.stats.snapshot()
+    }
+
+    /// Requests waiting for the writer right now.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
+
+/// One queued request, its reply channel and, once applied, its result.
+enum Job {
+    Append {
+        request: Option<AppendRequest>,
+        reply: Reply<Appended>,
+        result: Option<Result<Appended, WriteError>>,
+    },
+    Create {
+        chat: Option<NewChat>,
+        reply: Reply<Created>,
+        result: Option<Result<Created, WriteError>>,
+    },
+    Read {
+        chat_id: ChatId,
+        user: UserId,
+        seq: Seq,
+        reply: Reply<ReadMark>,
+        result: Option<Result<ReadMark, WriteError>>,
+    },
+}
+
+/// Inside the transaction: a refusal of one request, or a storage failure
+/// that fails the whole batch.
+enum Fail {
+    Refused(WriteError),
+    Storage(StorageError),
+}
+
+impl From<WriteError> for Fail {
+    fn from(e: WriteError) -> Self {
+        Fail::Refused(e)
+    }
+}
+
+impl From<StorageError> for Fail {
+    fn from(e: StorageError) -> Self {
+        Fail::Storage(e)
+    }
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Fail::Storage(e.into())
+    }
+}
+
+/// Splits a request's outcome: its result for the caller, or the storage
+/// error that fails the batch. Returns whether the request's writes stay.
+fn settle<T>(
+    outcome: Result<T, Fail>,
+    result: &mut Option<Result<T, WriteError>>,
+) -> Result<bool, StorageError> {
+    match outcome {
+        Ok(done) => {
+            *result = Some(Ok(done));
+            Ok(true)
+        }
+        Err(Fail::Refused(e)) => {
+            *result = Some(Err(e));
+            Ok(false)
+        }
+        Err(Fail::Storage(e)) => Err(e),
+    }
+}
+
+impl Job {
+    /// Applies the request inside the batch transaction.
+    fn apply(&mut self, conn: &Connection, at: Millis) -> Result<bool, StorageError> {
+        match self {
+            Job::Append {
+                request, result, ..
+            } => match request.take() {
+                Some(request) => settle(apply_change(conn, request, at), result),
+                None => Ok(false),
+            },
+            Job::Create { chat, result, .. } => match chat.take() {
+                Some(chat) => settle(create_chat(conn, chat, at), result),
+                None => Ok(false),
+            },
+            Job::Read {
+                chat_id,
+                user,
+                seq,
+                result,
+                ..
+            } => settle(mark_read(conn, *chat_id, *user, *seq), result),
+        }
+    }
+
+    /// After the commit: announce new events, then answer the caller.
+    fn finish(self, listener: Option<&dyn CommitListener>) {
+        match self {
+            Job::Append { reply, result, .. } => {
+                let result = result.unwrap_or(Err(WriteError::Failed));
+                if let (Ok(appended), Some(listener)) = (&result, listener) {
+                    if !appended.duplicate {
+                        let recipients = union(&appended.members, &appended.removed);
+                        for event in &appended.events {
+                            announce(listener, event, &recipients);
+                        }
+                    }
+                }
+                // The caller may have gone away; the event is stored all the same.
+                let _ = reply.send(result);
+            }
+            Job::Create { reply, result, .. } => {
+                let result = result.unwrap_or(Err(WriteError::Failed));
+                if let (Ok(created), Some(listener)) = (&result, listener) {
+                    if let Some(event) = &created.event {
+                        announce(listener, event, &created.members);
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Job::Read { reply, result, .. } => {
+                let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
+            }
+        }
+    }
+
+    fn fail(self) {
+        match self {
+            Job::Append { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
+            Job::Create { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
+            Job::Read { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
+        }
+    }
+}
+
+/// A panicking listener must not take the writer (and every later message) down.
+fn announce(listener: &dyn CommitListener, event: &ChatEvent, recipients: &[UserId]) {
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        listener.committed(event, recipients);
+    }));
+    if call.is_err() {
+        tracing::error!(chat_id = %event.chat_id, seq = event.seq, "commit listener panicked");
+    }
+}
+
+struct Thread {
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    listener: Option<Arc<dyn CommitListener>>,
+    stats: Arc<StatsCell>,
+    max_batch: usize,
+}
+
+impl Thread {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        // Sleeps until a request arrives, then takes whatever else is
+        // already waiting: under load batches grow by themselves, and a lone
+        // request is never held back waiting for company.
+        while let Some(job) = self.queue.blocking_recv() {
+            batch.push(job);
+            while batch.len() < self.max_batch {
+                match self.queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut batch);
+        }
+        tracing::debug!("event writer stopped");
+    }
+
+    fn commit(&mut self, batch: &mut Vec<Job>) {
+        let size = batch.len();
+        match apply_batch(&mut self.conn, batch, now_millis()) {
+            Ok(()) => {
+                self.stats.committed(size);
+                let listener = self.listener.as_deref();
+                for job in batch.drain(..) {
+                    job.finish(listener);
+                }
+            }
+            Err(e) => {
+                self.stats
+                    .failed_transactions
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, requests = size, "event batch failed; nothing of it was stored");
+                for job in batch.drain(..) {
+                    job.fail();
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch, one savepoint per request.
+fn apply_batch(conn: &mut Connection, batch: &mut [Job], at: Millis) -> Result<(), StorageError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for job in batch.iter_mut() {
+        let savepoint = tx.savepoint()?;
+        if job.apply(&savepoint, at)? {
+            savepoint.commit()?;
+        } else {
+            // Refused: undo whatever the request did before it was refused.
+            savepoint.finish()?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn union(a: &[UserId], b: &[UserId]) -> Vec<UserId> {
+    let mut all: Vec<UserId> = a.iter().chain(b).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+fn member_of(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+) -> Result<(chats::ChatRecord, Membership), Fail> {
+    match chats::access(conn, chat_id, user)? {
+        Access::NoSuchChat => Err(WriteError::ChatNotFound.into()),
+        Access::NotAMember => Err(WriteError::NotAMember.into()),
+        Access::Member(chat, me) => Ok((chat, me)),
+    }
+}
+
+fn require_group(chat: &chats::ChatRecord) -> Result<(), WriteError> {
+    if chat.kind == ChatKind::Group {
+        Ok(())
+    } else {
+        Err(WriteError::DirectChat)
+    }
+}
+
+fn require_role(me: &Membership, role: Role) -> Result<(), WriteError> {
+    if me.role >= role {
+        Ok(())
+    } else {
+        Err(WriteError::RoleRequired(role))
+    }
+}
+
+/// The envelope must be sealed for exactly the current members (both lists
+/// sorted by user id).
+fn check_wraps(envelope: &Envelope, members: &[UserId]) -> Result<(), WriteError> {
+    let wrapped = envelope.wraps.iter().map(|wrap| wrap.user_id);
+    if wrapped.eq(members.iter().copied()) {
+        Ok(())
+    } else {
+        Err(WriteError::MembersChanged)
+    }
+}
+
+/// The message at `seq` as `me` may see it: a message event, not deleted,
+/// not older than their membership.
+fn visible_message(
+    conn: &Connection,
+    chat_id: ChatId,
+    me: &Membership,
+    seq: Seq,
+) -> Result<ChatEvent, Fail> {
+    match events::by_seq(conn, chat_id, seq)? {
+        Some(
+            event @ ChatEvent {
+                body: EventBody::Message { .. },
+                ..
+            },
+        ) if seq >= me.joined_seq => Ok(event),
+        _ => Err(WriteError::MessageNotFound.into()),
+    }
+}
+
+fn ids(members: &[Membership]) -> Vec<UserId> {
+    members.iter().map(|m| m.user_id).collect()
+}
+
+fn stored(events: Vec<ChatEvent>, members: Vec<UserId>) -> Appended {
+    Appended {
+        events,
+        duplicate: false,
+        members,
+        added: Vec::new(),
+        removed: Vec::new(),
+    }
+}
+
+fn duplicate(event: ChatEvent, members: Vec<UserId>) -> Appended {
+    Appended {
+        duplicate: true,
+        ..stored(vec![event], members)
+    }
+}
+
+fn apply_change(conn: &Connection, request: AppendRequest, at: Millis) -> Result<Appended, Fail> {
+    let AppendRequest {
+        chat_id,
+        sender,
+        change,
+    } = request;
+    let (chat, me) = member_of(conn, chat_id, sender)?;
+    let append = |body: EventBody| events::append(conn, chat_id, sender, at, body);
+    match change {
+        Change::Message {
+            client_msg_id,
+            envelope,
+        } => {
+            let members = chats::member_ids(conn, chat_id)?;
+            if let Some(existing) = events::by_client_msg_id(conn, chat_id, sender, &client_msg_id)?
+            {
+                return match existing.body {
+                    EventBody::Message { .. } => Ok(duplicate(existing, members)),
+                    _ => Err(WriteError::ClientMsgIdReused.into()),
+                };
+            }
+            check_wraps(&envelope, &members)?;
+            let event = append(EventBody::Message {
+                client_msg_id,
+                envelope,
+            })?;
+            Ok(stored(vec![event], members))
+        }
+        Change::Edit {
+            target_seq,
+            envelope,
+        } => {
+            let members = chats::member_ids(conn, chat_id)?;
+            let id = &envelope.header.client_msg_id;
+            if let Some(existing) = events::by_client_msg_id(conn, chat_id, sender, id)? {
+                return match existing.body {
+                    EventBody::Edit { target_seq: t, .. } if t == target_seq => {
+                        Ok(duplicate(existing, members))
+                    }
+                    _ => Err(WriteError::ClientMsgIdReused.into()),
+                };
+            }
+            let target = visible_message(conn, chat_id, &me, target_seq)?;
+            if target.sender != sender {
+                return Err(WriteError::NotMessageAuthor.into());
+            }
+            if events::deletion_of(conn, chat_id, target_seq)?.is_some() {
+                return Err(WriteError::MessageNotFound.into());
+            }
+            check_wraps(&envelope, &members)?;
+            let event = append(EventBody::Edit {
+                target_seq,
+                envelope,
+            })?;
+            Ok(stored(vec![event], members))
+        }
+        Change::Delete { target_seq } => {
+            let members = chats::member_ids(conn, chat_id)?;
+            let target = visible_message(conn, chat_id, &me, target_seq)?;
+            if target.sender != sender {
+                return Err(WriteError::NotMessageAuthor.into());
+            }
+            // Deleting again (a retry) answers with the first deletion.
+            if let Some(deletion) = events::deletion_of(conn, chat_id, target_seq)? {
+                return Ok(duplicate(deletion, members));
+            }
+            let event = append(EventBody::Delete { target_seq })?;
+            Ok(stored(vec![event], members))
+        }
+        Change::AddMembers {
+            user_ids,
+            max_members,
+        } => {
+            require_group(&chat)?;
+            require_role(&me, Role::Admin)?;
+            let before = chats::member_ids(conn, chat_id)?;
+            let mut new = user_ids;
+            new.sort_unstable();
+            new.dedup();
+            if let Some(unknown) = chats::unknown_users(conn, &new)?.first() {
+                return Err(WriteError::UserNotFound(*unknown).into());
+            }
+            if let Some(member) = new.iter().find(|u| before.binary_search(u).is_ok()) {
+                return Err(WriteError::AlreadyMember(*member).into());
+            }
+            if before.len() + new.len() > max_members {
+                return Err(WriteError::TooManyMembers { max: max_members }.into());
+            }
+            let event = append(EventBody::MembersAdded {
+                user_ids: new.clone(),
+            })?;
+            for user in &new {
+                chats::insert_member(conn, chat_id, *user, Role::Member, at, event.seq)?;
+            }
+            Ok(Appended {
+                members: union(&before, &new),
+                added: new,
+                ..stored(vec![event], Vec::new())
+            })
+        }
+        Change::RemoveMember { user_id } => {
+            require_group(&chat)?;
+            require_role(&me, Role::Admin)?;
+            if user_id == sender {
+                return Err(WriteError::CannotTargetSelf.into());
+            }
+            let target =
+                chats::membership(conn, chat_id, user_id)?.ok_or(WriteError::NotMember(user_id))?;
+            if target.role >= me.role {
+                return Err(WriteError::Outranked.into());
+            }
+            let event = append(EventBody::MemberRemoved { user_id })?;
+            chats::delete_member(conn, chat_id, user_id)?;
+            Ok(Appended {
+                removed: vec![user_id],
+                ..stored(vec![event], chats::member_ids(conn, chat_id)?)
+            })
+        }
+        Change::Leave => {
+            require_group(&chat)?;
+            if me.role == Role::Owner && chats::member_count(conn, chat_id)? > 1 {
+                return Err(WriteError::OwnerMustTransfer.into());
+            }
+            let event = append(EventBody::MemberLeft { user_id: sender })?;
+            chats::delete_member(conn, chat_id, sender)?;
+            Ok(Appended {
+                removed: vec![sender],
+                ..stored(vec![event], chats::member_ids(conn, chat_id)?)
+            })
+        }
+        Change::Rename { title } => {
+            require_group(&chat)?;
+            require_role(&me, Role::Admin)?;
+            chats::set_title(conn, chat_id, &title)?;
+            let event = append(EventBody::Renamed { title })?;
+            Ok(stored(vec![event], chats::member_ids(conn, chat_id)?))
+        }
+        Change::SetRole { user_id, role } => {
+            require_group(&chat)?;
+            require_role(&me, Role::Owner)?;
+            if role == Role::Owner {
+                return Err(WriteError::InvalidRole.into());
+            }
+            if user_id == sender {
+                return Err(WriteError::CannotTargetSelf.into());
+            }
+            if chats::membership(conn, chat_id, user_id)?.is_none() {
+                return Err(WriteError::NotMember(user_id).into());
+            }
+            chats::set_role(conn, chat_id, user_id, role)?;
+            let event = append(EventBody::RoleChanged { user_id, role })?;
+            Ok(stored(vec![event], chats::member_ids(conn, chat_id)?))
+        }
+        Change::TransferOwnership { user_id } => {
+            require_group(&chat)?;
+            require_role(&me, Role::Owner)?;
+            if user_id == sender {
+                return Err(WriteError::CannotTargetSelf.into());
+            }
+            if chats::membership(conn, chat_id, user_id)?.is_none() {
+                return Err(WriteError::NotMember(user_id).into());
+            }
+            chats::set_role(conn, chat_id, user_id, Role::Owner)?;
+            chats::set_role(conn, chat_id, sender, Role::Admin)?;
+            let promoted = append(EventBody::RoleChanged {
+                user_id,
+                role: Role::Owner,
+            })?;
+            let demoted = append(EventBody::RoleChanged {
+                user_id: sender,
+                role: Role::Admin,
+            })?;
+            Ok(stored(
+                vec![promoted, demoted],
+                chats::member_ids(conn, chat_id)?,
+            ))
+        }
+        Change::AccountDeleted => {
+            let left = append(EventBody::MemberLeft { user_id: sender })?;
+            chats::delete_member(conn, chat_id, sender)?;
+            let remaining = chats::memberships(conn, chat_id)?;
+            let mut events = vec![left];
+            if me.role == Role::Owner {
+                let successor = remaining
+                    .iter()
+                    .max_by_key(|m| (m.role, std::cmp::Reverse((m.joined_seq, m.user_id))));
+                if let Some(successor) = successor {
+                    chats::set_role(conn, chat_id, successor.user_id, Role::Owner)?;
+                    events.push(append(EventBody::RoleChanged {
+                        user_id: successor.user_id,
+                        role: Role::Owner,
+                    })?);
+                }
+            }
+            Ok(Appended {
+                removed: vec![sender],
+                ..stored(events, ids(&remaining))
+            })
+        }
+    }
+}
+
+fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Fail> {
+    match chat {
+        NewChat::Direct { creator, peer } => {
+            if creator == peer {
+                return Err(WriteError::CannotTargetSelf.into());
+            }
+            if let Some(unknown) = chats::unknown_users(conn, &[peer, creator])?.first() {
+                return Err(WriteError::UserNotFound(*unknown).into());
+            }
+            if let Some(chat_id) = chats::direct_between(conn, creator, peer)? {
+                return Ok(Created {
+                    chat_id,
+                    event: None,
+                    members: chats::member_ids(conn, chat_id)?,
+                });
+            }
+            let members = union(&[creator], &[peer]);
+            let chat_id = chats::insert_chat(conn, ChatKind::Direct, None, at)?;
+            chats::insert_direct_pair(conn, creator, peer, chat_id)?;
+            let event = events::append(
+                conn,
+                chat_id,
+                creator,
+                at,
+                EventBody::Created {
+                    title: None,
+                    members: members.clone(),
+                },
+            )?;
+            for user in &members {
+                chats::insert_member(conn, chat_id, *user, Role::Member, at, event.seq)?;
+            }
+            Ok(Created {
+                chat_id,
+                event: Some(event),
+                members,
+            })
+        }
+        NewChat::Group {
+            creator,
+            title,
+            members,
+            max_members,
+        } => {
+            let members = union(&[creator], &members);
+            if members.len() > max_members {
+                return Err(WriteError::TooManyMembers { max: max_members }.into());
+            }
+            if let Some(unknown) = chats::unknown_users(conn, &members)?.first() {
+                return Err(WriteError::UserNotFound(*unknown).into());
+            }
+            let chat_id = chats::insert_chat(conn, ChatKind::Group, Some(&title), at)?;
+            let event = events::append(
+                conn,
+                chat_id,
+                creator,
+                at,
+                EventBody::Created {
+                    title: Some(title),
+                    members: members.clone(),
+                },
+            )?;
+            for user in &members {
+                let role = if *user == creator {
+                    Role::Owner
+                } else {
+                    Role::Member
+                };
+                chats::insert_member(conn, chat_id, *user, role, at, event.seq)?;
+            }
+            Ok(Created {
+                chat_id,
+                event: Some(event),
+                members,
+            })
+        }
+    }
+}
+
+fn mark_read(conn: &Connection, chat_id: ChatId, user: UserId, seq: Seq) -> Result<ReadMark, Fail> {
+    let (chat, _) = member_of(conn, chat_id, user)?;
+    // Nobody reads the future: cap at the last stored event.
+    let (read_seq, moved) = chats::advance_read(conn, chat_id, user, seq.min(chat.last_seq))?;
+    Ok(ReadMark {
+        read_seq,
+        moved,
+        members: chats::member_ids(conn, chat_id)?,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::test_support::temp_storage;
+    use crate::users;
+    use ferrogram_core::b64::B64;
+    use ferrogram_core::proto::{EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
+    use std::sync::Mutex;
+
+    /// An envelope with the right shape for the writer's checks; its bytes
+    /// are zeros (the writer never looks at them).
+    pub(crate) fn envelope(
+        chat_id: ChatId,
+        sender: UserId,
+        id: &str,
+        members: &[UserId],
+    ) -> Envelope {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        Envelope {
+            version: ENVELOPE_VERSION,
+            header: EnvelopeHeader {
+                chat_id,
+                sender,
+                client_msg_id: id.to_owned(),
+                sent_at: 1,
+            },
+            sender_key: B64(vec![0; 32]),
+            nonce: B64(vec![0; 12]),
+            body: B64(vec![0; 32]),
+            wraps: members
+                .into_iter()
+                .map(|user_id| KeyWrap {
+                    user_id,
+                    key_id: B64(vec![0; 32]),
+                    wrapped_key: B64(vec![0; 384]),
+                })
+                .collect(),
+            signature: B64(vec![0; 384]),
+        }
+    }
+
+    pub(crate) fn message(
+        chat_id: ChatId,
+        sender: UserId,
+        id: &str,
+        members: &[UserId],
+    ) -> AppendRequest {
+        AppendRequest {
+            chat_id,
+            sender,
+            change: Change::Message {
+                client_msg_id: id.to_owned(),
+                envelope: envelope(chat_id, sender, id, members),
+            },
+        }
+    }
+
+    pub(crate) fn change(chat_id: ChatId, sender: UserId, change: Change) -> AppendRequest {
+        AppendRequest {
+            chat_id,
+            sender,
+            change,
+        }
+    }
+
+    /// `n` accounts named user0, user1, ...
+    pub(crate) fn add_users(storage: &Storage, n: usize) -> Vec<UserId> {
+        storage
+            .with_conn(|conn| {
+                (0..n)
+                    .map(|i| {
+                        users::insert(
+                            conn,
+                            &users::tests::new_user(&format!("u{i}@x.org"), &format!("user{i}")),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap()
+    }
+
+    pub(crate) async fn group(writer: &EventWriter, creator: UserId, members: &[UserId]) -> ChatId {
+        writer
+            .create_chat(NewChat::Group {
+                creator,
+                title: "team".into(),
+                members: members.to_vec(),
+                max_members: 1000,
+            })
+            .await
+            .unwrap()
+            .chat_id
+    }
+
+    fn stored_seqs(storage: &Storage, chat_id: ChatId) -> Vec<Seq> {
+        storage
+            .with_conn(|conn| {
+                let mut stmt =
+                    conn.prepare("SELECT seq FROM chat_events WHERE chat_id = ?1 ORDER BY seq")?;
+                let seqs = stmt.query_map([chat_id.0], |r| r.get(0))?;
+                Ok::<_, StorageError>(seqs.collect::<Result<Vec<Seq>, _>>()?)
+            })
+            .unwrap()
+    }
+
+    /// Waits until `n` requests are queued behind a closed gate.
+    async fn queued(writer: &EventWriter, n: usize) {
+        for _ in 0..500 {
+            if writer.queued() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        panic!("only {} of {n} requests queued", writer.queued());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn seqs_strictly_increase_without_gaps_under_concurrent_appends() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 3);
+        let chat = group(&writer, users[0], &users).await;
+        let mut tasks = Vec::new();
+        for task in 0..20 {
+            let writer = writer.clone();
+            let users = users.clone();
+            tasks.push(tokio::spawn(async move {
+                let sender = users[task % 3];
+                let mut seqs = Vec::new();
+                for n in 0..25 {
+                    let id = format!("t{task}-m{n}");
+                    let done = writer
+                        .append(message(chat, sender, &id, &users))
+                        .await
+                        .unwrap();
+                    assert!(!done.duplicate);
+                    seqs.push(done.event().seq);
+                }
+                seqs
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            let seqs = task.await.unwrap();
+            // each task's own messages come out in the order it sent them
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+            all.extend(seqs);
+        }
+        all.sort_unstable();
+        // seq 1 is the `created` event
+        assert_eq!(all, (2..=501).collect::<Vec<_>>());
+        assert_eq!(stored_seqs(&storage, chat), (1..=501).collect::<Vec<_>>());
+        let last_seq = storage
+            .with_conn(|conn| chats::by_id(conn, chat))
+            .unwrap()
+            .unwrap()
+            .last_seq;
+        assert_eq!(last_seq, 501);
+        let stats = writer.stats();
+        assert_eq!(stats.requests, 501);
+        assert!(stats.transactions <= 501);
+        assert_eq!(stats.batch_sizes.iter().sum::<u64>(), stats.transactions);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_client_msg_id_is_stored_once() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&writer, users[0], &users).await;
+        let first = writer
+            .append(message(chat, users[0], "same", &users))
+            .await
+            .unwrap();
+        let again = writer
+            .append(message(chat, users[0], "same", &users))
+            .await
+            .unwrap();
+        assert!(!first.duplicate);
+        assert!(again.duplicate);
+        assert_eq!(again.event(), first.event());
+        // twice in one batch: the second finds the first
+        let (a, b) = tokio::join!(
+            writer.append(message(chat, users[1], "twin", &users)),
+            writer.append(message(chat, users[1], "twin", &users)),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.event().seq, b.event().seq);
+        assert!(a.duplicate != b.duplicate);
+        // the same id from another sender is another message
+        let other = writer
+            .append(message(chat, users[1], "same", &users))
+            .await
+            .unwrap();
+        assert!(!other.duplicate);
+        assert_eq!(stored_seqs(&storage, chat), [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_100_commits_in_one_transaction() {
+        let (_dir, storage) = temp_storage();
+        let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&setup, users[0], &users).await;
+
+        let (open, gate) = std::sync::mpsc::channel();
+        let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+        let tasks: Vec<_> = (0..100)
+            .map(|n| {
+                let writer = writer.clone();
+                let users = users.clone();
+                tokio::spawn(async move {
+                    writer
+                        .append(message(chat, users[n % 2], &format!("m{n}"), &users))
+                        .await
+                })
+            })
+            .collect();
+        queued(&writer, 100).await;
+        open.send(()).unwrap();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let stats = writer.stats();
+        assert_eq!(stats.transactions, 1);
+        assert_eq!(stats.requests, 100);
+        assert_eq!(stats.largest_batch, 100);
+        assert_eq!(stats.batch_sizes[6], 1, "64..=127: {stats:?}");
+        assert!((stats.mean_batch() - 100.0).abs() < f64::EPSILON);
+        assert_eq!(stored_seqs(&storage, chat), (1..=101).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn batches_never_exceed_max_batch() {
+        let (_dir, storage) = temp_storage();
+        let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 1);
+        let chat = group(&setup, users[0], &users).await;
+        let (open, gate) = std::sync::mpsc::channel();
+        let config = WriterConfig {
+            max_batch: 8,
+            queue_capacity: 64,
+        };
+        let writer = EventWriter::start_gated(&storage, config, gate).unwrap();
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let writer = writer.clone();
+                let users = users.clone();
+                tokio::spawn(async move {
+                    writer
+                        .append(message(chat, users[0], &format!("m{n}"), &users))
+                        .await
+                })
+            })
+            .collect();
+        queued(&writer, 20).await;
+        drop(open);
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let stats = writer.stats();
+        assert_eq!(stats.largest_batch, 8);
+        assert_eq!(stats.transactions, 3);
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_event_is_visible_to_a_fresh_connection() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&writer, users[0], &users).await;
+        let done = writer
+            .append(message(chat, users[1], "durable", &users))
+            .await
+            .unwrap();
+        // not the pool, not the writer's connection: a new one, as after a restart
+        let conn = Connection::open(storage.path()).unwrap();
+        let stored = events::by_seq(&conn, chat, done.event().seq)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&stored, done.event());
+        let sync: i64 = storage
+            .with_conn(|c| {
+                Ok::<_, StorageError>(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_does_not_disturb_its_batch() {
+        let (_dir, storage) = temp_storage();
+        let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 3);
+        let members = &users[..2];
+        let chat = group(&setup, users[0], members).await;
+        let (open, gate) = std::sync::mpsc::channel();
+        let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+        let requests = [
+            message(chat, users[0], "ok-1", members),
+            message(chat, users[2], "outsider", &users),
+            message(chat, users[1], "missing-wrap", &users[..1]),
+            message(chat, users[1], "ok-2", members),
+        ];
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.append(request).await })
+            })
+            .collect();
+        queued(&writer, 4).await;
+        open.send(()).unwrap();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap().map(|done| done.event().seq));
+        }
+        assert_eq!(
+            results,
+            [
+                Ok(2),
+                Err(WriteError::NotAMember),
+                Err(WriteError::MembersChanged),
+                Ok(3)
+            ]
+        );
+        assert_eq!(writer.stats().transactions, 1);
+        assert_eq!(stored_seqs(&storage, chat), [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_stores_nothing_and_fails_every_request() {
+        let (_dir, storage) = temp_storage();
+        let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 1);
+        let chat = group(&setup, users[0], &users).await;
+        // A statement that fails in the middle of the batch, as a full disk would.
+        storage
+            .with_conn(|conn| {
+                conn.execute_batch(
+                    "CREATE TRIGGER boom BEFORE INSERT ON chat_events \
+                     WHEN NEW.client_msg_id = 'boom' BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                )?;
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let (open, gate) = std::sync::mpsc::channel();
+        let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+        let tasks: Vec<_> = ["a", "boom", "c"]
+            .into_iter()
+            .map(|id| {
+                let writer = writer.clone();
+                let users = users.clone();
+                tokio::spawn(
+                    async move { writer.append(message(chat, users[0], id, &users)).await },
+                )
+            })
+            .collect();
+        queued(&writer, 3).await;
+        open.send(()).unwrap();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), Err(WriteError::Failed));
+        }
+        assert_eq!(stored_seqs(&storage, chat), [1]);
+        let stats = writer.stats();
+        assert_eq!((stats.transactions, stats.failed_transactions), (0, 1));
+        // the writer carries on, and the seq has no gap
+        let done = writer
+            .append(message(chat, users[0], "after", &users))
+            .await
+            .unwrap();
+        assert_eq!(done.event().seq, 2);
+    }
+
+    #[tokio::test]
+    async fn a_removed_member_cannot_append() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 3);
+        let chat = group(&writer, users[0], &users).await;
+        let removed = writer
+            .append(change(
+                chat,
+                users[0],
+                Change::RemoveMember { user_id: users[2] },
+            ))
+            .await
+            .unwrap();
+        assert_eq!(removed.removed, [users[2]]);
+        assert_eq!(removed.members, &users[..2]);
+        assert_eq!(
+            writer.append(message(chat, users[2], "late", &users)).await,
+            Err(WriteError::NotAMember)
+        );
+        // wraps for the old member list no longer fit
+        assert_eq!(
+            writer
+                .append(message(chat, users[1], "stale", &users))
+                .await,
+            Err(WriteError::MembersChanged)
+        );
+        assert_eq!(
+            writer.mark_read(chat, users[2], 1).await,
+            Err(WriteError::NotAMember)
+        );
+        assert_eq!(
+            writer
+                .append(message(ChatId(999), users[0], "x", &users))
+                .await,
+            Err(WriteError::ChatNotFound)
+        );
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        path: std::path::PathBuf,
+        seen: Mutex<Vec<(Seq, Vec<UserId>, bool)>>,
+    }
+
+    impl CommitListener for Recorder {
+        fn committed(&self, event: &ChatEvent, recipients: &[UserId]) {
+            // committed means: another connection can read it already
+            let conn = Connection::open(&self.path).unwrap();
+            let visible = events::by_seq(&conn, event.chat_id, event.seq)
+                .unwrap()
+                .is_some();
+            self.seen
+                .lock()
+                .unwrap()
+                .push((event.seq, recipients.to_vec(), visible));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_listener_hears_each_event_after_its_commit_in_seq_order() {
+        let (_dir, storage) = temp_storage();
+        let recorder = Arc::new(Recorder {
+            path: storage.path().to_path_buf(),
+            ..Recorder::default()
+        });
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), Some(recorder.clone())).unwrap();
+        let users = add_users(&storage, 3);
+        let chat = group(&writer, users[0], &users[..2]).await;
+        let tasks: Vec<_> = (0..40)
+            .map(|n| {
+                let writer = writer.clone();
+                let members = users[..2].to_vec();
+                tokio::spawn(async move {
+                    writer
+                        .append(message(chat, members[n % 2], &format!("m{n}"), &members))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        // a duplicate is not announced again
+        writer
+            .append(message(chat, users[0], "m0", &users[..2]))
+            .await
+            .unwrap();
+        writer
+            .append(change(
+                chat,
+                users[0],
+                Change::RemoveMember { user_id: users[1] },
+            ))
+            .await
+            .unwrap();
+        let seen = recorder.seen.lock().unwrap().clone();
+        let seqs: Vec<Seq> = seen.iter().map(|(seq, _, _)| *seq).collect();
+        assert_eq!(seqs, (1..=42).collect::<Vec<_>>());
+        assert!(seen.iter().all(|(_, _, visible)| *visible));
+        assert!(seen[..41].iter().all(|(_, to, _)| to == &users[..2]));
+        // the removed member hears of the removal too
+        assert_eq!(seen[41].1, &users[..2]);
+    }
+
+    #[tokio::test]
+    async fn direct_chats_are_one_per_pair_and_fixed() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 3);
+        let first = writer
+            .create_chat(NewChat::Direct {
+                creator: users[0],
+                peer: users[1],
+            })
+            .await
+            .unwrap();
+        assert!(first.event.is_some());
+        assert_eq!(first.members, &users[..2]);
+        // the other way round finds the same chat, without a new event
+        let again = writer
+            .create_chat(NewChat::Direct {
+                creator: users[1],
+                peer: users[0],
+            })
+            .await
+            .unwrap();
+        assert_eq!((again.chat_id, again.event), (first.chat_id, None));
+        let chat = first.chat_id;
+        assert_eq!(
+            writer
+                .create_chat(NewChat::Direct {
+                    creator: users[0],
+                    peer: users[0]
+                })
+                .await,
+            Err(WriteError::CannotTargetSelf)
+        );
+        assert_eq!(
+            writer
+                .create_chat(NewChat::Direct {
+                    creator: users[0],
+                    peer: UserId(999)
+                })
+                .await,
+            Err(WriteError::UserNotFound(UserId(999)))
+        );
+        for refused in [
+            Change::AddMembers {
+                user_ids: vec![users[2]],
+                max_members: 10,
+            },
+            Change::RemoveMember { user_id: users[1] },
+            Change::Leave,
+            Change::Rename { title: "x".into() },
+        ] {
+            assert_eq!(
+                writer.append(change(chat, users[0], refused)).await,
+                Err(WriteError::DirectChat)
+            );
+        }
+        let done = writer
+            .append(message(chat, users[1], "hi", &users[..2]))
+            .await
+            .unwrap();
+        assert_eq!(done.event().seq, 2);
+    }
+
+    #[tokio::test]
+    async fn roles_decide_who_may_change_a_group() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 5);
+        let (owner, admin, admin2, member, outsider) = (u[0], u[1], u[2], u[3], u[4]);
+        let chat = group(&writer, owner, &[admin, admin2, member]).await;
+        let run = |sender, change: Change| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .append(super::tests::change(chat, sender, change))
+                    .await
+            }
+        };
+        let set_role = |user_id, role| Change::SetRole { user_id, role };
+        run(owner, set_role(admin, Role::Admin)).await.unwrap();
+        run(owner, set_role(admin2, Role::Admin)).await.unwrap();
+
+        // members neither add, remove nor rename
+        let add = |user_id| Change::AddMembers {
+            user_ids: vec![user_id],
+            max_members: 5,
+        };
+        assert_eq!(
+            run(member, add(outsider)).await,
+            Err(WriteError::RoleRequired(Role::Admin))
+        );
+        assert_eq!(
+            run(member, Change::Rename { title: "t".into() }).await,
+            Err(WriteError::RoleRequired(Role::Admin))
+        );
+        // admins do not set roles, and do not remove admins or the owner
+        assert_eq!(
+            run(admin, set_role(member, Role::Admin)).await,
+            Err(WriteError::RoleRequired(Role::Owner))
+        );
+        assert_eq!(
+            run(admin, Change::RemoveMember { user_id: admin2 }).await,
+            Err(WriteError::Outranked)
+        );
+        assert_eq!(
+            run(admin, Change::RemoveMember { user_id: owner }).await,
+            Err(WriteError::Outranked)
+        );
+        assert_eq!(
+            run(owner, set_role(member, Role::Owner)).await,
+            Err(WriteError::InvalidRole)
+        );
+        assert_eq!(
+            run(owner, Change::Leave).await,
+            Err(WriteError::OwnerMustTransfer)
+        );
+        assert_eq!(
+            run(owner, Change::RemoveMember { user_id: owner }).await,
+            Err(WriteError::CannotTargetSelf)
+        );
+        assert_eq!(
+            run(owner, Change::RemoveMember { user_id: outsider }).await,
+            Err(WriteError::NotMember(outsider))
+        );
+        // admins add (up to the limit) and rename
+        let added = run(admin, add(outsider)).await.unwrap();
+        assert_eq!(added.added, [outsider]);
+        assert_eq!(added.members, u);
+        assert_eq!(
+            run(admin, add(outsider)).await,
+            Err(WriteError::AlreadyMember(outsider))
+        );
+        assert_eq!(
+            run(admin, add(UserId(999))).await,
+            Err(WriteError::UserNotFound(UserId(999)))
+        );
+        let sixth = add_users_more(&storage, "sixth");
+        assert_eq!(
+            run(
+                admin,
+                Change::AddMembers {
+                    user_ids: vec![sixth],
+                    max_members: 5
+                }
+            )
+            .await,
+            Err(WriteError::TooManyMembers { max: 5 })
+        );
+        run(
+            admin,
+            Change::Rename {
+                title: "renamed".into(),
+            },
+        )
+        .await
+        .unwrap();
+        // the owner removes an admin, an admin removes a member
+        run(owner, Change::RemoveMember { user_id: admin2 })
+            .await
+            .unwrap();
+        run(admin, Change::RemoveMember { user_id: outsider })
+            .await
+            .unwrap();
+        // transfer: two events, roles swapped
+        let transfer = run(owner, Change::TransferOwnership { user_id: member })
+            .await
+            .unwrap();
+        let bodies: Vec<_> = transfer.events.iter().map(|e| e.body.clone()).collect();
+        assert_eq!(
+            bodies,
+            [
+                EventBody::RoleChanged {
+                    user_id: member,
+                    role: Role::Owner
+                },
+                EventBody::RoleChanged {
+                    user_id: owner,
+                    role: Role::Admin
+                },
+            ]
+        );
+        assert_eq!(transfer.events[1].seq, transfer.events[0].seq + 1);
+        let role_of = |user| {
+            storage
+                .with_conn(|conn| chats::membership(conn, chat, user))
+                .unwrap()
+                .map(|m| m.role)
+        };
+        assert_eq!(role_of(member), Some(Role::Owner));
+        assert_eq!(role_of(owner), Some(Role::Admin));
+        // the former owner may leave now
+        let left = run(owner, Change::Leave).await.unwrap();
+        assert_eq!(left.removed, [owner]);
+        assert_eq!(role_of(owner), None);
+        let title = storage
+            .with_conn(|conn| chats::by_id(conn, chat))
+            .unwrap()
+            .unwrap()
+            .title;
+        assert_eq!(title.as_deref(), Some("renamed"));
+    }
+
+    fn add_users_more(storage: &Storage, handle: &str) -> UserId {
+        storage
+            .with_conn(|conn| {
+                users::insert(
+                    conn,
+                    &users::tests::new_user(&format!("{handle}@x.org"), handle),
+                )
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lone_owner_may_leave_and_groups_have_a_size_limit() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 3);
+        let too_big = writer
+            .create_chat(NewChat::Group {
+                creator: u[0],
+                title: "t".into(),
+                members: vec![u[1], u[2], u[0], u[1]],
+                max_members: 2,
+            })
+            .await;
+        assert_eq!(too_big, Err(WriteError::TooManyMembers { max: 2 }));
+        let created = writer
+            .create_chat(NewChat::Group {
+                creator: u[0],
+                title: "t".into(),
+                members: vec![u[1], u[0], u[1]],
+                max_members: 2,
+            })
+            .await
+            .unwrap();
+        // duplicates and the creator count once
+        assert_eq!(created.members, &u[..2]);
+        let chat = created.chat_id;
+        writer
+            .append(change(chat, u[1], Change::Leave))
+            .await
+            .unwrap();
+        let done = writer
+            .append(change(chat, u[0], Change::Leave))
+            .await
+            .unwrap();
+        assert!(done.members.is_empty());
+    }
+
+    #[tokio::test]
+    async fn edits_and_deletes_are_for_the_author_of_a_live_message() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let chat = group(&writer, u[0], &u).await;
+        let sent = writer.append(message(chat, u[0], "m", &u)).await.unwrap();
+        let seq = sent.event().seq;
+        let edit = |sender, id: &str, target_seq| {
+            change(
+                chat,
+                sender,
+                Change::Edit {
+                    target_seq,
+                    envelope: envelope(chat, sender, id, &u),
+                },
+            )
+        };
+        assert_eq!(
+            writer.append(edit(u[1], "e0", seq)).await,
+            Err(WriteError::NotMessageAuthor)
+        );
+        assert_eq!(
+            writer.append(edit(u[0], "e0", 1)).await,
+            Err(WriteError::MessageNotFound)
+        );
+        assert_eq!(
+            writer.append(edit(u[0], "e0", 99)).await,
+            Err(WriteError::MessageNotFound)
+        );
+        // the message's own id cannot name an edit
+        assert_eq!(
+            writer.append(edit(u[0], "m", seq)).await,
+            Err(WriteError::ClientMsgIdReused)
+        );
+        let edited = writer.append(edit(u[0], "e1", seq)).await.unwrap();
+        let retried = writer.append(edit(u[0], "e1", seq)).await.unwrap();
+        assert!(retried.duplicate);
+        assert_eq!(retried.event(), edited.event());
+        // an edit's id cannot name a message either
+        assert_eq!(
+            writer.append(message(chat, u[0], "e1", &u)).await,
+            Err(WriteError::ClientMsgIdReused)
+        );
+        let delete = |sender, target_seq| change(chat, sender, Change::Delete { target_seq });
+        assert_eq!(
+            writer.append(delete(u[1], seq)).await,
+            Err(WriteError::NotMessageAuthor)
+        );
+        assert_eq!(
+            writer.append(delete(u[0], edited.event().seq)).await,
+            Err(WriteError::MessageNotFound)
+        );
+        let deleted = writer.append(delete(u[0], seq)).await.unwrap();
+        let again = writer.append(delete(u[0], seq)).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.event(), deleted.event());
+        assert_eq!(
+            writer.append(edit(u[0], "e2", seq)).await,
+            Err(WriteError::MessageNotFound)
+        );
+        assert_eq!(stored_seqs(&storage, chat), [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn read_positions_only_move_forwards_and_not_past_the_end() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let chat = group(&writer, u[0], &u).await;
+        for n in 0..3 {
+            writer
+                .append(message(chat, u[0], &format!("m{n}"), &u))
+                .await
+                .unwrap();
+        }
+        let mark = writer.mark_read(chat, u[1], 3).await.unwrap();
+        assert_eq!((mark.read_seq, mark.moved), (3, true));
+        assert_eq!(mark.members, u);
+        let back = writer.mark_read(chat, u[1], 2).await.unwrap();
+        assert_eq!((back.read_seq, back.moved), (3, false));
+        let future = writer.mark_read(chat, u[1], 1_000).await.unwrap();
+        assert_eq!((future.read_seq, future.moved), (4, true));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_owner_hands_the_group_on() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 4);
+        let chat = group(&writer, u[0], &u).await;
+        writer
+            .append(change(
+                chat,
+                u[0],
+                Change::SetRole {
+                    user_id: u[3],
+                    role: Role::Admin,
+                },
+            ))
+            .await
+            .unwrap();
+        writer
+            .append(message(chat, u[0], "before", &u))
+            .await
+            .unwrap();
+        let done = writer
+            .append(change(chat, u[0], Change::AccountDeleted))
+            .await
+            .unwrap();
+        let bodies: Vec<_> = done.events.iter().map(|e| e.body.clone()).collect();
+        // the admin outranks the longer-standing members
+        assert_eq!(
+            bodies,
+            [
+                EventBody::MemberLeft { user_id: u[0] },
+                EventBody::RoleChanged {
+                    user_id: u[3],
+                    role: Role::Owner
+                }
+            ]
+        );
+        assert_eq!(done.members, &u[1..]);
+        assert_eq!(done.removed, [u[0]]);
+        // the account goes; its messages stay, with a sender that no longer resolves
+        storage.with_conn(|conn| users::delete(conn, u[0])).unwrap();
+        let kept = storage
+            .with_conn(|conn| events::by_seq(conn, chat, 3))
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.sender, u[0]);
+        assert_eq!(
+            storage
+                .with_conn(|conn| chats::profile(conn, u[0]))
+                .unwrap(),
+            None
+        );
+    }
+}
