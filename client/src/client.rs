@@ -36,8 +36,10 @@ pub const API_PREFIX: &str = "/api/v1";
 pub struct ClientOptions {
     /// KDF parameters for new keys (register, password change) instead of the
     /// larger of the server's minimum and [`KdfParams::DEFAULT`]. Also the
-    /// weakest parameters accepted from the server at log-in (default: the
-    /// server's announced minimum). Meant for tests and benchmarks.
+    /// weakest parameters accepted from the server at log-in (default:
+    /// [`KdfParams::DEFAULT`], so a hostile server cannot make the client send
+    /// an `auth_key` that is cheap to brute-force). Meant for tests and
+    /// benchmarks.
     pub kdf_override: Option<KdfParams>,
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
@@ -229,11 +231,12 @@ impl Client {
     }
 
     /// The weakest KDF parameters this client accepts for an existing account.
+    /// Not the server's minimum: the server is the party to protect against.
     fn kdf_floor(&self) -> KdfParams {
         self.inner
             .options
             .kdf_override
-            .unwrap_or(self.inner.info.min_kdf)
+            .unwrap_or(KdfParams::DEFAULT)
     }
 
     /// `POST /accounts`: checks the input, generates (or takes) the key pair,
@@ -355,7 +358,8 @@ impl Client {
         if !pre.kdf.is_acceptable(&floor) {
             return Err(ClientError::Protocol(format!(
                 "the server asks for key derivation parameters outside what this client \
-                 accepts ({} KiB, {} passes, {} lanes)",
+                 accepts ({} KiB, {} passes, {} lanes), so the password is not used: \
+                 either this email has no account there, or the server is not trustworthy",
                 pre.kdf.m_cost_kib, pre.kdf.t_cost, pre.kdf.p_cost
             )));
         }
@@ -577,19 +581,25 @@ fn build_http(addr: &ServerAddr, options: &ClientOptions) -> Result<reqwest::Cli
 mod tests {
     use super::*;
     use ferrogram_core::ErrorCode;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A one-route HTTP server on loopback answering every request with
-    /// `status` and `body`, counting the requests it saw.
-    async fn fake_server(status: u16, body: String) -> (ServerAddr, Arc<AtomicUsize>) {
+    type RequestLog = Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// An HTTP server on loopback answering every request with `status` and
+    /// `body`.
+    async fn fake_server(status: u16, body: String) -> (ServerAddr, RequestLog) {
+        routed_server(vec![("/", status, body)]).await
+    }
+
+    /// An HTTP server answering by the longest matching path prefix, keeping
+    /// the request line of each request.
+    async fn routed_server(routes: Vec<(&'static str, u16, String)>) -> (ServerAddr, RequestLog) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = ServerAddr::from(listener.local_addr().unwrap());
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&seen);
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = Arc::clone(&log);
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
                 let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
                 // A TLS hello (not ASCII) gets the plain answer at once.
@@ -601,6 +611,15 @@ mod tests {
                         Ok(n) => request.extend_from_slice(&buf[..n]),
                     }
                 }
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let line = text.lines().next().unwrap_or("").to_owned();
+                let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                requests.lock().unwrap().push(line);
+                let (status, body) = routes
+                    .iter()
+                    .filter(|(prefix, _, _)| path.starts_with(prefix))
+                    .max_by_key(|(prefix, _, _)| prefix.len())
+                    .map_or((404, String::new()), |(_, s, b)| (*s, b.clone()));
                 let response = format!(
                     "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -610,7 +629,7 @@ mod tests {
                 stream.shutdown().await.ok();
             }
         });
-        (addr, seen)
+        (addr, log)
     }
 
     fn server_info(name: &str, min_kdf: KdfParams) -> String {
@@ -732,7 +751,7 @@ mod tests {
     async fn bad_input_is_refused_before_anything_is_sent() {
         let (addr, seen) = fake_server(200, server_info("ferrogram", KdfParams::DEFAULT)).await;
         let client = Client::connect(addr).await.unwrap();
-        let after_connect = seen.load(Ordering::SeqCst);
+        let after_connect = seen.lock().unwrap().len();
         let cases = [
             (
                 RegisterParams::new("not-an-email", "ada", "Ada", "long enough pw"),
@@ -771,10 +790,63 @@ mod tests {
             .unwrap();
         assert_eq!(err.code(), Some(ErrorCode::InvalidDeviceName));
         assert_eq!(
-            seen.load(Ordering::SeqCst),
+            seen.lock().unwrap().len(),
             after_connect,
             "a request was sent"
         );
+    }
+
+    #[tokio::test]
+    async fn login_refuses_weak_kdf_parameters_from_the_server() {
+        let weak = KdfParams {
+            m_cost_kib: 64,
+            t_cost: 1,
+            ..KdfParams::DEFAULT
+        };
+        let prelogin = serde_json::to_string(&PreloginResponse {
+            salt: B64(vec![7; 16]),
+            kdf: weak,
+        })
+        .unwrap();
+        let refusal =
+            r#"{"error":{"code":"invalid_credentials","message":"wrong email or password"}}"#;
+        let (addr, log) = routed_server(vec![
+            ("/api/v1/server", 200, server_info("ferrogram", weak)),
+            ("/api/v1/prelogin", 200, prelogin),
+            ("/api/v1/sessions", 401, refusal.to_owned()),
+        ])
+        .await;
+        let sent_login = |log: &RequestLog| {
+            log.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("POST /api/v1/sessions"))
+        };
+
+        // By default the floor is KdfParams::DEFAULT, whatever the server says.
+        let client = Client::connect(addr.clone()).await.unwrap();
+        let err = client
+            .login("ada@example.org", "a password", None)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, ClientError::Protocol(_)), "{err:?}");
+        assert!(err.to_string().contains("64 KiB"), "{err}");
+        assert!(!sent_login(&log), "an auth key was sent");
+
+        // With the override as floor, the log-in goes ahead.
+        let options = ClientOptions {
+            kdf_override: Some(weak),
+            ..ClientOptions::default()
+        };
+        let client = Client::connect_with(addr, options).await.unwrap();
+        let err = client
+            .login("ada@example.org", "a password", None)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.is_invalid_credentials(), "{err:?}");
+        assert!(sent_login(&log));
     }
 
     #[test]

@@ -168,10 +168,13 @@ async fn account_life_cycle_from_the_command_line() {
         (status, &deleted["deleted"]),
         (exit::OK, &Value::Bool(true))
     );
-    let (status, _, _) = cli
+    // The account is gone: the pre-login answer is now a fake with the test
+    // server's cheap parameters, which the CLI (no test override) refuses.
+    let (status, _, err) = cli
         .run(&["login", "--email", email], "cli password two\n")
         .await;
-    assert_eq!(status, exit::AUTH);
+    assert_eq!(status, exit::FAILURE, "{err}");
+    assert!(err.contains("no account there"), "{err}");
 }
 
 #[tokio::test]

@@ -23,6 +23,10 @@ pub const TEST_KDF: KdfParams = KdfParams {
     p_cost: 1,
 };
 
+/// Where a TLS test server's data folder holds the CA certificate that issued
+/// its certificate; the test client trusts it.
+pub const TEST_CA_FILE: &str = "ca.pem";
+
 /// How long a test waits for a mail to arrive.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -101,7 +105,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
 
 async fn start(config: Config, dir: Arc<TempDir>) -> TestApp {
     let server = spawn_background(config.clone()).expect("server starts");
-    let client = connect(server.addr.into()).await;
+    let mut addr = ServerAddr::from(server.addr);
+    if config.tls.cert.is_some() {
+        addr = addr
+            .with_tls(true)
+            .with_ca_file(config.data_dir.join(TEST_CA_FILE));
+    }
+    let client = connect(addr).await;
     TestApp {
         server,
         client,

@@ -11,4 +11,5 @@ mod lifecycle;
 mod prelogin;
 mod rate_limits;
 mod smtp;
+mod tls;
 mod validation;
