@@ -75,6 +75,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
+    pub websocket: WebSocketConfig,
     pub security: SecurityConfig,
     pub log: LogConfig,
 }
@@ -154,6 +155,25 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     pub max_frame_bytes: usize,
     pub rate_limits: RateLimitsConfig,
+}
+
+/// The WebSocket gateway (`GET /api/v1/ws`): timers and queue sizes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Seconds a new connection has to send its `auth` frame.
+    pub auth_timeout_secs: u64,
+    /// Seconds between two pings the server sends on every connection.
+    pub heartbeat_interval_secs: u64,
+    /// A connection that sent nothing (no frame, no pong) for this long is closed.
+    pub client_timeout_secs: u64,
+    /// Frames queued for one connection; a client that lets more pile up is
+    /// too slow and is disconnected (it catches up with `resume`).
+    pub outbound_queue: usize,
+    /// Invalid frames in a row after which a connection is closed.
+    pub max_invalid_frames: u32,
+    /// Seconds without events after which a chat's room actor stops.
+    pub room_idle_secs: u64,
 }
 
 /// One rule per rate class; the class names are the ones handlers use.
@@ -341,6 +361,7 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        self.websocket.validate()?;
         for (class, rule) in self.limits.rate_limits.rules() {
             for (which, rate) in [("per_ip", rule.per_ip), ("per_account", rule.per_account)] {
                 if rate.burst == 0 || rate.window_secs == 0 {
@@ -479,6 +500,37 @@ impl Config {
             .with_single_cert(chain, private_key)
             .map_err(|e| tls_err("key", &key, format!("does not fit the certificate: {e}")))?;
         Ok(Some(Arc::new(server_config)))
+    }
+}
+
+impl WebSocketConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("auth_timeout_secs", self.auth_timeout_secs),
+            ("heartbeat_interval_secs", self.heartbeat_interval_secs),
+            ("room_idle_secs", self.room_idle_secs),
+            ("max_invalid_frames", u64::from(self.max_invalid_frames)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(
+                    &format!("websocket.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if self.client_timeout_secs <= self.heartbeat_interval_secs {
+            return Err(ConfigError::invalid(
+                "websocket.client_timeout_secs",
+                "must be longer than websocket.heartbeat_interval_secs",
+            ));
+        }
+        if self.outbound_queue < 4 {
+            return Err(ConfigError::invalid(
+                "websocket.outbound_queue",
+                "must be at least 4",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -892,6 +944,24 @@ mod tests {
         )
         .unwrap();
         assert!(c.tls_server_config().unwrap().is_some());
+    }
+
+    #[test]
+    fn websocket_settings_are_documented_defaults_and_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.limits.max_frame_bytes, 65_536);
+        assert_eq!(c.websocket.auth_timeout_secs, 10);
+        assert_eq!(c.websocket.heartbeat_interval_secs, 15);
+        assert_eq!(c.websocket.client_timeout_secs, 45);
+        assert_eq!(c.websocket.outbound_queue, 256);
+        assert_eq!(c.websocket.max_invalid_frames, 50);
+        assert_eq!(c.websocket.room_idle_secs, 60);
+        let msg = err(None, &[("FERROGRAM__WEBSOCKET__CLIENT_TIMEOUT_SECS", "15")]);
+        assert!(msg.contains("websocket.client_timeout_secs"), "{msg}");
+        let msg = err(None, &[("FERROGRAM__WEBSOCKET__OUTBOUND_QUEUE", "1")]);
+        assert!(msg.contains("websocket.outbound_queue"), "{msg}");
+        let msg = err(None, &[("FERROGRAM__WEBSOCKET__AUTH_TIMEOUT_SECS", "0")]);
+        assert!(msg.contains("websocket.auth_timeout_secs"), "{msg}");
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The Ferrogram server: configuration, start-up wiring, the HTTP layer, the
-//! mailer actor, the command log and telemetry. The commands themselves live
+//! WebSocket gateway (ws/ and its actors/), the mailer actor, the command log
+//! and telemetry. The commands themselves live
 //! in `ferrogram-handlers`; this crate connects them to the network.
 
+pub mod actors;
 pub mod command_log;
 pub mod config;
 pub mod http;
 pub mod mailer;
 pub mod startup;
 pub mod telemetry;
+pub mod ws;

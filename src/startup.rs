@@ -3,18 +3,24 @@
 //! real port can be read back); [`spawn_background`] runs a whole server on a
 //! thread of its own for tests.
 
+use crate::actors::hub::Hub;
+use crate::actors::presence::PresenceBoard;
+use crate::actors::HubHandle;
 use crate::command_log::CommandLog;
 use crate::config::Config;
 use crate::http;
 use crate::mailer::{Mailer, MailerHandle, Transport};
+use crate::ws::{self, Gateway, WsSettings};
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use ferrogram_core::command::Registry;
 use ferrogram_core::ratelimit::RateLimiter;
-use ferrogram_handlers::{HandlerCtx, HashCost, Settings};
-use ferrogram_storage::Storage;
+use ferrogram_handlers::notify::commit_listener;
+use ferrogram_handlers::{HandlerCtx, HashCost, Notifier, Settings};
+use ferrogram_storage::writer::WriterConfig;
+use ferrogram_storage::{EventWriter, Storage};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +42,7 @@ pub struct Application {
     mail_transport: String,
     mailer: MailerHandle,
     command_log: Arc<CommandLog>,
+    notifier: HubHandle,
     config: Config,
 }
 
@@ -90,12 +97,36 @@ impl Application {
         };
 
         let settings = settings_from(&config, &base_url, server_secret);
+        let ws_settings = WsSettings::from_config(&config);
+        let presence = Arc::new(PresenceBoard::default());
+        let hub = Hub::new(
+            Some(storage.clone()),
+            presence.clone(),
+            ws_settings.room_idle,
+        )
+        .start();
+        let notifier = HubHandle::new(hub.clone(), presence);
+        let shared_notifier: Arc<dyn Notifier> = Arc::new(notifier.clone());
+        // Committed chat events reach the gateway from the writer's thread,
+        // in commit order.
+        let writer = EventWriter::start(
+            &storage,
+            WriterConfig::default(),
+            Some(commit_listener(shared_notifier.clone())),
+        )
+        .context("cannot start the event writer")?;
+        let gateway = web::Data::new(Gateway {
+            hub,
+            settings: ws_settings,
+        });
         let ctx = web::Data::new(HandlerCtx {
             storage,
             mail: Arc::new(mailer.clone()),
             settings,
             rate_limiter: RateLimiter::new(config.limits.rate_limits.rules()),
             command_log: command_log.clone(),
+            notifier: shared_notifier,
+            writer,
         });
         let mut registry = Registry::new();
         ferrogram_handlers::register_all(&mut registry);
@@ -105,8 +136,12 @@ impl Application {
             App::new()
                 .app_data(ctx.clone())
                 .app_data(registry.clone())
+                .app_data(gateway.clone())
                 .configure(http::configure)
         })
+        // Keeps a handle on each connection's socket, so the WebSocket
+        // gateway can cut off a peer that stopped reading.
+        .on_connect(ws::socket::on_connect)
         .workers(config.workers())
         .shutdown_timeout(10)
         // Signals are installed by `handle_signals`, before the startup
@@ -125,6 +160,7 @@ impl Application {
             mail_transport: Transport::describe(&config),
             mailer,
             command_log,
+            notifier,
             config,
         })
     }
@@ -161,12 +197,16 @@ impl Application {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let handle = self.server.handle();
+        let notifier = self.notifier.clone();
         actix_web::rt::spawn(async move {
             let name = tokio::select! {
                 _ = interrupt.recv() => "SIGINT",
                 _ = terminate.recv() => "SIGTERM",
             };
             tracing::info!("{name} received; shutting down gracefully");
+            // WebSocket connections never end on their own: close them (1001,
+            // "server shutting down") so the graceful stop does not wait for them.
+            notifier.close_all();
             handle.stop(true).await;
         });
         Ok(())
@@ -245,6 +285,8 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         min_kdf: config.min_client_kdf(),
         max_request_bytes: config.limits.max_body_bytes,
         server_secret,
+        max_group_members: ferrogram_handlers::DEFAULT_MAX_GROUP_MEMBERS,
+        max_envelope_body_bytes: ferrogram_handlers::DEFAULT_MAX_ENVELOPE_BODY_BYTES,
     }
 }
 

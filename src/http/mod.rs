@@ -67,22 +67,28 @@ impl ResponseError for HttpError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let mut error = self.0.clone();
-        if status.is_server_error() {
-            error.message = match error.code {
-                ErrorCode::Unavailable => "service temporarily unavailable".to_owned(),
-                _ => "internal server error".to_owned(),
-            };
-            error.retry_after = error
-                .retry_after
-                .filter(|_| error.code == ErrorCode::Unavailable);
-        }
+        let error = public_error(self.0.clone());
         let mut response = HttpResponse::build(status);
         if let Some(secs) = error.retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         response.json(ferrogram_core::error::ErrorBody { error })
     }
+}
+
+/// An error as a client may see it: a 5xx says nothing internal. REST and
+/// the WebSocket gateway both answer through this.
+pub fn public_error(mut error: ApiError) -> ApiError {
+    if error.http_status() >= 500 {
+        error.message = match error.code {
+            ErrorCode::Unavailable => "service temporarily unavailable".to_owned(),
+            _ => "internal server error".to_owned(),
+        };
+        error.retry_after = error
+            .retry_after
+            .filter(|_| error.code == ErrorCode::Unavailable);
+    }
+    error
 }
 
 /// Every route of the server, under one scope that adds request ids and
@@ -153,6 +159,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         scope = scope.service(resource);
     }
     scope = scope
+        .service(
+            web::resource(crate::ws::WS_PATH)
+                .route(web::get().to(crate::ws::connect))
+                .default_service(web::to(|| std::future::ready(method_not_allowed("GET")))),
+        )
         .service(
             web::resource(routes::OPENAPI_PATH)
                 .route(web::get().to(openapi_json))

@@ -152,12 +152,21 @@ fn harness() -> Harness {
             per_account: Rate::new(2, 3600),
         },
     );
+    let storage = ferrogram_storage::Storage::open(config.database_path(), 2).unwrap();
+    let writer = ferrogram_storage::EventWriter::start(
+        &storage,
+        ferrogram_storage::WriterConfig::default(),
+        None,
+    )
+    .unwrap();
     let ctx = web::Data::new(HandlerCtx {
-        storage: ferrogram_storage::Storage::open(config.database_path(), 2).unwrap(),
+        storage,
         mail: Arc::new(NoMail),
         settings: settings_from(&config, "http://localhost:8080", vec![7u8; 32].into()),
         rate_limiter: RateLimiter::new(rules),
         command_log: log.clone(),
+        notifier: Arc::new(ferrogram_handlers::NoopNotifier),
+        writer,
     });
     let mut registry = Registry::new();
     registry.register(Echo::<0>).unwrap();

@@ -1,0 +1,143 @@
+//! The messages between the gateway's actors, one struct each. Commands are
+//! named imperatively, events in the past tense. All are sent with `do_send`
+//! (fan-out never waits for an answer).
+
+use crate::actors::room::ChatRoom;
+use crate::actors::session::Session;
+use crate::ws::frame::CloseCause;
+use actix::prelude::*;
+use bytestring::ByteString;
+use ferrogram_core::ids::{ChatId, Seq, SessionId, UserId};
+use ferrogram_core::proto::chat::{ChatEvent, LiveEvent};
+
+/// Identifies one WebSocket connection for the lifetime of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// A fresh, never reused id.
+    pub fn next() -> ConnId {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+// ---- to the hub ----
+
+/// Session -> hub: the connection authenticated; route the user's events to it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterSession {
+    pub conn: ConnId,
+    pub user: UserId,
+    pub session_id: SessionId,
+    pub addr: Addr<Session>,
+}
+
+/// Session -> hub: the connection ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionEnded {
+    pub conn: ConnId,
+}
+
+/// Notifier -> hub: an event was committed; fan it out to these members.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChatEventCommitted {
+    pub members: Vec<UserId>,
+    pub event: ChatEvent,
+}
+
+/// Notifier -> hub: an unstored event for the online sessions of these users.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LiveEventRaised {
+    pub users: Vec<UserId>,
+    pub event: LiveEvent,
+}
+
+/// Notifier -> hub: close every connection of a login session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseSessionSockets {
+    pub session_id: SessionId,
+    pub cause: CloseCause,
+}
+
+/// Notifier -> hub: close every connection of a user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseUserSockets {
+    pub user: UserId,
+    pub cause: CloseCause,
+}
+
+/// Server -> hub: close every connection (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAllSockets {
+    pub cause: CloseCause,
+}
+
+/// Test and metrics probe: how many connections and rooms the hub tracks.
+#[derive(Message)]
+#[rtype(result = "HubStats")]
+pub struct GetHubStats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub struct HubStats {
+    pub connections: usize,
+    pub users_online: usize,
+    pub rooms: usize,
+}
+
+// ---- to a chat room ----
+
+/// Hub -> room: deliver one committed event to these sessions, in seq order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishEvent {
+    pub event: ChatEvent,
+    pub targets: Vec<Addr<Session>>,
+}
+
+/// Hub -> room: the room is idle; deliver what is pending and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopRoom;
+
+/// The address type of rooms, for the hub's map.
+pub type RoomAddr = Addr<ChatRoom>;
+
+// ---- to a session ----
+
+/// Room -> session: one committed event, serialized once for all recipients.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct DeliverEvent {
+    pub chat_id: ChatId,
+    pub seq: Seq,
+    pub frame: ByteString,
+}
+
+/// Hub -> session: one live (unstored) event, serialized.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct DeliverLive {
+    pub frame: ByteString,
+}
+
+/// Hub -> session: close the connection now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseConnection {
+    pub cause: CloseCause,
+}

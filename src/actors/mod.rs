@@ -1,0 +1,123 @@
+//! The WebSocket gateway's actors.
+//!
+//! ```text
+//!  handlers ──Notifier (HubHandle, do_send)──▶ Hub ──PublishEvent──▶ ChatRoom (one per active chat)
+//!                                               │                        │ DeliverEvent (seq order,
+//!                                               │ DeliverLive,           ▼  one shared frame)
+//!                                               │ CloseConnection     Session (one per connection)
+//!                                               └──────────────────────▶ │ try_send
+//!                                                                        ▼
+//!                                                     bounded queue ─▶ writer task ─▶ socket
+//! ```
+//!
+//! - [`session::Session`]: one per connection; authentication, commands
+//!   through the registry, heartbeat, resume.
+//! - [`hub::Hub`]: users -> connections, chats -> rooms, presence.
+//! - [`room::ChatRoom`]: started on a chat's first event, stopped when idle;
+//!   puts events in seq order and fans each out to every online session of
+//!   every member (the sender's own sessions included).
+//!
+//! Handlers reach all of this through [`HubHandle`], a cheap clonable handle
+//! whose methods never block: they `do_send` to the hub.
+
+pub mod hub;
+pub mod messages;
+pub mod presence;
+pub mod resume;
+pub mod room;
+pub mod session;
+
+use crate::ws::frame::CloseCause;
+use actix::Addr;
+use ferrogram_core::ids::{SessionId, UserId};
+use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
+use ferrogram_handlers::Notifier;
+use hub::Hub;
+use messages::{
+    ChatEventCommitted, CloseAllSockets, CloseSessionSockets, CloseUserSockets, LiveEventRaised,
+};
+use presence::PresenceBoard;
+use std::sync::Arc;
+
+/// The handlers' way into the gateway (the `Notifier`). Sync and
+/// non-blocking: every method is one `do_send` or one short lock.
+#[derive(Clone)]
+pub struct HubHandle {
+    hub: Addr<Hub>,
+    presence: Arc<PresenceBoard>,
+}
+
+impl HubHandle {
+    pub fn new(hub: Addr<Hub>, presence: Arc<PresenceBoard>) -> Self {
+        Self { hub, presence }
+    }
+
+    pub fn hub(&self) -> &Addr<Hub> {
+        &self.hub
+    }
+
+    /// A committed event, to every online session of `members`.
+    pub fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
+        self.hub.do_send(ChatEventCommitted {
+            members: members.to_vec(),
+            event: event.clone(),
+        });
+    }
+
+    /// An unstored event, to every online session of `users`.
+    pub fn live_event(&self, users: &[UserId], event: &LiveEvent) {
+        self.hub.do_send(LiveEventRaised {
+            users: users.to_vec(),
+            event: event.clone(),
+        });
+    }
+
+    /// Closes the connections of a revoked or logged-out session now.
+    pub fn session_closed(&self, session: &SessionId) {
+        self.hub.do_send(CloseSessionSockets {
+            session_id: session.clone(),
+            cause: CloseCause::SessionEnded,
+        });
+    }
+
+    /// Closes every connection of a user now (account deleted).
+    pub fn user_closed(&self, user: UserId) {
+        self.hub.do_send(CloseUserSockets {
+            user,
+            cause: CloseCause::AccountDeleted,
+        });
+    }
+
+    pub fn presence(&self, user: UserId) -> PresenceInfo {
+        self.presence.info(user)
+    }
+
+    /// Closes every connection (the server is shutting down).
+    pub fn close_all(&self) {
+        self.hub.do_send(CloseAllSockets {
+            cause: CloseCause::ServerShutdown,
+        });
+    }
+}
+
+impl Notifier for HubHandle {
+    fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
+        HubHandle::chat_event(self, members, event);
+    }
+
+    fn live_event(&self, users: &[UserId], event: &LiveEvent) {
+        HubHandle::live_event(self, users, event);
+    }
+
+    fn session_closed(&self, session: &SessionId) {
+        HubHandle::session_closed(self, session);
+    }
+
+    fn user_closed(&self, user: UserId) {
+        HubHandle::user_closed(self, user);
+    }
+
+    fn presence(&self, user: UserId) -> PresenceInfo {
+        HubHandle::presence(self, user)
+    }
+}

@@ -1,0 +1,113 @@
+//! Presence: a user is online while at least one of their WebSocket
+//! connections is authenticated; when the last one ends, the time is kept as
+//! "last seen". The hub is the only writer; readers (the `presence.get`
+//! handler through the notifier) take a short lock, never an actor round trip.
+
+use ferrogram_core::ids::{Millis, UserId};
+use ferrogram_core::proto::chat::PresenceInfo;
+use ferrogram_storage::rusqlite::Connection;
+use ferrogram_storage::StorageError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Entry {
+    connections: u32,
+    last_seen: Option<Millis>,
+}
+
+/// Who is online, and when the others were last seen (since this process
+/// started).
+#[derive(Debug, Default)]
+pub struct PresenceBoard {
+    users: Mutex<HashMap<UserId, Entry>>,
+}
+
+impl PresenceBoard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Entry>> {
+        // A panic while holding this lock cannot leave a half-updated entry
+        // (every update is one assignment), so a poisoned lock is still valid.
+        self.users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn info(&self, user: UserId) -> PresenceInfo {
+        let entry = self.lock().get(&user).copied().unwrap_or_default();
+        PresenceInfo {
+            user_id: user,
+            online: entry.connections > 0,
+            last_seen_at: if entry.connections > 0 {
+                None
+            } else {
+                entry.last_seen
+            },
+        }
+    }
+
+    /// One more connection; true when the user just came online.
+    pub(crate) fn connected(&self, user: UserId) -> bool {
+        let mut users = self.lock();
+        let entry = users.entry(user).or_default();
+        entry.connections += 1;
+        entry.connections == 1
+    }
+
+    /// One connection fewer; true when the user just went offline.
+    pub(crate) fn disconnected(&self, user: UserId, now: Millis) -> bool {
+        let mut users = self.lock();
+        let entry = users.entry(user).or_default();
+        entry.connections = entry.connections.saturating_sub(1);
+        if entry.connections == 0 {
+            entry.last_seen = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Everyone who shares at least one chat with `user`: who is told about
+/// `user`'s presence.
+///
+/// TEMPORARY (issue 3, gateway): belongs in `ferrogram_storage::chats` next
+/// to `share_a_chat`; move it there and call it from here.
+pub fn co_members(conn: &Connection, user: UserId) -> Result<Vec<UserId>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT other.user_id FROM chat_members AS mine \
+         JOIN chat_members AS other ON other.chat_id = mine.chat_id \
+         WHERE mine.user_id = ?1 AND other.user_id != ?1",
+    )?;
+    let ids = stmt.query_map([user.0], |r| r.get(0).map(UserId))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn online_while_any_connection_then_last_seen() {
+        let board = PresenceBoard::default();
+        let u = UserId(7);
+        assert_eq!(
+            board.info(u),
+            PresenceInfo {
+                user_id: u,
+                online: false,
+                last_seen_at: None
+            }
+        );
+        assert!(board.connected(u));
+        assert!(!board.connected(u), "second device: already online");
+        assert!(board.info(u).online);
+        assert!(!board.disconnected(u, 100));
+        assert!(board.info(u).online);
+        assert!(board.disconnected(u, 200));
+        let info = board.info(u);
+        assert!(!info.online);
+        assert_eq!(info.last_seen_at, Some(200));
+        assert!(board.connected(u));
+        assert_eq!(board.info(u).last_seen_at, None);
+    }
+}

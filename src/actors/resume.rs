@@ -1,0 +1,268 @@
+//! Exactly-once delivery across a `resume`: the bookkeeping of one connection,
+//! as a plain struct.
+//!
+//! A session is registered for live events before it asks to resume, so every
+//! event committed after the backlog query reaches it live; events committed
+//! before reach it through the backlog. The overlap (an event read from
+//! storage whose live copy arrives too) and the window in between are handled
+//! here:
+//!
+//! - While a chat's backlog is being sent, its live events are **held**.
+//! - When the backlog is through `last_sent`, the held events are released if
+//!   they continue it without a gap (`last_sent + 1, + 2, ...`). A held event
+//!   proves that every smaller seq is committed, so when there is a gap, or
+//!   when held events had to be dropped to stay within the memory budget,
+//!   the backlog is simply read further from storage ([`Release::ReadMore`]).
+//! - Afterwards, a live event at or below what was already sent for that chat
+//!   is a duplicate and is dropped.
+
+use ferrogram_core::ids::{ChatId, Seq};
+use std::collections::{BTreeMap, HashMap};
+
+/// What to do with one live event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer<T> {
+    /// Send it now.
+    Send(T),
+    /// Kept (or dropped in favour of a storage read) until the chat's backlog is sent.
+    Held,
+    /// Already sent from the backlog.
+    Duplicate,
+}
+
+/// What follows the end of a chat's backlog page run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Release<T> {
+    /// The chat is live again: send these held events, in this order.
+    Done(Vec<T>),
+    /// Read the backlog again after this seq (held events were dropped or do
+    /// not continue it).
+    ReadMore(Seq),
+}
+
+#[derive(Debug)]
+struct Held<T> {
+    events: BTreeMap<Seq, T>,
+    /// Events were dropped to stay within the budget: storage has them.
+    dropped: bool,
+}
+
+/// Per-connection resume state.
+#[derive(Debug)]
+pub struct ResumeGate<T> {
+    held: HashMap<ChatId, Held<T>>,
+    held_total: usize,
+    /// Largest number of held events across chats.
+    budget: usize,
+    /// Per resumed chat, the highest seq sent from the backlog or released.
+    sent: HashMap<ChatId, Seq>,
+}
+
+impl<T> ResumeGate<T> {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            held: HashMap::new(),
+            held_total: 0,
+            budget,
+            sent: HashMap::new(),
+        }
+    }
+
+    /// Starts holding live events of `chat` (its backlog is about to be read).
+    /// False if it is already being resumed.
+    pub fn begin(&mut self, chat: ChatId) -> bool {
+        if self.held.contains_key(&chat) {
+            return false;
+        }
+        self.held.insert(
+            chat,
+            Held {
+                events: BTreeMap::new(),
+                dropped: false,
+            },
+        );
+        true
+    }
+
+    pub fn is_resuming(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Decides about one live event.
+    pub fn offer(&mut self, chat: ChatId, seq: Seq, event: T) -> Offer<T> {
+        if self.sent.get(&chat).is_some_and(|&sent| seq <= sent) {
+            return Offer::Duplicate;
+        }
+        let Some(held) = self.held.get_mut(&chat) else {
+            return Offer::Send(event);
+        };
+        if held.dropped {
+            // The storage read that follows will find it.
+            return Offer::Held;
+        }
+        if self.held_total >= self.budget {
+            // Over budget: give up holding this chat's events, read them again.
+            self.held_total -= held.events.len();
+            held.events.clear();
+            held.dropped = true;
+            return Offer::Held;
+        }
+        if held.events.insert(seq, event).is_none() {
+            self.held_total += 1;
+        }
+        Offer::Held
+    }
+
+    /// The backlog of `chat` has been sent through `last_sent` (the last seq
+    /// read from storage, or the starting position when nothing was new).
+    pub fn backlog_sent(&mut self, chat: ChatId, last_sent: Seq) -> Release<T> {
+        let sent = self.sent.entry(chat).or_insert(last_sent);
+        *sent = (*sent).max(last_sent);
+        let sent_through = *sent;
+        let Some(held) = self.held.get_mut(&chat) else {
+            return Release::Done(Vec::new());
+        };
+        // Copies the backlog already sent are duplicates.
+        let keep = held.events.split_off(&(sent_through + 1));
+        self.held_total -= held.events.len();
+        held.events = keep;
+        let contiguous = held
+            .events
+            .keys()
+            .zip(sent_through + 1..)
+            .all(|(&seq, expected)| seq == expected);
+        if held.dropped || !contiguous {
+            self.held_total -= held.events.len();
+            held.events.clear();
+            held.dropped = false;
+            return Release::ReadMore(sent_through);
+        }
+        let held = self
+            .held
+            .remove(&chat)
+            .map(|h| h.events)
+            .unwrap_or_default();
+        self.held_total -= held.len();
+        if let Some((&last, _)) = held.last_key_value() {
+            self.sent.insert(chat, last);
+        }
+        Release::Done(held.into_values().collect())
+    }
+
+    /// Stops resuming `chat` without a backlog (not a member, or a storage
+    /// error): its held events are released as they are.
+    pub fn abort(&mut self, chat: ChatId) -> Vec<T> {
+        let Some(held) = self.held.remove(&chat) else {
+            return Vec::new();
+        };
+        self.held_total -= held.events.len();
+        held.events.into_values().collect()
+    }
+
+    /// The highest seq sent for a resumed chat.
+    pub fn position(&self, chat: ChatId) -> Option<Seq> {
+        self.sent.get(&chat).copied()
+    }
+
+    /// Events currently held (for tests and metrics).
+    pub fn held_count(&self) -> usize {
+        self.held_total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: ChatId = ChatId(1);
+    const B: ChatId = ChatId(2);
+
+    /// Simulates a client that saw `from`, a store holding `1..=stored`, and
+    /// live copies of `live` arriving while the backlog is read; returns the
+    /// seqs the client receives.
+    fn deliver(from: Seq, stored: Seq, live_during: &[Seq], live_after: &[Seq]) -> Vec<Seq> {
+        let mut gate = ResumeGate::new(100);
+        let mut got = Vec::new();
+        assert!(gate.begin(A));
+        for &seq in live_during {
+            assert_eq!(gate.offer(A, seq, seq), Offer::Held);
+        }
+        let mut after = from;
+        loop {
+            got.extend(after + 1..=stored);
+            after = after.max(stored);
+            match gate.backlog_sent(A, after) {
+                Release::Done(events) => {
+                    got.extend(events);
+                    break;
+                }
+                Release::ReadMore(from) => after = from,
+            }
+        }
+        for &seq in live_after {
+            if let Offer::Send(seq) = gate.offer(A, seq, seq) {
+                got.push(seq);
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn overlap_between_backlog_and_live_is_sent_once_in_order() {
+        // 4 and 5 were read from storage and also arrive live; 6, 7 only live
+        assert_eq!(deliver(2, 5, &[4, 5, 6, 7], &[]), vec![3, 4, 5, 6, 7]);
+        // late live copies after the chat went live again are duplicates
+        assert_eq!(deliver(2, 5, &[6], &[4, 5, 6, 7]), vec![3, 4, 5, 6, 7]);
+        // nothing missed: only what arrives live
+        assert_eq!(deliver(5, 5, &[], &[6]), vec![6]);
+    }
+
+    #[test]
+    fn a_gap_in_held_events_is_filled_from_storage() {
+        let mut gate = ResumeGate::new(100);
+        gate.begin(A);
+        // 7 arrived live, 6 not yet: both are committed, so read again
+        assert_eq!(gate.offer(A, 7, 7), Offer::Held);
+        assert_eq!(gate.backlog_sent(A, 5), Release::ReadMore(5));
+        // the second read found 6 and 7; the held copy of 7 was dropped
+        assert_eq!(gate.held_count(), 0);
+        assert_eq!(gate.backlog_sent(A, 7), Release::Done(vec![]));
+        assert_eq!(gate.offer(A, 6, 6), Offer::Duplicate);
+        assert_eq!(gate.offer(A, 8, 8), Offer::Send(8));
+        assert_eq!(gate.position(A), Some(7));
+    }
+
+    #[test]
+    fn over_budget_events_are_dropped_and_read_again() {
+        let mut gate = ResumeGate::new(2);
+        gate.begin(A);
+        gate.begin(B);
+        assert_eq!(gate.offer(A, 11, 11), Offer::Held);
+        assert_eq!(gate.offer(B, 21, 21), Offer::Held);
+        assert_eq!(gate.held_count(), 2);
+        // the budget is spent: A gives up its held events
+        assert_eq!(gate.offer(A, 12, 12), Offer::Held);
+        assert_eq!(gate.held_count(), 1);
+        assert_eq!(gate.offer(A, 13, 13), Offer::Held);
+        assert_eq!(gate.held_count(), 1, "nothing more is kept for A");
+        assert_eq!(gate.backlog_sent(A, 10), Release::ReadMore(10));
+        assert_eq!(gate.backlog_sent(A, 13), Release::Done(vec![]));
+        assert_eq!(gate.backlog_sent(B, 20), Release::Done(vec![21]));
+        assert_eq!(gate.held_count(), 0);
+        assert!(!gate.is_resuming());
+    }
+
+    #[test]
+    fn chats_not_resumed_pass_through_and_aborts_release_what_was_held() {
+        let mut gate = ResumeGate::new(10);
+        assert_eq!(gate.offer(B, 3, 3), Offer::Send(3));
+        gate.begin(A);
+        assert!(!gate.begin(A), "a chat is resumed once at a time");
+        assert_eq!(gate.offer(A, 9, 9), Offer::Held);
+        assert_eq!(gate.offer(A, 8, 8), Offer::Held);
+        assert_eq!(gate.abort(A), vec![8, 9]);
+        assert_eq!(gate.held_count(), 0);
+        assert_eq!(gate.offer(A, 10, 10), Offer::Send(10));
+        assert_eq!(gate.position(A), None);
+    }
+}

@@ -1,0 +1,657 @@
+//! `Session`: one actor per WebSocket connection.
+//!
+//! Incoming frames arrive as a stream (actix-ws `MessageStream`); outgoing
+//! ones go to the connection's writer task through bounded queues
+//! ([`crate::ws::writer`]). The actor authenticates the first frame, runs
+//! commands through the same `Registry::dispatch` as REST (concurrently, at
+//! most [`MAX_COMMANDS_IN_FLIGHT`]), sends heartbeats, drives `resume`, and
+//! receives the events the hub and the rooms route to it.
+
+use crate::actors::messages::{
+    CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded,
+};
+use crate::actors::resume::{Offer, Release, ResumeGate};
+use crate::http::{new_request_id, public_error};
+use crate::ws::frame::{
+    encode, error_frame, parse_client_frame, Assembled, CloseCause, FragmentError, FrameError,
+    Reassembler, Strikes,
+};
+use crate::ws::writer::{CloseRequest, Outbound, Outbox, PushError};
+use crate::ws::Gateway;
+use actix::prelude::*;
+use actix_web::web;
+use actix_ws::{Message, ProtocolError};
+use bytestring::ByteString;
+use ferrogram_core::command::{AuthSession, DispatchEnv, Registry, Request};
+use ferrogram_core::ids::{now_millis, ChatId, Seq};
+use ferrogram_core::proto::chat::ChatEvent;
+use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
+use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_handlers::HandlerCtx;
+use ferrogram_storage::chats::{self, Access};
+use ferrogram_storage::{events, StorageError};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Commands of one connection running at once; more are answered with
+/// `rate_limited` until one finishes.
+pub const MAX_COMMANDS_IN_FLIGHT: usize = 32;
+
+/// Chats one `resume` frame may name.
+pub const MAX_RESUME_CHATS: usize = 10_000;
+
+/// Events read from storage per backlog page.
+const RESUME_PAGE: u32 = 200;
+
+enum Stage {
+    /// Waiting for the `auth` frame.
+    AwaitingAuth,
+    /// The token is being checked; frames wait (`ctx.wait`).
+    Authenticating,
+    Ready(Authed),
+}
+
+struct Authed {
+    session: AuthSession,
+    /// Sent with every command, exactly like a REST bearer token. Never logged.
+    token: String,
+}
+
+/// One chat of a running `resume`.
+struct ResumeStep {
+    chat_id: ChatId,
+    /// Read the backlog after this seq.
+    after: Seq,
+    /// False until membership was checked and `after` clamped to what the
+    /// member may see.
+    checked: bool,
+}
+
+/// Per-connection state of a `resume` in progress.
+struct ResumeRun {
+    queue: VecDeque<ResumeStep>,
+    positions: Vec<ChatId>,
+}
+
+pub struct Session {
+    conn: ConnId,
+    ip: IpAddr,
+    handlers: web::Data<HandlerCtx>,
+    registry: web::Data<Registry<HandlerCtx>>,
+    gateway: web::Data<Gateway>,
+    stage: Stage,
+    outbox: Outbox,
+    last_heard: Instant,
+    reassembler: Reassembler,
+    strikes: Strikes,
+    commands_in_flight: usize,
+    gate: ResumeGate<ByteString>,
+    resume: Option<ResumeRun>,
+    closing: bool,
+}
+
+impl Session {
+    pub fn new(
+        ip: IpAddr,
+        handlers: web::Data<HandlerCtx>,
+        registry: web::Data<Registry<HandlerCtx>>,
+        gateway: web::Data<Gateway>,
+        outbox: Outbox,
+    ) -> Self {
+        let settings = &gateway.settings;
+        Self {
+            conn: ConnId::next(),
+            ip,
+            reassembler: Reassembler::new(settings.max_frame_bytes),
+            strikes: Strikes::new(settings.max_invalid_frames),
+            gate: ResumeGate::new(settings.outbound_queue),
+            handlers,
+            registry,
+            gateway,
+            stage: Stage::AwaitingAuth,
+            outbox,
+            last_heard: Instant::now(),
+            commands_in_flight: 0,
+            resume: None,
+            closing: false,
+        }
+    }
+
+    fn authed(&self) -> Option<&Authed> {
+        match &self.stage {
+            Stage::Ready(authed) => Some(authed),
+            _ => None,
+        }
+    }
+
+    /// Queues a frame; a full queue disconnects the client as too slow.
+    fn push(&mut self, ctx: &mut Context<Self>, frame: Outbound) {
+        match self.outbox.push(frame) {
+            Ok(()) => {}
+            Err(PushError::Full) => {
+                tracing::info!(
+                    conn = %self.conn,
+                    user_id = ?self.authed().map(|a| a.session.user_id),
+                    queue = self.gateway.settings.outbound_queue,
+                    "client too slow: outbound queue full; disconnecting"
+                );
+                self.close(ctx, CloseCause::TooSlow, None);
+            }
+            Err(PushError::Closed) => ctx.stop(),
+        }
+    }
+
+    fn send(&mut self, ctx: &mut Context<Self>, frame: &ServerFrame) {
+        self.push(ctx, Outbound::Text(encode(frame)));
+    }
+
+    fn send_error(&mut self, ctx: &mut Context<Self>, error: ApiError) {
+        self.push(ctx, Outbound::Text(error_frame(public_error(error))));
+    }
+
+    /// Closes the connection: an optional error frame, then the close frame
+    /// with `cause`'s code and reason. The actor stops at once; the writer
+    /// finishes the close on its own.
+    fn close(&mut self, ctx: &mut Context<Self>, cause: CloseCause, error: Option<ApiError>) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        tracing::debug!(conn = %self.conn, cause = cause.kind(), "closing websocket");
+        self.outbox.close(CloseRequest {
+            error_frame: error.map(|e| error_frame(public_error(e))),
+            cause,
+        });
+        ctx.stop();
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.last_heard.elapsed() > self.gateway.settings.client_timeout {
+            self.close(ctx, CloseCause::IdleTimeout, None);
+        } else {
+            self.push(ctx, Outbound::Ping);
+        }
+    }
+
+    fn on_text(&mut self, ctx: &mut Context<Self>, text: &str) {
+        let frame = match parse_client_frame(text) {
+            Ok(frame) => frame,
+            Err(e) => return self.on_invalid(ctx, e),
+        };
+        match (&self.stage, frame) {
+            (Stage::AwaitingAuth, ClientFrame::Auth { token }) => self.authenticate(ctx, token),
+            (Stage::AwaitingAuth | Stage::Authenticating, _) => self.close(
+                ctx,
+                CloseCause::AuthFailed,
+                Some(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "the first frame must be auth",
+                )),
+            ),
+            (Stage::Ready(_), ClientFrame::Auth { .. }) => {
+                self.strikes.reset();
+                self.send_error(
+                    ctx,
+                    ApiError::new(ErrorCode::InvalidFrame, "already authenticated"),
+                );
+            }
+            (Stage::Ready(_), ClientFrame::Command { id, command, body }) => {
+                self.strikes.reset();
+                self.command(ctx, id, command, body, text.len());
+            }
+            (Stage::Ready(_), ClientFrame::Resume { positions }) => {
+                self.strikes.reset();
+                self.start_resume(ctx, positions);
+            }
+            (Stage::Ready(_), ClientFrame::Ping) => {
+                self.strikes.reset();
+                self.send(ctx, &ServerFrame::Pong);
+            }
+        }
+    }
+
+    fn on_invalid(&mut self, ctx: &mut Context<Self>, error: FrameError) {
+        tracing::debug!(conn = %self.conn, kind = error.kind(), "invalid frame");
+        if !matches!(self.stage, Stage::Ready(_)) {
+            return self.close(ctx, CloseCause::AuthFailed, Some(error.to_api_error()));
+        }
+        if self.strikes.strike() {
+            return self.close(
+                ctx,
+                CloseCause::TooManyInvalidFrames,
+                Some(error.to_api_error()),
+            );
+        }
+        self.send_error(ctx, error.to_api_error());
+    }
+
+    fn authenticate(&mut self, ctx: &mut Context<Self>, token: String) {
+        self.stage = Stage::Authenticating;
+        let handlers = self.handlers.clone();
+        let check = async move {
+            let result = handlers.authenticate(&token).await;
+            (result, token)
+        };
+        // `wait`: no further frame is handled until the token is checked.
+        ctx.wait(
+            check
+                .into_actor(self)
+                .map(|(result, token), session, ctx| match result {
+                    Ok(auth) => session.authenticated(ctx, auth, token),
+                    Err(e) => {
+                        let cause = if e.http_status() >= 500 {
+                            CloseCause::InternalError
+                        } else {
+                            CloseCause::AuthFailed
+                        };
+                        session.close(ctx, cause, Some(e));
+                    }
+                }),
+        );
+    }
+
+    fn authenticated(&mut self, ctx: &mut Context<Self>, auth: AuthSession, token: String) {
+        if self.closing {
+            return;
+        }
+        tracing::debug!(
+            conn = %self.conn,
+            user_id = %auth.user_id,
+            session_id = %auth.session_id,
+            "websocket authenticated"
+        );
+        self.gateway.hub.do_send(RegisterSession {
+            conn: self.conn,
+            user: auth.user_id,
+            session_id: auth.session_id.clone(),
+            addr: ctx.address(),
+        });
+        self.send(
+            ctx,
+            &ServerFrame::Ready {
+                user_id: auth.user_id,
+                session_id: auth.session_id.clone(),
+                server_time: now_millis(),
+            },
+        );
+        self.stage = Stage::Ready(Authed {
+            session: auth,
+            token,
+        });
+    }
+
+    fn command(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: u64,
+        command: String,
+        body: serde_json::Value,
+        frame_len: usize,
+    ) {
+        let Some(authed) = self.authed() else { return };
+        if self.commands_in_flight >= MAX_COMMANDS_IN_FLIGHT {
+            let mut error = ApiError::rate_limited(1);
+            error.message = format!(
+                "at most {MAX_COMMANDS_IN_FLIGHT} commands at once per connection; wait for replies"
+            );
+            return self.reply(ctx, id, Err(error));
+        }
+        // The size REST would see: the body as sent. The whole frame is an
+        // upper bound, exact enough unless it is near the limit.
+        let body_len = if frame_len <= self.handlers.max_request_bytes() {
+            frame_len
+        } else {
+            serde_json::to_string(&body).map_or(frame_len, |s| s.len())
+        };
+        let request = Request {
+            command,
+            token: Some(authed.token.clone()),
+            ip: self.ip,
+            request_id: new_request_id(),
+            body,
+            body_len,
+        };
+        self.commands_in_flight += 1;
+        let handlers = self.handlers.clone();
+        let registry = self.registry.clone();
+        let dispatch = async move { registry.dispatch(&handlers, request).await };
+        ctx.spawn(dispatch.into_actor(self).map(move |result, session, ctx| {
+            session.commands_in_flight -= 1;
+            session.reply(ctx, id, result);
+        }));
+    }
+
+    fn reply(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: u64,
+        result: Result<serde_json::Value, ApiError>,
+    ) {
+        if self.closing {
+            return;
+        }
+        let (body, error) = match result {
+            Ok(body) => (Some(body), None),
+            Err(e) => (None, Some(public_error(e))),
+        };
+        let session_gone = error
+            .as_ref()
+            .is_some_and(|e| matches!(e.code, ErrorCode::Unauthorized | ErrorCode::SessionExpired));
+        self.send(ctx, &ServerFrame::Reply { id, body, error });
+        if session_gone {
+            // The socket's own token no longer works (revoked, logged out,
+            // expired): nothing more may reach this connection.
+            self.close(ctx, CloseCause::SessionEnded, None);
+        }
+    }
+
+    // ---- resume ----
+
+    fn start_resume(&mut self, ctx: &mut Context<Self>, positions: Vec<ResumePosition>) {
+        if self.resume.is_some() {
+            return self.send_error(
+                ctx,
+                ApiError::new(ErrorCode::InvalidFrame, "a resume is already running"),
+            );
+        }
+        if positions.len() > MAX_RESUME_CHATS {
+            return self.send_error(
+                ctx,
+                ApiError::new(
+                    ErrorCode::InvalidFrame,
+                    format!("resume names at most {MAX_RESUME_CHATS} chats"),
+                ),
+            );
+        }
+        let mut run = ResumeRun {
+            queue: VecDeque::new(),
+            positions: Vec::new(),
+        };
+        for position in positions {
+            // Live events are held from now on, before anything is read.
+            if position.seq >= 0 && self.gate.begin(position.chat_id) {
+                run.positions.push(position.chat_id);
+                run.queue.push_back(ResumeStep {
+                    chat_id: position.chat_id,
+                    after: position.seq,
+                    checked: false,
+                });
+            }
+        }
+        self.resume = Some(run);
+        self.next_resume_step(ctx);
+    }
+
+    fn next_resume_step(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        let Some(run) = self.resume.as_mut() else {
+            return;
+        };
+        let Some(step) = run.queue.pop_front() else {
+            let chats = std::mem::take(&mut run.positions);
+            self.resume = None;
+            let positions = chats
+                .into_iter()
+                .filter_map(|chat_id| {
+                    self.gate
+                        .position(chat_id)
+                        .map(|seq| ResumePosition { chat_id, seq })
+                })
+                .collect();
+            return self.send(ctx, &ServerFrame::Resumed { positions });
+        };
+        let Some(authed) = self.authed() else { return };
+        let user = authed.session.user_id;
+        let storage = self.handlers.storage.clone();
+        let bulk = self.outbox.bulk();
+        let page = read_and_send_page(storage, bulk, user, step.chat_id, step.after, step.checked);
+        ctx.spawn(page.into_actor(self).map(move |result, session, ctx| {
+            session.resume_page_done(ctx, step.chat_id, result);
+        }));
+    }
+
+    fn resume_page_done(
+        &mut self,
+        ctx: &mut Context<Self>,
+        chat_id: ChatId,
+        result: Result<PageOutcome, PageError>,
+    ) {
+        match result {
+            Ok(PageOutcome { last_sent, more }) if more => {
+                self.requeue_front(chat_id, last_sent);
+            }
+            Ok(PageOutcome { last_sent, .. }) => match self.gate.backlog_sent(chat_id, last_sent) {
+                Release::Done(held) => {
+                    for frame in held {
+                        self.push(ctx, Outbound::Text(frame));
+                    }
+                }
+                Release::ReadMore(after) => self.requeue_front(chat_id, after),
+            },
+            Err(PageError::WriterGone) => return ctx.stop(),
+            Err(PageError::Refused(error)) => {
+                for frame in self.gate.abort(chat_id) {
+                    self.push(ctx, Outbound::Text(frame));
+                }
+                if let Some(run) = self.resume.as_mut() {
+                    run.positions.retain(|c| *c != chat_id);
+                }
+                self.send_error(ctx, error);
+            }
+        }
+        self.next_resume_step(ctx);
+    }
+
+    fn requeue_front(&mut self, chat_id: ChatId, after: Seq) {
+        if let Some(run) = self.resume.as_mut() {
+            run.queue.push_front(ResumeStep {
+                chat_id,
+                after,
+                checked: true,
+            });
+        }
+    }
+}
+
+/// The result of one backlog page.
+struct PageOutcome {
+    /// The last seq sent (or the start position if the page was empty).
+    last_sent: Seq,
+    /// A full page: read on.
+    more: bool,
+}
+
+enum PageError {
+    /// Not resumable: not a member, or storage failed (the error says which).
+    Refused(ApiError),
+    WriterGone,
+}
+
+/// Reads one page of a chat's backlog on the blocking pool and queues it on
+/// the bulk queue, waiting for room there (a slow client paces its own resume).
+async fn read_and_send_page(
+    storage: ferrogram_storage::Storage,
+    bulk: tokio::sync::mpsc::Sender<Outbound>,
+    user: ferrogram_core::ids::UserId,
+    chat_id: ChatId,
+    after: Seq,
+    checked: bool,
+) -> Result<PageOutcome, PageError> {
+    let read = storage
+        .run(
+            move |conn| -> Result<Result<(Seq, Vec<ChatEvent>), ApiError>, StorageError> {
+                let mut after = after;
+                if !checked {
+                    match chats::access(conn, chat_id, user)? {
+                        Access::Member(_, me) => after = after.max(me.joined_seq - 1),
+                        Access::NotAMember | Access::NoSuchChat => {
+                            return Ok(Err(ApiError::new(
+                                ErrorCode::NotAMember,
+                                format!("cannot resume chat {chat_id}: not a member"),
+                            )))
+                        }
+                    }
+                }
+                Ok(Ok((
+                    after,
+                    events::events_after(conn, chat_id, after, RESUME_PAGE)?,
+                )))
+            },
+        )
+        .await;
+    let (after, page) = match read {
+        Ok(Ok(page)) => page,
+        Ok(Err(refused)) => return Err(PageError::Refused(refused)),
+        Err(e) => {
+            tracing::error!(error = %e, chat_id = %chat_id, "resume: cannot read the backlog");
+            return Err(PageError::Refused(ApiError::new(
+                ErrorCode::Internal,
+                format!("cannot resume chat {chat_id} now; try again"),
+            )));
+        }
+    };
+    let more = page.len() >= RESUME_PAGE as usize;
+    let mut last_sent = after;
+    for event in page {
+        last_sent = event.seq;
+        let frame = encode(&ServerFrame::Event { event });
+        if bulk.send(Outbound::Text(frame)).await.is_err() {
+            return Err(PageError::WriterGone);
+        }
+    }
+    Ok(PageOutcome { last_sent, more })
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let settings = &self.gateway.settings;
+        ctx.run_later(settings.auth_timeout, |session, ctx| {
+            if !matches!(session.stage, Stage::Ready(_)) {
+                session.close(
+                    ctx,
+                    CloseCause::AuthTimeout,
+                    Some(ApiError::new(
+                        ErrorCode::Unauthorized,
+                        "no auth frame in time",
+                    )),
+                );
+            }
+        });
+        ctx.run_interval(settings.heartbeat_interval, |session, ctx| {
+            session.heartbeat(ctx);
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if matches!(self.stage, Stage::Ready(_)) {
+            self.gateway.hub.do_send(SessionEnded { conn: self.conn });
+        }
+    }
+}
+
+impl StreamHandler<Result<Message, ProtocolError>> for Session {
+    fn handle(&mut self, item: Result<Message, ProtocolError>, ctx: &mut Self::Context) {
+        if self.closing {
+            return;
+        }
+        let message = match item {
+            Ok(message) => message,
+            Err(ProtocolError::Overflow) => {
+                tracing::debug!(conn = %self.conn, "frame over the size limit");
+                return self.close(
+                    ctx,
+                    CloseCause::FrameTooLarge,
+                    Some(frame_too_large(&self.gateway)),
+                );
+            }
+            Err(e) => {
+                // Protocol errors describe framing, never the payload.
+                tracing::debug!(conn = %self.conn, error = %e, "websocket protocol error");
+                return self.close(ctx, CloseCause::ProtocolError, None);
+            }
+        };
+        self.last_heard = Instant::now();
+        match message {
+            Message::Text(text) => self.on_text(ctx, &text),
+            Message::Binary(_) => self.on_invalid(ctx, FrameError::Binary),
+            Message::Continuation(item) => match self.reassembler.push(item) {
+                Ok(None) => {}
+                Ok(Some(Assembled::Text(text))) => self.on_text(ctx, &text),
+                Ok(Some(Assembled::Binary)) => self.on_invalid(ctx, FrameError::Binary),
+                Err(FragmentError::TooLarge) => {
+                    self.close(
+                        ctx,
+                        CloseCause::FrameTooLarge,
+                        Some(frame_too_large(&self.gateway)),
+                    );
+                }
+                Err(FragmentError::Malformed) => self.close(ctx, CloseCause::ProtocolError, None),
+            },
+            Message::Ping(payload) => self.push(ctx, Outbound::Pong(payload)),
+            Message::Pong(_) | Message::Nop => {}
+            Message::Close(_) => self.close(ctx, CloseCause::ClientClosed, None),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+fn frame_too_large(gateway: &Gateway) -> ApiError {
+    ApiError::new(
+        ErrorCode::FrameTooLarge,
+        format!(
+            "frames are limited to {} bytes",
+            gateway.settings.max_frame_bytes
+        ),
+    )
+}
+
+impl Handler<DeliverEvent> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverEvent, ctx: &mut Self::Context) {
+        if self.closing || self.authed().is_none() {
+            return;
+        }
+        if let Offer::Send(frame) = self.gate.offer(msg.chat_id, msg.seq, msg.frame) {
+            self.push(ctx, Outbound::Text(frame));
+        }
+    }
+}
+
+impl Handler<DeliverLive> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverLive, ctx: &mut Self::Context) {
+        if self.closing || self.authed().is_none() {
+            return;
+        }
+        self.push(ctx, Outbound::Text(msg.frame));
+    }
+}
+
+impl Handler<CloseConnection> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseConnection, ctx: &mut Self::Context) {
+        let error = match msg.cause {
+            CloseCause::SessionEnded => Some(ApiError::new(
+                ErrorCode::Unauthorized,
+                "this session was revoked or logged out",
+            )),
+            CloseCause::AccountDeleted => Some(ApiError::new(
+                ErrorCode::Unauthorized,
+                "this account was deleted",
+            )),
+            _ => None,
+        };
+        self.close(ctx, msg.cause, error);
+    }
+}

@@ -1,0 +1,122 @@
+//! The WebSocket endpoint `GET /api/v1/ws` (actix-ws).
+//!
+//! The upgrade itself carries no credentials: the URL takes no parameters
+//! (a request with a query string is refused, so a token put there by
+//! mistake is never used) and the client authenticates with an `auth` frame
+//! within `websocket.auth_timeout_secs`. Each connection gets a
+//! [`Session`](crate::actors::session::Session) actor for incoming frames and
+//! a writer task with bounded queues for outgoing ones ([`writer`]).
+//! The frame protocol is documented in `docs/protocol.md` and typed in
+//! `ferrogram_core::proto::ws`.
+
+pub mod frame;
+pub mod socket;
+pub mod writer;
+
+use crate::actors::hub::Hub;
+use crate::actors::session::Session;
+use crate::config::Config;
+use crate::http::{client_ip, HttpError, SharedCtx, SharedRegistry};
+use actix::{Actor, Addr, AsyncContext};
+use actix_web::{web, HttpRequest, HttpResponse};
+use ferrogram_core::{ApiError, ErrorCode};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+/// Path of the WebSocket endpoint.
+pub const WS_PATH: &str = "/api/v1/ws";
+
+/// The gateway's settings, from `websocket.*` and `limits.max_frame_bytes`.
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    pub auth_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub client_timeout: Duration,
+    pub outbound_queue: usize,
+    pub max_invalid_frames: u32,
+    pub max_frame_bytes: usize,
+    pub room_idle: Duration,
+}
+
+impl WsSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let ws = &config.websocket;
+        Self {
+            auth_timeout: Duration::from_secs(ws.auth_timeout_secs),
+            heartbeat_interval: Duration::from_secs(ws.heartbeat_interval_secs),
+            client_timeout: Duration::from_secs(ws.client_timeout_secs),
+            outbound_queue: ws.outbound_queue,
+            max_invalid_frames: ws.max_invalid_frames,
+            max_frame_bytes: config.limits.max_frame_bytes,
+            room_idle: Duration::from_secs(ws.room_idle_secs),
+        }
+    }
+}
+
+/// What every connection shares (app data).
+pub struct Gateway {
+    pub hub: Addr<Hub>,
+    pub settings: WsSettings,
+}
+
+/// `GET /api/v1/ws`: upgrades and starts the connection's actor and writer.
+pub async fn connect(
+    req: HttpRequest,
+    payload: web::Payload,
+    handlers: SharedCtx,
+    registry: SharedRegistry,
+    gateway: Option<web::Data<Gateway>>,
+) -> Result<HttpResponse, HttpError> {
+    let Some(gateway) = gateway else {
+        tracing::error!("the WebSocket gateway is not configured in this app");
+        return Err(ApiError::new(ErrorCode::Unavailable, "no WebSocket gateway").into());
+    };
+    if !req.query_string().is_empty() {
+        return Err(ApiError::bad_request(
+            "the WebSocket URL takes no parameters; authenticate with an auth frame",
+        )
+        .into());
+    }
+    let (response, ws, messages) = actix_ws::handle(&req, payload).map_err(|_| {
+        ApiError::bad_request("expected a WebSocket upgrade (GET with Upgrade: websocket)")
+    })?;
+    let settings = &gateway.settings;
+    let outbox = writer::spawn(ws, settings.outbound_queue, socket::SocketCutter::of(&req));
+    let messages = end_after_first_error(messages.max_frame_size(settings.max_frame_bytes));
+    let session = Session::new(client_ip(&req), handlers, registry, gateway.clone(), outbox);
+    Session::create(move |ctx| {
+        ctx.add_stream(messages);
+        session
+    });
+    Ok(response)
+}
+
+/// actix-ws keeps answering the same error for a frame it cannot decode (it
+/// stays in its buffer); the session closes on the first, so the stream ends
+/// there instead of spinning.
+fn end_after_first_error<S, T, E>(stream: S) -> impl futures_util::Stream<Item = Result<T, E>>
+where
+    S: futures_util::Stream<Item = Result<T, E>>,
+{
+    stream.scan(false, |failed, item| {
+        if *failed {
+            return std::future::ready(None);
+        }
+        *failed = item.is_err();
+        std::future::ready(Some(item))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn the_message_stream_ends_after_its_first_error() {
+        let items: Vec<Result<u8, &str>> = vec![Ok(1), Err("bad"), Err("bad"), Ok(2)];
+        let out: Vec<_> = end_after_first_error(futures_util::stream::iter(items))
+            .collect()
+            .await;
+        assert_eq!(out, vec![Ok(1), Err("bad")]);
+    }
+}

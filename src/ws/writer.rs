@@ -1,0 +1,171 @@
+//! The outbound side of one connection: two bounded queues and the task that
+//! writes them to the socket.
+//!
+//! - `live` (capacity `websocket.outbound_queue`): replies, events, pings. The
+//!   session actor never waits on it: it uses `try_send`, and a full queue
+//!   means the client does not keep up, so it is disconnected ("too slow")
+//!   and catches up later with `resume`. Memory per connection is bounded.
+//! - `bulk` (small): the backlog of a `resume`, paged from storage by a task
+//!   that *waits* for room, so a long backlog is paced by the client instead
+//!   of overflowing `live`.
+//!
+//! The writer always drains `bulk` before `live`. A resumed chat's held-back
+//! live events are queued on `live` only after its whole backlog is on `bulk`,
+//! so they are written after it.
+//!
+//! Closing goes around both queues: queued frames are dropped (they are in
+//! the store), then an optional error frame and the close frame are sent, and
+//! a peer that does not finish the close promptly is cut off.
+
+use crate::ws::frame::CloseCause;
+use crate::ws::socket::SocketCutter;
+use actix_web::web::Bytes;
+use bytestring::ByteString;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Capacity of the resume backlog queue.
+pub const BULK_QUEUE: usize = 16;
+
+/// How long the error and close frames may take to reach the socket's buffers.
+const CLOSE_SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long after its close frame a connection may stay open before it is
+/// cut: enough for a live client to read the frame and hang up itself.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// One frame to write.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(ByteString),
+    Ping,
+    Pong(Bytes),
+}
+
+/// How to end the connection.
+#[derive(Debug)]
+pub struct CloseRequest {
+    /// An `error` frame to send before the close frame.
+    pub error_frame: Option<ByteString>,
+    pub cause: CloseCause,
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The live queue is full: the client is too slow.
+    Full,
+    /// The writer is gone (the connection ended).
+    Closed,
+}
+
+/// The session actor's end of the queues.
+pub struct Outbox {
+    live: mpsc::Sender<Outbound>,
+    bulk: mpsc::Sender<Outbound>,
+    close: Option<oneshot::Sender<CloseRequest>>,
+}
+
+impl Outbox {
+    /// Queues a frame without waiting.
+    pub fn push(&self, frame: Outbound) -> Result<(), PushError> {
+        self.live.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => PushError::Full,
+            mpsc::error::TrySendError::Closed(_) => PushError::Closed,
+        })
+    }
+
+    /// The backlog queue, for a resume task that waits for room.
+    pub fn bulk(&self) -> mpsc::Sender<Outbound> {
+        self.bulk.clone()
+    }
+
+    /// Asks the writer to close the connection. False when already asked.
+    pub fn close(&mut self, request: CloseRequest) -> bool {
+        match self.close.take() {
+            Some(tx) => {
+                let _ = tx.send(request);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Starts the writer task of one connection and returns its queues.
+pub fn spawn(ws: actix_ws::Session, capacity: usize, cutter: SocketCutter) -> Outbox {
+    let (live_tx, live_rx) = mpsc::channel(capacity.max(1));
+    let (bulk_tx, bulk_rx) = mpsc::channel(BULK_QUEUE);
+    let (close_tx, close_rx) = oneshot::channel();
+    actix_web::rt::spawn(write_loop(ws, live_rx, bulk_rx, close_rx, cutter));
+    Outbox {
+        live: live_tx,
+        bulk: bulk_tx,
+        close: Some(close_tx),
+    }
+}
+
+async fn write_loop(
+    mut ws: actix_ws::Session,
+    mut live: mpsc::Receiver<Outbound>,
+    mut bulk: mpsc::Receiver<Outbound>,
+    mut close: oneshot::Receiver<CloseRequest>,
+    cutter: SocketCutter,
+) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            request = &mut close => return finish(ws, request.ok(), &cutter).await,
+            Some(frame) = bulk.recv() => frame,
+            Some(frame) = live.recv() => frame,
+            // Both queues are gone with the actor: the connection ended.
+            else => return,
+        };
+        // A close request interrupts a write blocked by a peer that does not read.
+        let written = tokio::select! {
+            biased;
+            request = &mut close => return finish(ws, request.ok(), &cutter).await,
+            written = write(&mut ws, frame) => written,
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write(ws: &mut actix_ws::Session, frame: Outbound) -> Result<(), actix_ws::Closed> {
+    match frame {
+        Outbound::Text(text) => ws.text(text).await,
+        Outbound::Ping => ws.ping(b"").await,
+        Outbound::Pong(payload) => ws.pong(&payload).await,
+    }
+}
+
+/// Sends the error and close frames, then cuts a connection that is still
+/// open after a short linger. `None`: the actor went away without a close
+/// request (the connection already ended).
+async fn finish(ws: actix_ws::Session, request: Option<CloseRequest>, cutter: &SocketCutter) {
+    let Some(CloseRequest { error_frame, cause }) = request else {
+        return;
+    };
+    let mut ws = ws;
+    let sent = tokio::time::timeout(CLOSE_SEND_TIMEOUT, async move {
+        if let Some(error) = error_frame {
+            ws.text(error).await?;
+        }
+        ws.close(Some(cause.close_reason())).await
+    })
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        tracing::debug!(
+            cause = cause.kind(),
+            "close frame not delivered; cutting the connection"
+        );
+        cutter.cut();
+        return;
+    }
+    // RFC 6455 lets the server end the TCP connection after the closing
+    // handshake; a peer that neither answers nor reads is cut off here.
+    tokio::time::sleep(CLOSE_LINGER).await;
+    cutter.cut();
+}
