@@ -1,8 +1,24 @@
 //! `ferrogram`: the GNOME desktop client of Ferrogram.
 
+mod application;
+mod config;
+mod error;
 mod i18n;
+mod messaging;
 mod models;
+mod runtime;
+mod secrets;
+mod widgets;
 
-fn main() {
+use gtk::prelude::*;
+
+fn main() -> gtk::glib::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERROGRAM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     i18n::init();
+    application::FerrogramApplication::new().run()
 }

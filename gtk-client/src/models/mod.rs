@@ -36,6 +36,7 @@ pub mod format;
 pub mod markdown;
 mod message;
 mod message_list;
+pub mod password;
 mod user;
 
 pub use account::{Account, ConnectionState};

@@ -1,0 +1,385 @@
+//! The application object: owns the settings, the connection to the server,
+//! the signed-in session and the chat list, and moves the window between the
+//! sign-in screens and the main view.
+
+use std::sync::Arc;
+
+use adw::subclass::prelude::*;
+use ferrogram_client::{Client, ClientError, Session};
+use gtk::{gio, glib, prelude::*};
+
+use crate::config::{ColorScheme, Config};
+use crate::error::{secret_message, user_message};
+use crate::i18n::tr;
+use crate::messaging::Messaging;
+use crate::models::{Account, ChatList, User};
+use crate::widgets::{FerrogramWindow, PreferencesWindow};
+use crate::{runtime, secrets};
+
+pub const APP_ID: &str = "org.ferrogram.Ferrogram";
+
+mod imp {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct FerrogramApplication {
+        pub config: RefCell<Config>,
+        pub client: RefCell<Option<Client>>,
+        pub session: RefCell<Option<Arc<Session>>>,
+        pub account: RefCell<Option<Account>>,
+        pub messaging: RefCell<Option<Messaging>>,
+        pub chats: ChatList,
+        pub window: glib::WeakRef<FerrogramWindow>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for FerrogramApplication {
+        const NAME: &'static str = "FerrogramApplication";
+        type Type = super::FerrogramApplication;
+        type ParentType = adw::Application;
+    }
+
+    impl ObjectImpl for FerrogramApplication {}
+
+    impl ApplicationImpl for FerrogramApplication {
+        fn startup(&self) {
+            self.parent_startup();
+            let obj = self.obj();
+            self.config.replace(Config::load());
+            obj.apply_color_scheme(self.config.borrow().color_scheme);
+            obj.setup_actions();
+            obj.load_css();
+        }
+
+        fn activate(&self) {
+            self.parent_activate();
+            let obj = self.obj();
+            if let Some(window) = self.window.upgrade() {
+                gtk::prelude::GtkWindowExt::present(&window);
+                return;
+            }
+            let window = FerrogramWindow::new(&obj);
+            self.window.set(Some(&window));
+            window.show_loading();
+            gtk::prelude::GtkWindowExt::present(&window);
+            glib::spawn_future_local(glib::clone!(
+                #[weak]
+                obj,
+                async move { obj.start().await }
+            ));
+        }
+
+        fn shutdown(&self) {
+            if let Some(messaging) = self.messaging.take() {
+                messaging.stop();
+            }
+            self.parent_shutdown();
+        }
+    }
+
+    impl GtkApplicationImpl for FerrogramApplication {}
+    impl AdwApplicationImpl for FerrogramApplication {}
+}
+
+glib::wrapper! {
+    pub struct FerrogramApplication(ObjectSubclass<imp::FerrogramApplication>)
+        @extends adw::Application, gtk::Application, gio::Application,
+        @implements gio::ActionGroup, gio::ActionMap;
+}
+
+impl FerrogramApplication {
+    pub fn new() -> Self {
+        glib::Object::builder()
+            .property("application-id", APP_ID)
+            .property("flags", gio::ApplicationFlags::default())
+            .build()
+    }
+
+    /// The running application (there is one per process).
+    pub fn get() -> Self {
+        gio::Application::default()
+            .and_downcast::<Self>()
+            .expect("the application is a FerrogramApplication")
+    }
+
+    pub fn window(&self) -> Option<FerrogramWindow> {
+        self.imp().window.upgrade()
+    }
+
+    pub fn config(&self) -> Config {
+        self.imp().config.borrow().clone()
+    }
+
+    /// Changes the settings and writes them to disk.
+    pub fn update_config(&self, change: impl FnOnce(&mut Config)) {
+        let mut config = self.imp().config.borrow_mut();
+        change(&mut config);
+        config.save();
+    }
+
+    pub fn client(&self) -> Option<Client> {
+        self.imp().client.borrow().clone()
+    }
+
+    pub fn set_client(&self, client: Client) {
+        self.imp().client.replace(Some(client));
+    }
+
+    pub fn session(&self) -> Option<Arc<Session>> {
+        self.imp().session.borrow().clone()
+    }
+
+    pub fn account(&self) -> Option<Account> {
+        self.imp().account.borrow().clone()
+    }
+
+    pub fn messaging(&self) -> Option<Messaging> {
+        self.imp().messaging.borrow().clone()
+    }
+
+    pub fn chats(&self) -> ChatList {
+        self.imp().chats.clone()
+    }
+
+    pub fn toast(&self, text: &str) {
+        if let Some(window) = self.window() {
+            window.toast(text);
+        }
+    }
+
+    /// Shows an error: a toast, or the log-in screen when the session ended.
+    pub fn report(&self, err: &ClientError) {
+        if err.is_unauthorized() && self.session().is_some() {
+            glib::spawn_future_local(glib::clone!(
+                #[weak(rename_to = app)]
+                self,
+                async move {
+                    app.end_session(Some(&tr("Your session has ended. Please log in again.")))
+                        .await
+                }
+            ));
+        } else {
+            self.toast(&user_message(err));
+        }
+    }
+
+    pub fn apply_color_scheme(&self, scheme: ColorScheme) {
+        let manager = adw::StyleManager::default();
+        manager.set_color_scheme(match scheme {
+            ColorScheme::System => adw::ColorScheme::Default,
+            ColorScheme::Light => adw::ColorScheme::ForceLight,
+            ColorScheme::Dark => adw::ColorScheme::ForceDark,
+        });
+    }
+
+    fn load_css(&self) {
+        let Some(display) = gtk::gdk::Display::default() else {
+            return;
+        };
+        let provider = gtk::CssProvider::new();
+        provider.load_from_data(include_str!("style.css"));
+        gtk::style_context_add_provider_for_display(
+            &display,
+            &provider,
+            gtk::STYLE_PROVIDER_PRIORITY_APPLICATION,
+        );
+    }
+
+    fn setup_actions(&self) {
+        let quit = gio::ActionEntry::builder("quit")
+            .activate(|app: &Self, _, _| app.quit())
+            .build();
+        let preferences = gio::ActionEntry::builder("preferences")
+            .activate(|app: &Self, _, _| app.show_preferences())
+            .build();
+        let about = gio::ActionEntry::builder("about")
+            .activate(|app: &Self, _, _| app.show_about())
+            .build();
+        let logout = gio::ActionEntry::builder("logout")
+            .activate(|app: &Self, _, _| {
+                glib::spawn_future_local(glib::clone!(
+                    #[weak]
+                    app,
+                    async move { app.log_out().await }
+                ));
+            })
+            .build();
+        // Clicking a notification opens its chat.
+        let open_chat = gio::ActionEntry::builder("open-chat")
+            .parameter_type(Some(&i64::static_variant_type()))
+            .activate(|app: &Self, _, param| {
+                let Some(chat_id) = param.and_then(i64::from_variant) else {
+                    return;
+                };
+                app.activate();
+                if let Some(window) = app.window() {
+                    window.main_view().open_chat_by_id(chat_id);
+                }
+            })
+            .build();
+        self.add_action_entries([quit, preferences, about, logout, open_chat]);
+        self.set_accels_for_action("app.quit", &["<Control>q"]);
+        self.set_accels_for_action("app.preferences", &["<Control>comma"]);
+        self.set_accels_for_action("window.close", &["<Control>w"]);
+    }
+
+    fn show_preferences(&self) {
+        if self.session().is_none() {
+            return;
+        }
+        let window = PreferencesWindow::new();
+        gtk::prelude::GtkWindowExt::set_transient_for(&window, self.window().as_ref());
+        gtk::prelude::GtkWindowExt::present(&window);
+    }
+
+    fn show_about(&self) {
+        let about = adw::AboutWindow::builder()
+            .application_name(tr("Ferrogram"))
+            .application_icon("mail-send-symbolic")
+            .version(env!("CARGO_PKG_VERSION"))
+            .comments(tr("End-to-end encrypted messaging"))
+            .license_type(gtk::License::Agpl30)
+            .developer_name(tr("The Ferrogram developers"))
+            .build();
+        gtk::prelude::GtkWindowExt::set_transient_for(&about, self.window().as_ref());
+        gtk::prelude::GtkWindowExt::present(&about);
+    }
+
+    /// At start: the saved server, then a session kept in the keyring.
+    async fn start(&self) {
+        let Some(window) = self.window() else { return };
+        let config = self.config();
+        let Some(server) = config.server.clone() else {
+            window.show_connect();
+            return;
+        };
+        let addr = server.addr();
+        let client = match runtime::run(Client::connect(addr)).await {
+            Ok(client) => client,
+            Err(e) => {
+                window.show_connect();
+                self.toast(&user_message(&e));
+                return;
+            }
+        };
+        self.set_client(client.clone());
+        let Some(email) = config.last_email.clone() else {
+            window.show_login(None, None);
+            return;
+        };
+        let base = client.base_url().to_owned();
+        let token = {
+            let email = email.clone();
+            runtime::run(async move { secrets::load_token(&base, &email).await }).await
+        };
+        match token {
+            Ok(Some(token)) => {
+                let resumed = {
+                    let client = client.clone();
+                    runtime::run(async move { client.resume(&token).await }).await
+                };
+                match resumed {
+                    Ok(session) => {
+                        // A kept token proves the session, but the private keys
+                        // open only with the password: ask for it to unlock.
+                        self.imp().session.replace(Some(Arc::new(session)));
+                        window.show_login(
+                            Some(&email),
+                            Some(&tr(
+                                "Welcome back. Enter your password to unlock your messages.",
+                            )),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::info!("stored session not usable: {e}");
+                        window.show_login(Some(&email), None);
+                    }
+                }
+            }
+            Ok(None) | Err(_) => window.show_login(Some(&email), None),
+        }
+    }
+
+    /// After a log-in with the password: keep the token, build the account
+    /// and open the main view.
+    pub async fn sign_in(&self, session: Session) {
+        let session = Arc::new(session);
+        // A session resumed from the keyring is replaced by this one.
+        if let Some(old) = self.imp().session.replace(Some(session.clone())) {
+            if old.id() != session.id() {
+                let id = old.id().clone();
+                let s = session.clone();
+                runtime::spawn(async move { s.revoke_session(&id).await });
+            }
+        }
+        let me = session.cached_me();
+        let base = session.client().base_url().to_owned();
+        self.update_config(|c| c.last_email = Some(me.email.clone()));
+        let user = User::new(me.id.0, &me.handle, &me.display_name);
+        user.set_fingerprint(me.fingerprint.clone());
+        let account = Account::new(&user, &me.email, &base);
+        account.set_bio(me.bio.clone());
+        account.set_verified(me.verified);
+        self.imp().account.replace(Some(account.clone()));
+
+        let stored = {
+            let (base, email) = (base.clone(), me.email.clone());
+            let token = zeroize::Zeroizing::new(session.token().to_owned());
+            runtime::run(async move { secrets::store_token(&base, &email, &token).await }).await
+        };
+        match stored {
+            Ok(()) => account.set_token_stored(true),
+            Err(e) => {
+                tracing::info!("{e}");
+                self.toast(&secret_message(&e));
+            }
+        }
+        if let Some(old) = self.imp().messaging.take() {
+            old.stop();
+        }
+        self.imp().chats.clear();
+        let messaging = Messaging::start(self, session, &account);
+        self.imp().messaging.replace(Some(messaging));
+        if let Some(window) = self.window() {
+            window.show_main();
+        }
+    }
+
+    /// Logs out on the server (best effort) and forgets the token.
+    pub async fn log_out(&self) {
+        if let Some(session) = self.session() {
+            let s = session.clone();
+            if let Err(e) = runtime::run(async move { s.logout().await }).await {
+                tracing::info!("log out: {e}");
+            }
+        }
+        self.end_session(None).await;
+    }
+
+    /// Forgets the session here (after log-out, revoke, deletion or expiry).
+    pub async fn end_session(&self, notice: Option<&str>) {
+        if let Some(messaging) = self.imp().messaging.take() {
+            messaging.stop();
+        }
+        let session = self.imp().session.take();
+        let account = self.imp().account.take();
+        self.imp().chats.clear();
+        if let Some(session) = session {
+            let base = session.client().base_url().to_owned();
+            let email = session.cached_me().email;
+            let _ = runtime::run(async move { secrets::clear_token(&base, &email).await }).await;
+        }
+        if let Some(window) = self.window() {
+            let email = account.map(|a| a.email());
+            window.show_login(email.as_deref(), notice);
+        }
+    }
+}
+
+impl Default for FerrogramApplication {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,176 @@
+//! The Log In screen (also used to unlock the keys of a remembered session).
+
+use gtk::subclass::prelude::*;
+use gtk::{glib, prelude::*, CompositeTemplate};
+use zeroize::Zeroizing;
+
+use crate::application::FerrogramApplication;
+use crate::error::user_message;
+use crate::i18n::{tr, tr_args};
+use crate::runtime;
+
+mod imp {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[derive(Default, CompositeTemplate, glib::Properties)]
+    #[template(file = "login_page.ui")]
+    #[properties(wrapper_type = super::LoginPage)]
+    pub struct LoginPage {
+        #[template_child]
+        pub server_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub notice_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub email_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub password_entry: TemplateChild<gtk::PasswordEntry>,
+        #[template_child]
+        pub error_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub login_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub login_button_spinner: TemplateChild<gtk::Spinner>,
+        #[property(get)]
+        pub busy: Cell<bool>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for LoginPage {
+        const NAME: &'static str = "FerrogramLoginPage";
+        type Type = super::LoginPage;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+            klass.bind_template_instance_callbacks();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    #[glib::derived_properties]
+    impl ObjectImpl for LoginPage {}
+    impl WidgetImpl for LoginPage {}
+    impl BoxImpl for LoginPage {}
+}
+
+glib::wrapper! {
+    pub struct LoginPage(ObjectSubclass<imp::LoginPage>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+#[gtk::template_callbacks]
+impl LoginPage {
+    pub fn prepare(&self, email: Option<&str>, notice: Option<&str>) {
+        let imp = self.imp();
+        let app = FerrogramApplication::get();
+        let server = app
+            .client()
+            .map(|c| c.base_url().to_owned())
+            .unwrap_or_default();
+        imp.server_label
+            .set_text(&tr_args("on {server}", &[("server", &server)]));
+        imp.notice_label.set_text(notice.unwrap_or(""));
+        imp.notice_label.set_visible(notice.is_some());
+        if let Some(email) = email {
+            imp.email_entry.set_text(email);
+        }
+        imp.password_entry.set_text("");
+        self.show_error(None);
+        self.set_busy(false);
+        if imp.email_entry.text().is_empty() {
+            imp.email_entry.grab_focus();
+        } else {
+            imp.password_entry.grab_focus();
+        }
+    }
+
+    fn show_error(&self, text: Option<&str>) {
+        let label = &self.imp().error_label;
+        label.set_text(text.unwrap_or(""));
+        label.set_visible(text.is_some());
+    }
+
+    fn set_busy(&self, busy: bool) {
+        let imp = self.imp();
+        imp.busy.set(busy);
+        imp.login_button.set_sensitive(!busy);
+        imp.login_button_spinner.set_visible(busy);
+        imp.email_entry.set_sensitive(!busy);
+        imp.password_entry.set_sensitive(!busy);
+        self.notify_busy();
+    }
+
+    #[template_callback]
+    fn on_login(&self) {
+        let imp = self.imp();
+        if imp.busy.get() {
+            return;
+        }
+        let app = FerrogramApplication::get();
+        let Some(client) = app.client() else {
+            if let Some(w) = app.window() {
+                w.show_connect();
+            }
+            return;
+        };
+        let email = imp.email_entry.text().trim().to_owned();
+        let password = Zeroizing::new(imp.password_entry.text().to_string());
+        if email.is_empty() || password.is_empty() {
+            self.show_error(Some(&tr("Enter your email and password.")));
+            return;
+        }
+        self.show_error(None);
+        self.set_busy(true);
+        let device = tr_args(
+            "Ferrogram for GNOME on {host}",
+            &[("host", glib::host_name().as_str())],
+        );
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            async move {
+                let result =
+                    runtime::run(
+                        async move { client.login(&email, &password, Some(&device)).await },
+                    )
+                    .await;
+                page.set_busy(false);
+                match result {
+                    Ok(session) => {
+                        page.imp().password_entry.set_text("");
+                        FerrogramApplication::get().sign_in(session).await;
+                    }
+                    Err(e) => page.show_error(Some(&user_message(&e))),
+                }
+            }
+        ));
+    }
+
+    #[template_callback]
+    fn on_signup(&self) {
+        if let Some(w) = FerrogramApplication::get().window() {
+            w.show_signup();
+        }
+    }
+
+    #[template_callback]
+    fn on_verify(&self) {
+        let email = self.imp().email_entry.text();
+        if let Some(w) = FerrogramApplication::get().window() {
+            w.show_verify(email.trim(), 0);
+        }
+    }
+
+    #[template_callback]
+    fn on_change_server(&self) {
+        if let Some(w) = FerrogramApplication::get().window() {
+            w.show_connect();
+        }
+    }
+}

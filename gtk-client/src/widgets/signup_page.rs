@@ -1,0 +1,179 @@
+//! The Sign Up screen: email, username, display name, password twice with a
+//! strength hint. Creating the account generates the key pair (seconds).
+
+use ferrogram_client::RegisterParams;
+use gtk::subclass::prelude::*;
+use gtk::{glib, prelude::*, CompositeTemplate};
+
+use crate::application::FerrogramApplication;
+use crate::error::user_message;
+use crate::i18n::tr;
+use crate::models::password;
+use crate::runtime;
+
+mod imp {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[derive(Default, CompositeTemplate, glib::Properties)]
+    #[template(file = "signup_page.ui")]
+    #[properties(wrapper_type = super::SignupPage)]
+    pub struct SignupPage {
+        #[template_child]
+        pub email_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub handle_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub name_entry: TemplateChild<gtk::Entry>,
+        #[template_child]
+        pub password_entry: TemplateChild<gtk::PasswordEntry>,
+        #[template_child]
+        pub confirm_entry: TemplateChild<gtk::PasswordEntry>,
+        #[template_child]
+        pub strength_bar: TemplateChild<gtk::LevelBar>,
+        #[template_child]
+        pub strength_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub error_label: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub create_button: TemplateChild<gtk::Button>,
+        #[template_child]
+        pub create_button_spinner: TemplateChild<gtk::Spinner>,
+        #[property(get)]
+        pub busy: Cell<bool>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for SignupPage {
+        const NAME: &'static str = "FerrogramSignupPage";
+        type Type = super::SignupPage;
+        type ParentType = gtk::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+            klass.bind_template_instance_callbacks();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    #[glib::derived_properties]
+    impl ObjectImpl for SignupPage {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            self.password_entry.connect_changed(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.update_strength()
+            ));
+            obj.update_strength();
+        }
+    }
+    impl WidgetImpl for SignupPage {}
+    impl BoxImpl for SignupPage {}
+}
+
+glib::wrapper! {
+    pub struct SignupPage(ObjectSubclass<imp::SignupPage>)
+        @extends gtk::Box, gtk::Widget,
+        @implements gtk::Buildable, gtk::ConstraintTarget, gtk::Orientable;
+}
+
+#[gtk::template_callbacks]
+impl SignupPage {
+    pub fn reset(&self) {
+        let imp = self.imp();
+        for entry in [&*imp.password_entry, &*imp.confirm_entry] {
+            entry.set_text("");
+        }
+        self.show_error(None);
+        self.set_busy(false);
+        imp.email_entry.grab_focus();
+    }
+
+    fn update_strength(&self) {
+        let imp = self.imp();
+        let text = imp.password_entry.text();
+        imp.strength_bar
+            .set_value(f64::from(password::score(&text)));
+        imp.strength_label.set_text(&password::hint(&text));
+    }
+
+    fn show_error(&self, text: Option<&str>) {
+        let label = &self.imp().error_label;
+        label.set_text(text.unwrap_or(""));
+        label.set_visible(text.is_some());
+    }
+
+    fn set_busy(&self, busy: bool) {
+        let imp = self.imp();
+        imp.busy.set(busy);
+        imp.create_button.set_sensitive(!busy);
+        imp.create_button_spinner.set_visible(busy);
+        self.notify_busy();
+    }
+
+    #[template_callback]
+    fn on_back(&self) {
+        if let Some(w) = FerrogramApplication::get().window() {
+            w.show_login(None, None);
+        }
+    }
+
+    #[template_callback]
+    fn on_create(&self) {
+        let imp = self.imp();
+        if imp.busy.get() {
+            return;
+        }
+        let app = FerrogramApplication::get();
+        let Some(client) = app.client() else { return };
+        let email = imp.email_entry.text().trim().to_owned();
+        let handle = imp.handle_entry.text().trim().to_lowercase();
+        let name = imp.name_entry.text().trim().to_owned();
+        let pw = imp.password_entry.text().to_string();
+        if email.is_empty() || handle.is_empty() || name.is_empty() {
+            self.show_error(Some(&tr("Fill in every field.")));
+            return;
+        }
+        if password::score(&pw) == 0 {
+            self.show_error(Some(&password::hint(&pw)));
+            return;
+        }
+        if pw != imp.confirm_entry.text().as_str() {
+            self.show_error(Some(&tr("The two passwords differ.")));
+            return;
+        }
+        self.show_error(None);
+        self.set_busy(true);
+        app.toast(&tr("Creating your keys… this takes a few seconds."));
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            async move {
+                let params = RegisterParams::new(email.clone(), handle, name, pw);
+                let result = runtime::run(async move { client.register(params).await }).await;
+                page.set_busy(false);
+                match result {
+                    Ok(response) => {
+                        page.reset();
+                        let app = FerrogramApplication::get();
+                        app.update_config(|c| c.last_email = Some(email.clone()));
+                        if let Some(w) = app.window() {
+                            if response.verified {
+                                w.show_login(Some(&email), None);
+                            } else {
+                                w.show_verify(&email, 60);
+                            }
+                        }
+                    }
+                    Err(e) => page.show_error(Some(&user_message(&e))),
+                }
+            }
+        ));
+    }
+}

@@ -1,0 +1,112 @@
+//! The main window: a stack of the sign-in screens and the main view, under
+//! a toast overlay for errors and notices.
+
+use adw::subclass::prelude::*;
+use gtk::{glib, prelude::*, CompositeTemplate};
+
+use super::{ConnectPage, LoginPage, MainView, SignupPage, VerifyPage};
+use crate::application::FerrogramApplication;
+
+mod imp {
+    use super::*;
+
+    #[derive(Default, CompositeTemplate, glib::Properties)]
+    #[template(file = "window.ui")]
+    #[properties(wrapper_type = super::FerrogramWindow)]
+    pub struct FerrogramWindow {
+        #[template_child]
+        pub toast_overlay: TemplateChild<adw::ToastOverlay>,
+        #[template_child]
+        pub stack: TemplateChild<gtk::Stack>,
+        #[template_child]
+        pub connect_page: TemplateChild<ConnectPage>,
+        #[template_child]
+        pub login_page: TemplateChild<LoginPage>,
+        #[template_child]
+        pub signup_page: TemplateChild<SignupPage>,
+        #[template_child]
+        pub verify_page: TemplateChild<VerifyPage>,
+        #[template_child]
+        pub main_view: TemplateChild<MainView>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for FerrogramWindow {
+        const NAME: &'static str = "FerrogramWindow";
+        type Type = super::FerrogramWindow;
+        type ParentType = adw::ApplicationWindow;
+
+        fn class_init(klass: &mut Self::Class) {
+            ConnectPage::ensure_type();
+            LoginPage::ensure_type();
+            SignupPage::ensure_type();
+            VerifyPage::ensure_type();
+            MainView::ensure_type();
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    #[glib::derived_properties]
+    impl ObjectImpl for FerrogramWindow {}
+    impl WidgetImpl for FerrogramWindow {}
+    impl WindowImpl for FerrogramWindow {}
+    impl ApplicationWindowImpl for FerrogramWindow {}
+    impl AdwApplicationWindowImpl for FerrogramWindow {}
+}
+
+glib::wrapper! {
+    pub struct FerrogramWindow(ObjectSubclass<imp::FerrogramWindow>)
+        @extends adw::ApplicationWindow, gtk::ApplicationWindow, gtk::Window, gtk::Widget,
+        @implements gtk::gio::ActionGroup, gtk::gio::ActionMap, gtk::Buildable,
+            gtk::ConstraintTarget, gtk::Native, gtk::Root, gtk::ShortcutManager;
+}
+
+impl FerrogramWindow {
+    pub fn new(app: &FerrogramApplication) -> Self {
+        glib::Object::builder().property("application", app).build()
+    }
+
+    /// Shows a short notice at the bottom of the window.
+    pub fn toast(&self, text: &str) {
+        let toast = adw::Toast::new(text);
+        toast.set_timeout(5);
+        self.imp().toast_overlay.add_toast(toast);
+    }
+
+    pub fn show_loading(&self) {
+        self.imp().stack.set_visible_child_name("loading");
+    }
+
+    pub fn show_connect(&self) {
+        self.imp().connect_page.reset();
+        self.imp().stack.set_visible_child_name("connect");
+    }
+
+    pub fn show_login(&self, email: Option<&str>, notice: Option<&str>) {
+        self.imp().login_page.prepare(email, notice);
+        self.imp().stack.set_visible_child_name("login");
+    }
+
+    pub fn show_signup(&self) {
+        self.imp().signup_page.reset();
+        self.imp().stack.set_visible_child_name("signup");
+    }
+
+    pub fn show_verify(&self, email: &str, cooldown_secs: u64) {
+        self.imp().verify_page.prepare(email, cooldown_secs);
+        self.imp().stack.set_visible_child_name("verify");
+    }
+
+    pub fn show_main(&self) {
+        self.imp().main_view.bind_app();
+        self.imp().stack.set_visible_child_name("main");
+    }
+
+    pub fn main_view(&self) -> MainView {
+        self.imp().main_view.get()
+    }
+}
