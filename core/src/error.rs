@@ -78,6 +78,8 @@ error_codes! {
     InvalidClientMsgId = ("invalid_client_msg_id", 422),
     TooManyMembers = ("too_many_members", 422),
     InvalidMembers = ("invalid_members", 422),
+    NotAGroup = ("not_a_group", 409),
+    OwnerMustTransfer = ("owner_must_transfer", 409),
     FrameTooLarge = ("frame_too_large", 413),
     InvalidFrame = ("invalid_frame", 400),
     RateLimited = ("rate_limited", 429),

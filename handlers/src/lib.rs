@@ -6,7 +6,11 @@
 //! `account.register`.
 
 pub mod account;
+pub mod chat;
 pub mod me;
+pub mod message;
+pub mod notify;
+pub mod presence;
 pub mod server;
 pub mod session;
 pub mod user;
@@ -29,10 +33,11 @@ use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::KdfParams;
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_core::{ApiError, ErrorCode};
-use ferrogram_storage::{sessions, Storage};
+use ferrogram_storage::{sessions, EventWriter, Storage};
 use std::sync::Arc;
 
 use crate::error::Fail;
+pub use crate::notify::{NoopNotifier, Notifier};
 
 /// One email to send. Bodies never reach a log.
 #[derive(Clone)]
@@ -89,7 +94,16 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// 32+ random bytes generated on first start, kept in the data folder.
     pub server_secret: Arc<[u8]>,
+    /// Most members a group may have, its owner included
+    /// ([`DEFAULT_MAX_GROUP_MEMBERS`]).
+    pub max_group_members: usize,
+    /// Largest encrypted message body (an envelope's `body`: ciphertext and
+    /// tag) in bytes ([`DEFAULT_MAX_ENVELOPE_BODY_BYTES`]).
+    pub max_envelope_body_bytes: usize,
 }
+
+pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 1000;
+pub const DEFAULT_MAX_ENVELOPE_BODY_BYTES: usize = 64 * 1024;
 
 /// The context every handler receives.
 pub struct HandlerCtx {
@@ -98,6 +112,12 @@ pub struct HandlerCtx {
     pub settings: Settings,
     pub rate_limiter: RateLimiter,
     pub command_log: Arc<dyn CommandLogSink>,
+    /// Reaches connected clients (the WebSocket gateway).
+    pub notifier: Arc<dyn Notifier>,
+    /// The one writer of chat events (group commit). Start it with
+    /// `notify::commit_listener(notifier.clone())` so committed events reach
+    /// the same notifier.
+    pub writer: EventWriter,
 }
 
 /// Every command this server answers, one line each.
@@ -119,6 +139,23 @@ pub fn register_all(registry: &mut Registry<HandlerCtx>) {
     add(registry, user::get::GetUser);
     add(registry, user::search::SearchUsers);
     add(registry, user::keys::GetUserKeys);
+    add(registry, chat::create_direct::CreateDirectChat);
+    add(registry, chat::create_group::CreateGroup);
+    add(registry, chat::get::GetChat);
+    add(registry, chat::list::ListChats);
+    add(registry, chat::rename::RenameChat);
+    add(registry, chat::add_members::AddMembers);
+    add(registry, chat::remove_member::RemoveMember);
+    add(registry, chat::leave::LeaveChat);
+    add(registry, chat::set_role::SetRole);
+    add(registry, chat::transfer_ownership::TransferOwnership);
+    add(registry, chat::typing::Typing);
+    add(registry, message::send::SendMessage);
+    add(registry, message::edit::EditMessage);
+    add(registry, message::delete::DeleteMessage);
+    add(registry, message::history::History);
+    add(registry, message::read::MarkRead);
+    add(registry, presence::get::GetPresence);
 }
 
 /// A duplicate name is a programming error: it fails the start-up (and the

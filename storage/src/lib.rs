@@ -8,6 +8,7 @@
 pub mod chats;
 pub mod events;
 pub mod migrations;
+pub mod presence;
 pub mod sessions;
 pub mod users;
 pub mod verifications;

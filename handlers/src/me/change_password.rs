@@ -1,14 +1,15 @@
 //! `me.change_password`: the client derived new keys from the new password
 //! and re-sealed its private keys; the server checks the old auth_key, stores
 //! the new material and logs out every other session (whoever knew the old
-//! password may hold one).
+//! password may hold one), closing their sockets at once.
 
 use crate::error::Fail;
 use crate::session::create::invalid_credentials;
+use crate::session::revoke_others::others_of;
 use crate::{checks, password, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::{now_millis, SessionId};
 use ferrogram_core::proto::{ChangePasswordRequest, RevokedSessions};
 use ferrogram_core::ApiError;
 use ferrogram_storage::rusqlite::TransactionBehavior;
@@ -59,7 +60,7 @@ impl CommandHandler<HandlerCtx> for ChangePassword {
         let now = now_millis();
         let revoked = ctx
             .storage
-            .run(move |conn| -> Result<Option<usize>, Fail> {
+            .run(move |conn| -> Result<Option<Vec<SessionId>>, Fail> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // Two changes racing: only the one that verified against the
                 // hash still stored may win, or a stale old password would
@@ -69,15 +70,19 @@ impl CommandHandler<HandlerCtx> for ChangePassword {
                     return Ok(None);
                 }
                 users::update_password(&tx, me.user_id, &material, now)?;
-                let revoked = sessions::delete_others(&tx, me.user_id, &me.session_id)?;
+                let revoked = others_of(&tx, me.user_id, &me.session_id)?;
+                sessions::delete_others(&tx, me.user_id, &me.session_id)?;
                 tx.commit()?;
                 Ok(Some(revoked))
             })
             .await?
             .ok_or_else(invalid_credentials)?;
-        tracing::info!(user_id = %me.user_id, revoked, "password changed");
+        for session in &revoked {
+            ctx.notifier.session_closed(session);
+        }
+        tracing::info!(user_id = %me.user_id, revoked = revoked.len(), "password changed");
         Ok(RevokedSessions {
-            revoked: u32::try_from(revoked).unwrap_or(u32::MAX),
+            revoked: u32::try_from(revoked.len()).unwrap_or(u32::MAX),
         })
     }
 }

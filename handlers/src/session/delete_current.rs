@@ -1,4 +1,5 @@
-//! `session.delete_current`: log out (this session only).
+//! `session.delete_current`: log out (this session only). Its open sockets
+//! are closed at once.
 
 use crate::error::Fail;
 use crate::HandlerCtx;
@@ -19,6 +20,7 @@ impl CommandHandler<HandlerCtx> for DeleteCurrentSession {
 
     async fn handle(&self, ctx: &HandlerCtx, caller: &Caller, _: Empty) -> Result<Empty, ApiError> {
         let me = caller.require_session()?.clone();
+        let session_id = me.session_id.clone();
         ctx.storage
             .run(move |conn| -> Result<_, Fail> {
                 // Already gone (a concurrent revoke) is the outcome asked for.
@@ -26,6 +28,7 @@ impl CommandHandler<HandlerCtx> for DeleteCurrentSession {
                 Ok(())
             })
             .await?;
+        ctx.notifier.session_closed(&session_id);
         Ok(Empty {})
     }
 }

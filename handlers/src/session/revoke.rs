@@ -1,5 +1,5 @@
 //! `session.revoke`: end one of the caller's sessions (for example a lost
-//! laptop) by its public id.
+//! laptop) by its public id. Its open sockets are closed at once.
 
 use crate::error::Fail;
 use crate::HandlerCtx;
@@ -25,14 +25,14 @@ impl CommandHandler<HandlerCtx> for RevokeSession {
         req: RevokeSessionRequest,
     ) -> Result<Empty, ApiError> {
         let user_id = caller.require_session()?.user_id;
+        let id = req.id.clone();
         let deleted = ctx
             .storage
-            .run(move |conn| -> Result<_, Fail> {
-                Ok(sessions::delete_own(conn, user_id, &req.id)?)
-            })
+            .run(move |conn| -> Result<_, Fail> { Ok(sessions::delete_own(conn, user_id, &id)?) })
             .await?;
         // Someone else's session id answers exactly like a missing one.
         if deleted {
+            ctx.notifier.session_closed(&req.id);
             Ok(Empty {})
         } else {
             Err(ApiError::new(ErrorCode::SessionNotFound, "no such session"))

@@ -135,3 +135,60 @@ async fn internal_errors_are_logged_and_say_nothing_to_the_client() {
         "{traced}"
     );
 }
+
+#[tokio::test]
+async fn messages_reach_no_log() {
+    use super::chat_support::{create_group, people, seal, send_body};
+    let log = captured_log();
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol"]).await;
+    let (alice, bob) = (&p[0], &p[1]);
+    let chat = create_group(&app, alice, &[bob]).await;
+    let envelope = seal(chat.id, alice, "m1", "a secret plan", &[alice, bob]);
+    let mut secrets = vec![
+        b64(envelope.body.as_slice()),
+        b64(envelope.signature.as_slice()),
+        b64(envelope.wraps[0].wrapped_key.as_slice()),
+    ];
+    let body = json!({"chat_id": chat.id, "client_msg_id": "m1", "envelope": envelope});
+    app.ok("message.send", alice.token(), body).await;
+    // refused ones too: wrong members, and a failure inside the writer
+    let wrong = send_body(chat.id, alice, "m2", &[alice]);
+    secrets.push(wrong["envelope"]["body"].as_str().unwrap().to_owned());
+    app.err("message.send", alice.token(), wrong).await;
+    app.ctx
+        .storage
+        .with_conn(|c| {
+            Ok::<_, ferrogram_storage::StorageError>(c.execute_batch(
+                "CREATE TRIGGER fail BEFORE INSERT ON chat_events \
+                 BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
+            )?)
+        })
+        .unwrap();
+    let failing = send_body(chat.id, bob, "m3", &[alice, bob]);
+    secrets.push(
+        failing["envelope"]["signature"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    assert_eq!(
+        app.err("message.send", bob.token(), failing).await,
+        "unavailable"
+    );
+
+    let command_log = serde_json::to_string(&*app.log.entries.lock().unwrap()).unwrap();
+    assert!(command_log.contains("message.send"));
+    let traced = text(&log);
+    assert!(traced.contains("refused by test"), "the capture works");
+    for secret in &secrets {
+        assert!(
+            !command_log.contains(secret.as_str()),
+            "command log leaks a message"
+        );
+        assert!(
+            !traced.contains(secret.as_str()),
+            "tracing output leaks a message"
+        );
+    }
+}

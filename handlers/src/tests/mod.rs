@@ -2,7 +2,12 @@
 //! and `dispatch`, over a temporary database file and a fake mail queue.
 
 mod accounts;
+mod authz;
+mod chat_support;
+mod chats;
+mod closing;
 mod logging;
+mod messages;
 mod profile;
 mod registry;
 mod sessions;

@@ -1,8 +1,11 @@
 //! A test server: registry, context over a temp-file database, a mail queue
-//! that collects, a command log that collects, and typed helpers.
+//! that collects, a command log that collects, a notifier that records, and
+//! typed helpers.
 
+use crate::notify::{commit_listener, RecordingNotifier};
 use crate::{
     register_all, CommandLogSink, HandlerCtx, HashCost, MailQueue, OutgoingMail, Settings,
+    DEFAULT_MAX_ENVELOPE_BODY_BYTES, DEFAULT_MAX_GROUP_MEMBERS,
 };
 use ferrogram_core::b64::B64;
 use ferrogram_core::command::{CommandLogEntry, Registry, Request};
@@ -10,7 +13,7 @@ use ferrogram_core::ids::UserId;
 use ferrogram_core::proto::{KdfParams, LoginResponse, PublicKeys};
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_core::ApiError;
-use ferrogram_storage::Storage;
+use ferrogram_storage::{EventWriter, Storage, WriterConfig};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -85,6 +88,8 @@ pub fn test_settings() -> Settings {
         min_kdf: KdfParams::DEFAULT,
         max_request_bytes: 64 * 1024,
         server_secret: Arc::from(vec![0x42; 32]),
+        max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
+        max_envelope_body_bytes: DEFAULT_MAX_ENVELOPE_BODY_BYTES,
     }
 }
 
@@ -93,6 +98,7 @@ pub struct TestApp {
     pub ctx: HandlerCtx,
     pub mail: Arc<FakeMail>,
     pub log: Arc<MemoryLog>,
+    pub notifier: Arc<RecordingNotifier>,
     _dir: tempfile::TempDir,
 }
 
@@ -112,12 +118,21 @@ impl TestApp {
         change(&mut settings);
         let mail = Arc::new(FakeMail::default());
         let log = Arc::new(MemoryLog::default());
+        let notifier = Arc::new(RecordingNotifier::new());
+        let writer = EventWriter::start(
+            &storage,
+            WriterConfig::default(),
+            Some(commit_listener(notifier.clone())),
+        )
+        .unwrap();
         let ctx = HandlerCtx {
             storage,
             mail: mail.clone(),
             settings,
             rate_limiter,
             command_log: log.clone(),
+            notifier: notifier.clone(),
+            writer,
         };
         let mut registry = Registry::new();
         register_all(&mut registry);
@@ -126,6 +141,7 @@ impl TestApp {
             ctx,
             mail,
             log,
+            notifier,
             _dir: dir,
         }
     }

@@ -1,0 +1,52 @@
+//! `chat.add_members` (admins and the owner): the new members see the chat
+//! from now on; older messages were not encrypted for them.
+
+use super::{change, load_chat};
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::proto::{AddMembersRequest, Chat};
+use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_storage::writer::Change;
+
+pub struct AddMembers;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for AddMembers {
+    const NAME: &'static str = "chat.add_members";
+    const ACCESS: Access = Access::Verified;
+    type Req = AddMembersRequest;
+    type Resp = Chat;
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        caller: &Caller,
+        req: AddMembersRequest,
+    ) -> Result<Chat, ApiError> {
+        let me = caller.require_session()?.user_id;
+        let mut user_ids = req.user_ids;
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        if user_ids.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidMembers,
+                "name at least one user to add",
+            ));
+        }
+        let max = ctx.settings.max_group_members;
+        // Cheap early answer; the writer checks the real total.
+        if user_ids.len() >= max {
+            return Err(ApiError::new(
+                ErrorCode::TooManyMembers,
+                format!("a group has at most {max} members"),
+            ));
+        }
+        let added = Change::AddMembers {
+            user_ids,
+            max_members: max,
+        };
+        change(ctx, req.chat_id, me, added).await?;
+        load_chat(ctx, req.chat_id).await
+    }
+}

@@ -1,0 +1,31 @@
+//! `chat.leave`: leave a group. The owner leaves only after transferring
+//! ownership, or when alone. Direct chats cannot be left.
+
+use super::change;
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::proto::{ChatRef, Empty};
+use ferrogram_core::ApiError;
+use ferrogram_storage::writer::Change;
+
+pub struct LeaveChat;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for LeaveChat {
+    const NAME: &'static str = "chat.leave";
+    const ACCESS: Access = Access::Verified;
+    type Req = ChatRef;
+    type Resp = Empty;
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        caller: &Caller,
+        req: ChatRef,
+    ) -> Result<Empty, ApiError> {
+        let me = caller.require_session()?.user_id;
+        change(ctx, req.chat_id, me, Change::Leave).await?;
+        Ok(Empty {})
+    }
+}

@@ -1,0 +1,53 @@
+//! `chat.typing`: "is typing" for the other members' online sessions. Not
+//! stored; clients send it every few seconds while typing.
+
+use super::{chat_not_found, not_a_member};
+use crate::error::Fail;
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
+use ferrogram_core::ApiError;
+use ferrogram_storage::chats::{self, Access as ChatAccess};
+
+pub struct Typing;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for Typing {
+    const NAME: &'static str = "chat.typing";
+    const ACCESS: Access = Access::Verified;
+    type Req = ChatRef;
+    type Resp = Empty;
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        caller: &Caller,
+        req: ChatRef,
+    ) -> Result<Empty, ApiError> {
+        let me = caller.require_session()?.user_id;
+        let chat_id = req.chat_id;
+        let others = ctx
+            .storage
+            .run(move |conn| -> Result<_, Fail> {
+                match chats::access(conn, chat_id, me)? {
+                    ChatAccess::NoSuchChat => Err(chat_not_found().into()),
+                    ChatAccess::NotAMember => Err(not_a_member().into()),
+                    ChatAccess::Member(..) => {
+                        let mut members = chats::member_ids(conn, chat_id)?;
+                        members.retain(|user| *user != me);
+                        Ok(members)
+                    }
+                }
+            })
+            .await?;
+        if !others.is_empty() {
+            let event = LiveEvent::Typing {
+                chat_id,
+                user_id: me,
+            };
+            ctx.notifier.live_event(&others, &event);
+        }
+        Ok(Empty {})
+    }
+}

@@ -1,0 +1,3 @@
+//! `presence.*`: who is online.
+
+pub mod get;

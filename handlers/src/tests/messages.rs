@@ -1,0 +1,482 @@
+//! message.*: envelope checks, idempotent sends, edits and deletes, history,
+//! read receipts, fan-out after commit, resume.
+
+use super::chat_support::{
+    chat_events, create_group, history, ids, live_events, people, seal, send, send_body,
+};
+use super::support::TestApp;
+use crate::message::sync::missed_events;
+use ferrogram_core::ids::ChatId;
+use ferrogram_core::proto::{ChatEvent, EventBody, LiveEvent, MessageAck};
+use ferrogram_storage::events;
+use serde_json::json;
+
+fn stored_events(app: &TestApp, chat: ChatId) -> i64 {
+    app.ctx
+        .storage
+        .with_conn(|conn| events::count(conn, chat))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_message_is_acknowledged_after_its_commit_and_fanned_out_to_every_member() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol", "dave"]).await;
+    let (alice, bob, carol) = (&p[0], &p[1], &p[2]);
+    let chat = create_group(&app, alice, &[bob, carol]).await;
+    app.notifier.take();
+    let envelope = seal(chat.id, alice, "m-1", "hi **all** 👋", &[alice, bob, carol]);
+    let body = json!({"chat_id": chat.id, "client_msg_id": "m-1", "envelope": envelope});
+    let ack: MessageAck =
+        serde_json::from_value(app.ok("message.send", alice.token(), body).await).unwrap();
+    assert_eq!((ack.chat_id, ack.seq, ack.duplicate), (chat.id, 2, false));
+
+    // announced before the answer, to every member (the sender's other
+    // sessions included), and it is exactly what was stored
+    let announced = chat_events(&app);
+    assert_eq!(announced.len(), 1);
+    let (members, event) = &announced[0];
+    assert_eq!(members, &ids(&[alice, bob, carol]));
+    assert_eq!((event.seq, event.sender, event.at), (2, alice.id, ack.at));
+    assert_eq!(
+        event.body,
+        EventBody::Message {
+            client_msg_id: "m-1".into(),
+            envelope
+        }
+    );
+    let stored = app
+        .ctx
+        .storage
+        .with_conn(|conn| events::by_seq(conn, chat.id, 2))
+        .unwrap();
+    assert_eq!(stored.as_ref(), Some(event));
+    // the writer's group commit did the work
+    assert!(app.ctx.writer.stats().transactions >= 2);
+}
+
+#[tokio::test]
+async fn a_retried_send_is_stored_once_and_announced_once() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob"]).await;
+    let chat = create_group(&app, &p[0], &[&p[1]]).await;
+    let body = send_body(chat.id, &p[0], "retry-me", &[&p[0], &p[1]]);
+    app.notifier.take();
+    let first: MessageAck =
+        serde_json::from_value(app.ok("message.send", p[0].token(), body.clone()).await).unwrap();
+    let second: MessageAck =
+        serde_json::from_value(app.ok("message.send", p[0].token(), body).await).unwrap();
+    assert!(!first.duplicate && second.duplicate);
+    assert_eq!((first.seq, first.at), (second.seq, second.at));
+    // a retry with a freshly sealed envelope (same id) is the same message too
+    let resealed = send(&app, chat.id, &p[0], "retry-me", &[&p[0], &p[1]]).await;
+    assert!(resealed.duplicate);
+    assert_eq!(resealed.seq, first.seq);
+    assert_eq!(chat_events(&app).len(), 1);
+    assert_eq!(stored_events(&app, chat.id), 2);
+}
+
+#[tokio::test]
+async fn wraps_must_cover_exactly_the_current_members() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol", "dave"]).await;
+    let (alice, bob, carol, dave) = (&p[0], &p[1], &p[2], &p[3]);
+    let chat = create_group(&app, alice, &[bob, carol]).await;
+    let token = alice.token();
+    for (why, recipients) in [
+        ("one missing", vec![alice, bob]),
+        ("an outsider added", vec![alice, bob, carol, dave]),
+        ("an outsider instead", vec![alice, bob, dave]),
+    ] {
+        let body = send_body(chat.id, alice, why, &recipients);
+        assert_eq!(
+            app.err("message.send", token, body).await,
+            "invalid_envelope",
+            "{why}"
+        );
+    }
+    // after a member joins, an envelope for the old members no longer fits
+    app.ok(
+        "chat.add_members",
+        token,
+        json!({"chat_id": chat.id, "user_ids": [dave.id]}),
+    )
+    .await;
+    let stale = send_body(chat.id, alice, "stale", &[alice, bob, carol]);
+    assert_eq!(
+        app.err("message.send", token, stale).await,
+        "invalid_envelope"
+    );
+    send(&app, chat.id, alice, "fresh", &[alice, bob, carol, dave]).await;
+    assert_eq!(stored_events(&app, chat.id), 3);
+}
+
+#[tokio::test]
+async fn envelopes_must_come_from_the_caller_for_this_chat() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob"]).await;
+    let (alice, bob) = (&p[0], &p[1]);
+    let chat = create_group(&app, alice, &[bob]).await;
+    let other = create_group(&app, alice, &[bob]).await;
+    let members = [alice, bob];
+    // bob's envelope, sent with alice's session: a forged sender
+    let forged = json!({
+        "chat_id": chat.id,
+        "client_msg_id": "f",
+        "envelope": seal(chat.id, bob, "f", "x", &members),
+    });
+    assert_eq!(
+        app.err("message.send", alice.token(), forged).await,
+        "invalid_envelope"
+    );
+    // sealed for another chat: a replay
+    let replayed = json!({
+        "chat_id": chat.id,
+        "client_msg_id": "r",
+        "envelope": seal(other.id, alice, "r", "x", &members),
+    });
+    assert_eq!(
+        app.err("message.send", alice.token(), replayed).await,
+        "invalid_envelope"
+    );
+    // the request's id must be the envelope's
+    let mismatch = json!({
+        "chat_id": chat.id,
+        "client_msg_id": "a",
+        "envelope": seal(chat.id, alice, "b", "x", &members),
+    });
+    assert_eq!(
+        app.err("message.send", alice.token(), mismatch).await,
+        "invalid_envelope"
+    );
+    for bad in [String::new(), "x".repeat(65), "a\tb".to_owned()] {
+        let body = json!({
+            "chat_id": chat.id,
+            "client_msg_id": bad,
+            "envelope": seal(chat.id, alice, "ok", "x", &members),
+        });
+        assert_eq!(
+            app.err("message.send", alice.token(), body).await,
+            "invalid_client_msg_id",
+            "{bad:?}"
+        );
+    }
+    // a tampered structure: wraps out of order
+    let mut envelope = seal(chat.id, alice, "t", "x", &members);
+    envelope.wraps.reverse();
+    let body = json!({"chat_id": chat.id, "client_msg_id": "t", "envelope": envelope});
+    assert_eq!(
+        app.err("message.send", alice.token(), body).await,
+        "invalid_envelope"
+    );
+    // unknown fields are refused
+    let mut body = send_body(chat.id, alice, "u", &members);
+    body["extra"] = json!(1);
+    assert_eq!(
+        app.err("message.send", alice.token(), body).await,
+        "bad_request"
+    );
+    assert_eq!(stored_events(&app, chat.id), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_payload_too_large() {
+    let app = TestApp::with_settings(|s| s.max_envelope_body_bytes = 200);
+    let p = people(&app, &["alice", "bob"]).await;
+    let chat = create_group(&app, &p[0], &[&p[1]]).await;
+    let members = [&p[0], &p[1]];
+    let big = json!({
+        "chat_id": chat.id,
+        "client_msg_id": "big",
+        "envelope": seal(chat.id, &p[0], "big", &"x".repeat(300), &members),
+    });
+    assert_eq!(
+        app.err("message.send", p[0].token(), big).await,
+        "payload_too_large"
+    );
+    send(&app, chat.id, &p[0], "small", &members).await;
+}
+
+#[tokio::test]
+async fn only_authors_edit_and_delete_their_live_messages() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob"]).await;
+    let (alice, bob) = (&p[0], &p[1]);
+    let members = [alice, bob];
+    let chat = create_group(&app, alice, &[bob]).await;
+    let mine = send(&app, chat.id, alice, "m1", &members).await;
+    let edit = |who, id: &str, target_seq, recipients: &[&super::chat_support::Person]| {
+        json!({
+            "chat_id": chat.id,
+            "target_seq": target_seq,
+            "envelope": seal(chat.id, who, id, "edited", recipients),
+        })
+    };
+    assert_eq!(
+        app.err(
+            "message.edit",
+            bob.token(),
+            edit(bob, "e1", mine.seq, &members)
+        )
+        .await,
+        "not_message_author"
+    );
+    assert_eq!(
+        app.err(
+            "message.edit",
+            alice.token(),
+            edit(alice, "e1", 1, &members)
+        )
+        .await,
+        "message_not_found"
+    );
+    assert_eq!(
+        app.err(
+            "message.edit",
+            alice.token(),
+            edit(alice, "e1", mine.seq, &[alice])
+        )
+        .await,
+        "invalid_envelope"
+    );
+    // the edit envelope needs its own id
+    assert_eq!(
+        app.err(
+            "message.edit",
+            alice.token(),
+            edit(alice, "m1", mine.seq, &members)
+        )
+        .await,
+        "invalid_client_msg_id"
+    );
+    app.notifier.take();
+    let edited: MessageAck = serde_json::from_value(
+        app.ok(
+            "message.edit",
+            alice.token(),
+            edit(alice, "e1", mine.seq, &members),
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!((edited.seq, edited.duplicate), (mine.seq + 1, false));
+    let announced = chat_events(&app);
+    assert!(matches!(
+        announced[0].1.body,
+        EventBody::Edit { target_seq, .. } if target_seq == mine.seq
+    ));
+
+    let delete = json!({"chat_id": chat.id, "target_seq": mine.seq});
+    assert_eq!(
+        app.err("message.delete", bob.token(), delete.clone()).await,
+        "not_message_author"
+    );
+    let deleted: MessageAck = serde_json::from_value(
+        app.ok("message.delete", alice.token(), delete.clone())
+            .await,
+    )
+    .unwrap();
+    let again: MessageAck =
+        serde_json::from_value(app.ok("message.delete", alice.token(), delete).await).unwrap();
+    assert!(!deleted.duplicate && again.duplicate);
+    assert_eq!(again.seq, deleted.seq);
+    assert_eq!(
+        app.err(
+            "message.edit",
+            alice.token(),
+            edit(alice, "e2", mine.seq, &members)
+        )
+        .await,
+        "message_not_found"
+    );
+    assert_eq!(
+        app.err(
+            "message.delete",
+            alice.token(),
+            json!({"chat_id": chat.id, "target_seq": edited.seq})
+        )
+        .await,
+        "message_not_found"
+    );
+    // every stored change took the next seq
+    assert_eq!(stored_events(&app, chat.id), 4);
+}
+
+#[tokio::test]
+async fn history_pages_through_the_log_a_member_may_see() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol"]).await;
+    let (alice, bob, carol) = (&p[0], &p[1], &p[2]);
+    let chat = create_group(&app, alice, &[bob]).await;
+    for n in 0..6 {
+        send(
+            &app,
+            chat.id,
+            [alice, bob][n % 2],
+            &format!("m{n}"),
+            &[alice, bob],
+        )
+        .await;
+    }
+    // seqs 1 (created) to 7
+    let h = |body| history(&app, bob, body);
+    assert_eq!(
+        h(json!({"chat_id": chat.id, "limit": 3})).await,
+        (vec![5, 6, 7], true)
+    );
+    assert_eq!(
+        h(json!({"chat_id": chat.id, "before_seq": 5, "limit": 3})).await,
+        (vec![2, 3, 4], true)
+    );
+    assert_eq!(
+        h(json!({"chat_id": chat.id, "before_seq": 2, "limit": 3})).await,
+        (vec![1], false)
+    );
+    assert_eq!(
+        h(json!({"chat_id": chat.id, "after_seq": 0, "limit": 4})).await,
+        (vec![1, 2, 3, 4], true)
+    );
+    assert_eq!(
+        h(json!({"chat_id": chat.id, "after_seq": 4})).await,
+        (vec![5, 6, 7], false)
+    );
+    for limit in [0, 201] {
+        assert_eq!(
+            app.err(
+                "message.history",
+                bob.token(),
+                json!({"chat_id": chat.id, "limit": limit})
+            )
+            .await,
+            "bad_request"
+        );
+    }
+    // a later member starts at the event that added them
+    app.ok(
+        "chat.add_members",
+        alice.token(),
+        json!({"chat_id": chat.id, "user_ids": [carol.id]}),
+    )
+    .await;
+    send(&app, chat.id, alice, "welcome", &[alice, bob, carol]).await;
+    assert_eq!(
+        history(&app, carol, json!({"chat_id": chat.id})).await,
+        (vec![8, 9], false)
+    );
+    let page = app
+        .ok(
+            "message.history",
+            carol.token(),
+            json!({"chat_id": chat.id}),
+        )
+        .await;
+    let events: Vec<ChatEvent> = serde_json::from_value(page["events"].clone()).unwrap();
+    assert_eq!(
+        events[0].body,
+        EventBody::MembersAdded {
+            user_ids: vec![carol.id]
+        }
+    );
+}
+
+#[tokio::test]
+async fn reading_moves_forwards_and_sends_receipts() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol"]).await;
+    let (alice, bob, carol) = (&p[0], &p[1], &p[2]);
+    let all = [alice, bob, carol];
+    let chat = create_group(&app, alice, &[bob, carol]).await;
+    send(&app, chat.id, alice, "a", &all).await;
+    let last = send(&app, chat.id, alice, "b", &all).await;
+    app.notifier.take();
+    let read = |seq: i64| json!({"chat_id": chat.id, "seq": seq});
+    app.ok("message.read", bob.token(), read(2)).await;
+    assert_eq!(
+        live_events(&app),
+        [(
+            ids(&all),
+            LiveEvent::ReadReceipt {
+                chat_id: chat.id,
+                user_id: bob.id,
+                seq: 2
+            }
+        )]
+    );
+    // backwards: no change, no receipt
+    app.ok("message.read", bob.token(), read(1)).await;
+    assert!(app.notifier.take().is_empty());
+    // past the end: capped at the last event
+    app.ok("message.read", bob.token(), read(1000)).await;
+    assert!(matches!(
+        &live_events(&app)[..],
+        [(_, LiveEvent::ReadReceipt { seq, .. })] if *seq == last.seq
+    ));
+    assert_eq!(
+        app.err("message.read", bob.token(), read(-1)).await,
+        "bad_request"
+    );
+    let chat_now = app
+        .ok("chat.get", carol.token(), json!({"chat_id": chat.id}))
+        .await;
+    let bob_row = chat_now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"]["id"] == bob.id.0)
+        .unwrap()
+        .clone();
+    assert_eq!(bob_row["read_seq"], last.seq);
+}
+
+#[tokio::test]
+async fn a_removed_member_hears_and_reads_nothing_new() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol"]).await;
+    let (alice, bob, carol) = (&p[0], &p[1], &p[2]);
+    let chat = create_group(&app, alice, &[bob, carol]).await;
+    send(&app, chat.id, bob, "before", &[alice, bob, carol]).await;
+    app.ok(
+        "chat.remove_member",
+        alice.token(),
+        json!({"chat_id": chat.id, "user_id": bob.id}),
+    )
+    .await;
+    app.notifier.take();
+    send(&app, chat.id, carol, "after", &[alice, carol]).await;
+    for (members, _) in chat_events(&app) {
+        assert!(!members.contains(&bob.id));
+    }
+    assert_eq!(
+        app.err("message.history", bob.token(), json!({"chat_id": chat.id}))
+            .await,
+        "not_a_member"
+    );
+    let err = missed_events(&app.ctx, bob.id, chat.id, 0, 100)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_str(), "not_a_member");
+    assert!(super::chat_support::chat_list(&app, bob).await.is_empty());
+}
+
+#[tokio::test]
+async fn resume_returns_exactly_what_was_missed() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob"]).await;
+    let chat = create_group(&app, &p[0], &[&p[1]]).await;
+    for n in 0..5 {
+        send(&app, chat.id, &p[0], &format!("m{n}"), &[&p[0], &p[1]]).await;
+    }
+    let seqs = |events: Vec<ChatEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let missed = missed_events(&app.ctx, p[1].id, chat.id, 3, 2)
+        .await
+        .unwrap();
+    assert_eq!(seqs(missed), [4, 5]);
+    let rest = missed_events(&app.ctx, p[1].id, chat.id, 5, 100)
+        .await
+        .unwrap();
+    assert_eq!(seqs(rest), [6]);
+    let chats = crate::message::sync::my_chats(&app.ctx, p[1].id)
+        .await
+        .unwrap();
+    assert_eq!(chats, [(chat.id, 6)]);
+}
