@@ -3,6 +3,10 @@
 //! Every chat has an append-only log of [`ChatEvent`]s numbered by `seq`
 //! (1, 2, 3, ...): messages, edits, deletes and membership changes. History,
 //! offline delivery and resume after reconnect all read the same log.
+//!
+//! A member sees the log from the event that added them on (`created` or
+//! `members_added`): older messages were not encrypted for them. A removed
+//! member sees nothing of the chat any more (`not_a_member`).
 
 use crate::ids::{ChatId, Millis, Seq, UserId};
 use crate::proto::account::UserProfile;
@@ -57,9 +61,9 @@ pub struct ChatSummary {
     pub my_role: Role,
     pub last_seq: Seq,
     pub my_read_seq: Seq,
-    /// Messages after `my_read_seq` not sent by me.
+    /// Messages after `my_read_seq` not sent by me (deleted ones not counted).
     pub unread_count: u32,
-    /// The newest message event (for the preview), if any.
+    /// The newest message event not deleted (for the preview), if any.
     pub last_message: Option<ChatEvent>,
 }
 
@@ -69,6 +73,7 @@ pub struct ChatEvent {
     pub chat_id: ChatId,
     pub seq: Seq,
     /// Who caused it (the sender of a message, the admin who added someone).
+    /// The events of a deleted account stay; its id no longer resolves.
     pub sender: UserId,
     pub at: Millis,
     pub body: EventBody,
@@ -83,6 +88,7 @@ pub enum EventBody {
         envelope: Envelope,
     },
     /// A new envelope replacing the message at `target_seq` (marked edited).
+    /// The envelope's `client_msg_id` is the edit's own, not the message's.
     Edit {
         target_seq: Seq,
         envelope: Envelope,
@@ -101,12 +107,16 @@ pub enum EventBody {
     MemberRemoved {
         user_id: UserId,
     },
+    /// Left the group, or the account was deleted (then also in direct chats).
     MemberLeft {
         user_id: UserId,
     },
     Renamed {
         title: String,
     },
+    /// An ownership transfer is two events in a row: the new owner's
+    /// `owner`, then the old owner's `admin`. When an owner's account is
+    /// deleted, the successor's `owner` follows its `member_left`.
     RoleChanged {
         user_id: UserId,
         role: Role,
@@ -141,14 +151,16 @@ pub enum LiveEvent {
     },
 }
 
-/// `chat.create_direct`: the one direct chat with `user_id` (created on first use).
+/// `chat.create_direct`: the one direct chat with `user_id` (created on first
+/// use); answers the [`Chat`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDirectRequest {
     pub user_id: UserId,
 }
 
-/// `chat.create_group`: the caller becomes owner.
+/// `chat.create_group`: the caller becomes owner (listing the caller in
+/// `member_ids` is allowed; duplicates count once); answers the [`Chat`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
@@ -156,7 +168,8 @@ pub struct CreateGroupRequest {
     pub member_ids: Vec<UserId>,
 }
 
-/// `chat.get`, `chat.leave`, `chat.list` answers [`ChatList`].
+/// `chat.get` (answers the [`Chat`]), `chat.leave` and `chat.typing` (answer
+/// `{}`). `chat.list` takes `{}` and answers [`ChatList`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRef {
@@ -168,7 +181,7 @@ pub struct ChatList {
     pub chats: Vec<ChatSummary>,
 }
 
-/// `chat.rename` (admins).
+/// `chat.rename` (admins); answers the [`Chat`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenameChatRequest {
@@ -176,7 +189,7 @@ pub struct RenameChatRequest {
     pub title: String,
 }
 
-/// `chat.add_members` (admins).
+/// `chat.add_members` (admins); answers the [`Chat`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersRequest {
@@ -184,7 +197,8 @@ pub struct AddMembersRequest {
     pub user_ids: Vec<UserId>,
 }
 
-/// `chat.remove_member` (admins; not the owner), `chat.transfer_ownership` (owner).
+/// `chat.remove_member` (admins remove members, the owner also admins),
+/// `chat.transfer_ownership` (owner); both answer the [`Chat`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatMemberRequest {
@@ -192,7 +206,7 @@ pub struct ChatMemberRequest {
     pub user_id: UserId,
 }
 
-/// `chat.set_role` (owner): make a member admin or member.
+/// `chat.set_role` (owner): make a member admin or member; answers the [`Chat`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetRoleRequest {
@@ -221,7 +235,7 @@ pub struct MessageAck {
     pub duplicate: bool,
 }
 
-/// `message.edit` (own messages).
+/// `message.edit` (own messages); answers a [`MessageAck`] for the edit event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
@@ -230,7 +244,8 @@ pub struct EditMessageRequest {
     pub envelope: Envelope,
 }
 
-/// `message.delete` (own messages, for everyone).
+/// `message.delete` (own messages, for everyone); answers a [`MessageAck`]
+/// for the delete event (`duplicate: true` when it was deleted already).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMessageRequest {
@@ -260,7 +275,9 @@ pub struct HistoryPage {
     pub more: bool,
 }
 
-/// `message.read`: my read position (never moves backwards).
+/// `message.read`: my read position (never moves backwards, capped at the
+/// chat's `last_seq`); answers `{}`. When it moves, every member's sessions
+/// get a [`LiveEvent::ReadReceipt`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkReadRequest {
@@ -268,7 +285,8 @@ pub struct MarkReadRequest {
     pub seq: Seq,
 }
 
-/// `presence.get`.
+/// `presence.get`: at most 200 users; users sharing no chat with the caller
+/// are left out of the answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceRequest {

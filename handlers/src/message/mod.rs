@@ -15,13 +15,29 @@ pub mod read;
 pub mod send;
 pub mod sync;
 
-use crate::HandlerCtx;
+use crate::{HandlerCtx, Settings};
 use ferrogram_core::crypto::envelope::{
     verify_origin, verify_structure, EnvelopeError, MAX_CLIENT_MSG_ID_LEN,
 };
 use ferrogram_core::ids::{ChatId, UserId};
 use ferrogram_core::proto::{ChatEvent, Envelope, MessageAck};
 use ferrogram_core::{ApiError, ErrorCode};
+
+/// JSON bytes one key wrap may take in a request: a user id, a 32-byte key id
+/// and an RSA-OAEP block of up to 4096 bits, base64, with their field names.
+const WRAP_JSON_BYTES: usize = 800;
+/// Everything else: header, key id, nonce, signature, field names.
+const ENVELOPE_OVERHEAD_BYTES: usize = 4096;
+
+/// The largest `message.send` or `message.edit` request the configured
+/// limits allow: a wrap for each of `max_group_members` and a body of
+/// `max_envelope_body_bytes`. The server's request-body and WebSocket-frame
+/// limits must be at least this, or the biggest groups cannot send.
+pub fn max_send_request_bytes(settings: &Settings) -> usize {
+    settings.max_group_members * WRAP_JSON_BYTES
+        + settings.max_envelope_body_bytes.div_ceil(3) * 4
+        + ENVELOPE_OVERHEAD_BYTES
+}
 
 pub(crate) fn ack(event: &ChatEvent, duplicate: bool) -> MessageAck {
     MessageAck {

@@ -480,3 +480,30 @@ async fn resume_returns_exactly_what_was_missed() {
         .unwrap();
     assert_eq!(chats, [(chat.id, 6)]);
 }
+
+#[tokio::test]
+async fn the_largest_send_fits_the_documented_request_size() {
+    use crate::message::max_send_request_bytes;
+    let settings = super::support::test_settings();
+    // a full group, and a body at the limit (padding rounds up: stay below)
+    let app = TestApp::new();
+    let p = people(&app, &["alice"]).await;
+    let alice = &p[0];
+    let mut everyone = vec![alice.clone()];
+    for n in 0..settings.max_group_members - 1 {
+        let mut other = alice.clone();
+        other.id = ferrogram_core::ids::UserId(1_000_000 + n as i64);
+        everyone.push(other);
+    }
+    let recipients: Vec<&super::chat_support::Person> = everyone.iter().collect();
+    let text = "x".repeat(settings.max_envelope_body_bytes - 200);
+    let envelope = seal(ChatId(i64::MAX), alice, &"i".repeat(64), &text, &recipients);
+    assert!(envelope.body.len() <= settings.max_envelope_body_bytes);
+    let request =
+        json!({"chat_id": i64::MAX, "client_msg_id": "i".repeat(64), "envelope": envelope});
+    let size = request.to_string().len();
+    let limit = max_send_request_bytes(&settings);
+    assert!(size <= limit, "{size} > {limit}");
+    // and the estimate is not wildly generous
+    assert!(limit < size * 3 / 2, "{limit} vs {size}");
+}
