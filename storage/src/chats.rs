@@ -182,6 +182,18 @@ pub fn share_a_chat(conn: &Connection, a: UserId, b: UserId) -> Result<bool, Sto
         .query_row(params![a.0, b.0], |r| r.get(0))?)
 }
 
+/// Everyone who shares at least one chat with `user` (not `user`), sorted:
+/// who is told about `user`'s presence.
+pub fn co_members(conn: &Connection, user: UserId) -> Result<Vec<UserId>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT other.user_id FROM chat_members AS mine \
+         JOIN chat_members AS other ON other.chat_id = mine.chat_id \
+         WHERE mine.user_id = ?1 AND other.user_id != ?1 ORDER BY other.user_id",
+    )?;
+    let ids = stmt.query_map([user.0], |r| r.get(0).map(UserId))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
 /// The direct chat between two users, if there is one.
 pub fn direct_between(
     conn: &Connection,
@@ -530,6 +542,14 @@ mod tests {
         assert!(storage
             .with_conn(|conn| share_a_chat(conn, u[2], u[0]))
             .unwrap());
+        assert_eq!(
+            storage.with_conn(|conn| co_members(conn, u[2])).unwrap(),
+            [u[0], u[1]]
+        );
+        assert_eq!(
+            storage.with_conn(|conn| co_members(conn, u[0])).unwrap(),
+            [u[1], u[2]]
+        );
         assert_eq!(
             storage
                 .with_conn(|conn| chat_ids_for_user(conn, u[1]))
