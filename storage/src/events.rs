@@ -26,6 +26,14 @@ pub fn kind_of(body: &EventBody) -> &'static str {
 
 const EVENT_COLUMNS: &str = "chat_id, seq, sender, at, body";
 
+/// "The message `m` was not deleted". It names `chat_events_target` with
+/// INDEXED BY: without ANALYZE statistics SQLite prefers the chat's
+/// primary-key range, which makes the check cost the whole chat once per
+/// message (`query_plans_use_the_indexes` pins this).
+const NOT_DELETED: &str = "NOT EXISTS (SELECT 1 FROM chat_events AS d \
+     INDEXED BY chat_events_target \
+     WHERE d.chat_id = m.chat_id AND d.target_seq = m.seq AND d.kind = 'delete')";
+
 fn event_from_row(row: &Row<'_>) -> Result<ChatEvent, StorageError> {
     let body: String = row.get("body")?;
     Ok(ChatEvent {
@@ -134,7 +142,7 @@ pub fn deletion_of(
     target_seq: Seq,
 ) -> Result<Option<ChatEvent>, StorageError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM chat_events \
+        "SELECT {EVENT_COLUMNS} FROM chat_events INDEXED BY chat_events_target \
          WHERE chat_id = ?1 AND target_seq = ?2 AND kind = 'delete' LIMIT 1"
     ))?;
     let mut rows = stmt.query(params![chat_id.0, target_seq])?;
@@ -210,9 +218,7 @@ pub fn last_message(
 ) -> Result<Option<ChatEvent>, StorageError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM chat_events AS m \
-         WHERE m.chat_id = ?1 AND m.kind = 'message' AND m.seq >= ?2 \
-         AND NOT EXISTS (SELECT 1 FROM chat_events AS d WHERE d.chat_id = m.chat_id \
-                         AND d.target_seq = m.seq AND d.kind = 'delete') \
+         WHERE m.chat_id = ?1 AND m.kind = 'message' AND m.seq >= ?2 AND {NOT_DELETED} \
          ORDER BY m.seq DESC LIMIT 1"
     ))?;
     let mut rows = stmt.query(params![chat_id.0, first_visible])?;
@@ -227,12 +233,11 @@ pub fn unread_count(
     read_seq: Seq,
 ) -> Result<u32, StorageError> {
     let count: i64 = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT count(*) FROM chat_events AS m \
              WHERE m.chat_id = ?1 AND m.seq > ?3 AND m.kind = 'message' AND m.sender != ?2 \
-             AND NOT EXISTS (SELECT 1 FROM chat_events AS d WHERE d.chat_id = m.chat_id \
-                             AND d.target_seq = m.seq AND d.kind = 'delete')",
-        )?
+             AND {NOT_DELETED}"
+        ))?
         .query_row(params![chat_id.0, user.0, read_seq], |r| r.get(0))?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
 }
@@ -333,6 +338,38 @@ mod tests {
             .collect();
         assert_eq!(after, [8, 9]);
         assert_eq!(storage.with_conn(|conn| count(conn, chat)).unwrap(), 10);
+    }
+
+    #[test]
+    fn query_plans_use_the_indexes() {
+        let (_dir, storage) = temp_storage();
+        let plan = |sql: &str| -> String {
+            storage
+                .with_conn(|conn| {
+                    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows = stmt.query_map(params![1, 2, 3], |r| r.get::<_, String>(3))?;
+                    Ok::<_, StorageError>(rows.collect::<Result<Vec<_>, _>>()?.join("; "))
+                })
+                .unwrap()
+        };
+        let unread = plan(&format!(
+            "SELECT count(*) FROM chat_events AS m WHERE m.chat_id = ?1 AND m.seq > ?3 \
+             AND m.sender != ?2 AND {NOT_DELETED}"
+        ));
+        assert!(
+            unread.contains("USING PRIMARY KEY (chat_id=? AND seq>?)")
+                && unread.contains("USING INDEX chat_events_target (chat_id=? AND target_seq=?)"),
+            "{unread}"
+        );
+        let retry = plan(
+            "SELECT seq FROM chat_events WHERE chat_id = ?1 AND sender = ?2 AND client_msg_id = ?3",
+        );
+        assert!(
+            retry.contains("(chat_id=? AND sender=? AND client_msg_id=?)"),
+            "{retry}"
+        );
+        let members = plan("SELECT chat_id FROM chat_members WHERE user_id = ?1 AND ?2 AND ?3");
+        assert!(members.contains("chat_members_user"), "{members}");
     }
 
     #[tokio::test]
