@@ -6,6 +6,11 @@
 //! commands through the same `Registry::dispatch` as REST (concurrently, at
 //! most [`MAX_COMMANDS_IN_FLIGHT`]), sends heartbeats, drives `resume`, and
 //! receives the events the hub and the rooms route to it.
+//!
+//! Flow control ([`crate::ws::input`]): reading the client's frames pauses
+//! while half the outbound queue is taken or the most commands run, so a
+//! client's own requests never overflow its queue; events pushed to it do,
+//! when it does not read, and then it is disconnected as too slow.
 
 use crate::actors::messages::{
     CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded,
@@ -16,6 +21,7 @@ use crate::ws::frame::{
     encode, error_frame, parse_client_frame, Assembled, CloseCause, FragmentError, FrameError,
     Reassembler, Strikes,
 };
+use crate::ws::input::InputGate;
 use crate::ws::writer::{CloseRequest, Outbound, Outbox, PushError};
 use crate::ws::Gateway;
 use actix::prelude::*;
@@ -32,10 +38,11 @@ use ferrogram_storage::chats::{self, Access};
 use ferrogram_storage::{events, StorageError};
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Commands of one connection running at once; more are answered with
-/// `rate_limited` until one finishes.
+/// Commands of one connection running at once (at most a quarter of the
+/// outbound queue): reading pauses until one finishes.
 pub const MAX_COMMANDS_IN_FLIGHT: usize = 32;
 
 /// Chats one `resume` frame may name.
@@ -86,6 +93,9 @@ pub struct Session {
     reassembler: Reassembler,
     strikes: Strikes,
     commands_in_flight: usize,
+    max_in_flight: usize,
+    input: Arc<InputGate>,
+    waiting_for_room: bool,
     gate: ResumeGate<ByteString>,
     resume: Option<ResumeRun>,
     closing: bool,
@@ -98,8 +108,10 @@ impl Session {
         registry: web::Data<Registry<HandlerCtx>>,
         gateway: web::Data<Gateway>,
         outbox: Outbox,
+        input: Arc<InputGate>,
     ) -> Self {
         let settings = &gateway.settings;
+        let max_in_flight = (outbox.capacity() / 4).clamp(1, MAX_COMMANDS_IN_FLIGHT);
         Self {
             conn: ConnId::next(),
             ip,
@@ -113,6 +125,9 @@ impl Session {
             outbox,
             last_heard: Instant::now(),
             commands_in_flight: 0,
+            max_in_flight,
+            input,
+            waiting_for_room: false,
             resume: None,
             closing: false,
         }
@@ -128,7 +143,7 @@ impl Session {
     /// Queues a frame; a full queue disconnects the client as too slow.
     fn push(&mut self, ctx: &mut Context<Self>, frame: Outbound) {
         match self.outbox.push(frame) {
-            Ok(()) => {}
+            Ok(()) => self.update_input(ctx),
             Err(PushError::Full) => {
                 tracing::info!(
                     conn = %self.conn,
@@ -139,6 +154,31 @@ impl Session {
                 self.close(ctx, CloseCause::TooSlow, None);
             }
             Err(PushError::Closed) => ctx.stop(),
+        }
+    }
+
+    /// Pauses or resumes reading the client's frames (see the module docs).
+    fn update_input(&mut self, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        let half = self.outbox.capacity() / 2;
+        let queue_busy = self.outbox.free() < half;
+        let busy = queue_busy || self.commands_in_flight >= self.max_in_flight;
+        if busy != self.input.is_paused() {
+            if busy {
+                self.input.pause();
+            } else {
+                self.input.resume();
+            }
+        }
+        if queue_busy && !self.waiting_for_room {
+            self.waiting_for_room = true;
+            let room = self.outbox.wait_for_room(half);
+            ctx.spawn(room.into_actor(self).map(|_, session, ctx| {
+                session.waiting_for_room = false;
+                session.update_input(ctx);
+            }));
         }
     }
 
@@ -290,11 +330,19 @@ impl Session {
         frame_len: usize,
     ) {
         let Some(authed) = self.authed() else { return };
-        if self.commands_in_flight >= MAX_COMMANDS_IN_FLIGHT {
-            let mut error = ApiError::rate_limited(1);
-            error.message = format!(
-                "at most {MAX_COMMANDS_IN_FLIGHT} commands at once per connection; wait for replies"
-            );
+        // No body is an empty one, as for a REST call without a body.
+        let body = if body.is_null() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            body
+        };
+        if self.commands_in_flight >= self.max_in_flight {
+            // Reading pauses before this; kept as a guard.
+            let error = ApiError {
+                code: ErrorCode::RateLimited,
+                message: "too many commands at once on this connection".to_owned(),
+                retry_after: Some(1),
+            };
             return self.reply(ctx, id, Err(error));
         }
         // The size REST would see: the body as sent. The whole frame is an
@@ -313,12 +361,14 @@ impl Session {
             body_len,
         };
         self.commands_in_flight += 1;
+        self.update_input(ctx);
         let handlers = self.handlers.clone();
         let registry = self.registry.clone();
         let dispatch = async move { registry.dispatch(&handlers, request).await };
         ctx.spawn(dispatch.into_actor(self).map(move |result, session, ctx| {
             session.commands_in_flight -= 1;
             session.reply(ctx, id, result);
+            session.update_input(ctx);
         }));
     }
 

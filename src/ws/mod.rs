@@ -10,6 +10,7 @@
 //! `ferrogram_core::proto::ws`.
 
 pub mod frame;
+pub mod input;
 pub mod socket;
 pub mod writer;
 
@@ -82,8 +83,19 @@ pub async fn connect(
     })?;
     let settings = &gateway.settings;
     let outbox = writer::spawn(ws, settings.outbound_queue, socket::SocketCutter::of(&req));
-    let messages = end_after_first_error(messages.max_frame_size(settings.max_frame_bytes));
-    let session = Session::new(client_ip(&req), handlers, registry, gateway.clone(), outbox);
+    let input = std::sync::Arc::new(input::InputGate::default());
+    let messages = input::Gated::new(
+        end_after_first_error(messages.max_frame_size(settings.max_frame_bytes)),
+        input.clone(),
+    );
+    let session = Session::new(
+        client_ip(&req),
+        handlers,
+        registry,
+        gateway.clone(),
+        outbox,
+        input,
+    );
     Session::create(move |ctx| {
         ctx.add_stream(messages);
         session

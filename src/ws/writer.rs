@@ -13,9 +13,10 @@
 //! live events are queued on `live` only after its whole backlog is on `bulk`,
 //! so they are written after it.
 //!
-//! Closing goes around both queues: queued frames are dropped (they are in
-//! the store), then an optional error frame and the close frame are sent, and
-//! a peer that does not finish the close promptly is cut off.
+//! Closing: what is queued is still written (except for a client too slow to
+//! take it: that is dropped, the store has it), then an optional error frame
+//! and the close frame, all within a deadline; a peer that does not finish
+//! the close promptly is cut off.
 
 use crate::ws::frame::CloseCause;
 use crate::ws::socket::SocketCutter;
@@ -80,6 +81,24 @@ impl Outbox {
         self.bulk.clone()
     }
 
+    /// Size of the live queue.
+    pub fn capacity(&self) -> usize {
+        self.live.max_capacity()
+    }
+
+    /// Free slots in the live queue now.
+    pub fn free(&self) -> usize {
+        self.live.capacity()
+    }
+
+    /// Resolves once `slots` slots of the live queue are free (false if the
+    /// writer is gone).
+    pub fn wait_for_room(&self, slots: usize) -> impl std::future::Future<Output = bool> {
+        let live = self.live.clone();
+        let slots = slots.clamp(1, live.max_capacity());
+        async move { live.reserve_many(slots).await.is_ok() }
+    }
+
     /// Asks the writer to close the connection. False when already asked.
     pub fn close(&mut self, request: CloseRequest) -> bool {
         match self.close.take() {
@@ -112,20 +131,26 @@ async fn write_loop(
     mut close: oneshot::Receiver<CloseRequest>,
     cutter: SocketCutter,
 ) {
+    let queues = Queues {
+        live: &mut live,
+        bulk: &mut bulk,
+    };
     loop {
         let frame = tokio::select! {
             biased;
-            request = &mut close => return finish(ws, request.ok(), &cutter).await,
-            Some(frame) = bulk.recv() => frame,
-            Some(frame) = live.recv() => frame,
+            request = &mut close => return finish(ws, request.ok(), None, queues, &cutter).await,
+            Some(frame) = queues.bulk.recv() => frame,
+            Some(frame) = queues.live.recv() => frame,
             // Both queues are gone with the actor: the connection ended.
             else => return,
         };
         // A close request interrupts a write blocked by a peer that does not read.
         let written = tokio::select! {
             biased;
-            request = &mut close => return finish(ws, request.ok(), &cutter).await,
-            written = write(&mut ws, frame) => written,
+            request = &mut close => {
+                return finish(ws, request.ok(), Some(frame), queues, &cutter).await
+            }
+            written = write(&mut ws, &frame) => written,
         };
         if written.is_err() {
             return;
@@ -133,23 +158,46 @@ async fn write_loop(
     }
 }
 
-async fn write(ws: &mut actix_ws::Session, frame: Outbound) -> Result<(), actix_ws::Closed> {
+struct Queues<'a> {
+    live: &'a mut mpsc::Receiver<Outbound>,
+    bulk: &'a mut mpsc::Receiver<Outbound>,
+}
+
+async fn write(ws: &mut actix_ws::Session, frame: &Outbound) -> Result<(), actix_ws::Closed> {
     match frame {
-        Outbound::Text(text) => ws.text(text).await,
+        Outbound::Text(text) => ws.text(text.clone()).await,
         Outbound::Ping => ws.ping(b"").await,
-        Outbound::Pong(payload) => ws.pong(&payload).await,
+        Outbound::Pong(payload) => ws.pong(payload).await,
     }
 }
 
-/// Sends the error and close frames, then cuts a connection that is still
-/// open after a short linger. `None`: the actor went away without a close
-/// request (the connection already ended).
-async fn finish(ws: actix_ws::Session, request: Option<CloseRequest>, cutter: &SocketCutter) {
+/// Writes what is still queued (unless the client is too slow to take it),
+/// the error frame and the close frame, then cuts a connection that is still
+/// open after a short linger. `request` is `None` when the actor went away
+/// without asking to close (the connection already ended).
+async fn finish(
+    ws: actix_ws::Session,
+    request: Option<CloseRequest>,
+    unsent: Option<Outbound>,
+    queues: Queues<'_>,
+    cutter: &SocketCutter,
+) {
     let Some(CloseRequest { error_frame, cause }) = request else {
         return;
     };
     let mut ws = ws;
     let sent = tokio::time::timeout(CLOSE_SEND_TIMEOUT, async move {
+        if cause != CloseCause::TooSlow {
+            if let Some(frame) = unsent {
+                write(&mut ws, &frame).await?;
+            }
+            while let Ok(frame) = queues.bulk.try_recv() {
+                write(&mut ws, &frame).await?;
+            }
+            while let Ok(frame) = queues.live.try_recv() {
+                write(&mut ws, &frame).await?;
+            }
+        }
         if let Some(error) = error_frame {
             ws.text(error).await?;
         }

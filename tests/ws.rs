@@ -1,0 +1,948 @@
+//! End-to-end tests of the WebSocket gateway (`GET /api/v1/ws`): the real
+//! server on port 0, driven over raw WebSocket frames (tokio-tungstenite),
+//! with accounts made through the client library like the API tests do.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+#[allow(dead_code)]
+#[path = "api/mail.rs"]
+mod mail;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferrogram_client::Session;
+use ferrogram_core::b64::B64;
+use ferrogram_core::crypto::envelope::seal_payload;
+use ferrogram_core::crypto::Identity;
+use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
+use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
+use futures_util::{SinkExt, StreamExt};
+use helpers::{spawn_app_with, TestApp, TestUser};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for one frame.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---- accounts ----
+
+/// TEST KEYS ONLY: core's fixed test identities (RSA key generation would
+/// take seconds per account).
+fn identity(n: usize) -> Arc<Identity> {
+    const TEXTS: [&str; 4] = [
+        include_str!("../core/src/crypto/testdata/identity-0.b64"),
+        include_str!("../core/src/crypto/testdata/identity-1.b64"),
+        include_str!("../core/src/crypto/testdata/identity-2.b64"),
+        include_str!("../core/src/crypto/testdata/identity-3.b64"),
+    ];
+    static ALL: OnceLock<Vec<Arc<Identity>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        TEXTS
+            .iter()
+            .map(|t| Arc::new(Identity::from_bytes(&B64::decode(t.trim()).unwrap()).unwrap()))
+            .collect()
+    })[n % TEXTS.len()]
+    .clone()
+}
+
+/// A verified account with a fixed identity.
+struct Person {
+    user: TestUser,
+    id: UserId,
+    identity: Arc<Identity>,
+}
+
+async fn person(app: &TestApp, tag: &str, n: usize) -> Person {
+    let user = TestUser::new(tag);
+    let identity = identity(n);
+    let registered = app
+        .client
+        .register(user.params(identity.clone()))
+        .await
+        .expect("register");
+    let code = app.mail_to(&user.email).await.code().expect("code in mail");
+    app.client
+        .verify_code(&user.email, &code)
+        .await
+        .expect("verify");
+    Person {
+        id: registered.user_id,
+        user,
+        identity,
+    }
+}
+
+/// The server for these tests: quick timers, small queues.
+async fn gateway_app() -> TestApp {
+    spawn_app_with(|c| {
+        c.websocket.auth_timeout_secs = 2;
+        c.websocket.heartbeat_interval_secs = 1;
+        c.websocket.client_timeout_secs = 30;
+        c.websocket.max_invalid_frames = 20;
+        c.websocket.outbound_queue = 64;
+    })
+    .await
+}
+
+// ---- a raw WebSocket client ----
+
+type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn ws_url(app: &TestApp) -> String {
+    format!(
+        "{}/api/v1/ws",
+        app.base_url()
+            .replacen("http", "ws", 1)
+            .trim_end_matches('/')
+    )
+}
+
+/// What the client read.
+#[derive(Debug)]
+enum Got {
+    Frame(Value),
+    Closed(Option<CloseFrame>),
+}
+
+struct Ws {
+    stream: Stream,
+    next_id: u64,
+    /// Frames read while waiting for something else (events during a command).
+    stash: VecDeque<Value>,
+}
+
+impl Ws {
+    async fn connect(app: &TestApp) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(ws_url(app))
+            .await
+            .expect("websocket connects");
+        Ws {
+            stream,
+            next_id: 1,
+            stash: VecDeque::new(),
+        }
+    }
+
+    /// Connects and authenticates; returns the `ready` frame.
+    async fn open(app: &TestApp, session: &Session) -> (Ws, Value) {
+        let mut ws = Ws::connect(app).await;
+        ws.send(json!({"type": "auth", "token": session.token()}))
+            .await;
+        let ready = ws.frame().await;
+        assert_eq!(ready["type"], "ready", "{ready}");
+        (ws, ready)
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next frame or close, whatever it is.
+    async fn read(&mut self) -> Got {
+        if let Some(frame) = self.stash.pop_front() {
+            return Got::Frame(frame);
+        }
+        loop {
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .expect("a frame in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Got::Frame(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Some(Ok(Message::Close(frame))) => return Got::Closed(frame),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(other)) => panic!("unexpected message {other:?}"),
+                Some(Err(e)) => panic!("websocket error {e}"),
+                None => return Got::Closed(None),
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> Value {
+        match self.read().await {
+            Got::Frame(v) => v,
+            Got::Closed(c) => panic!("closed while a frame was expected: {c:?}"),
+        }
+    }
+
+    /// Reads until the connection closes; returns the frames before and the close.
+    async fn until_closed(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
+        let mut frames = Vec::new();
+        loop {
+            match self.read().await {
+                Got::Frame(v) => frames.push(v),
+                Got::Closed(c) => return (frames, c),
+            }
+        }
+    }
+
+    /// Sends a command and waits for its reply; other frames are stashed.
+    async fn command(&mut self, command: &str, body: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"type": "command", "id": id, "command": command, "body": body}))
+            .await;
+        let mut others = Vec::new();
+        let reply = loop {
+            let Some(frame) = self.stream_frame().await else {
+                panic!("closed while waiting for the reply to {command}")
+            };
+            if frame["type"] == "reply" && frame["id"] == id {
+                break frame;
+            }
+            others.push(frame);
+        };
+        self.stash.extend(others);
+        reply
+    }
+
+    /// Like `command`, for a command that must succeed: its body.
+    async fn ok(&mut self, command: &str, body: Value) -> Value {
+        let reply = self.command(command, body).await;
+        assert!(reply.get("error").is_none(), "{command}: {reply}");
+        reply["body"].clone()
+    }
+
+    /// The next frame from the socket itself (ignoring the stash).
+    async fn stream_frame(&mut self) -> Option<Value> {
+        loop {
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .expect("a frame in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next `event` frame (skipping live events), as (chat, seq).
+    async fn event(&mut self) -> (ChatId, Seq, Value) {
+        loop {
+            let frame = self.frame().await;
+            if frame["type"] == "event" {
+                let event = frame["event"].clone();
+                return (
+                    ChatId(event["chat_id"].as_i64().unwrap()),
+                    event["seq"].as_i64().unwrap(),
+                    event,
+                );
+            }
+            assert_eq!(frame["type"], "live", "{frame}");
+        }
+    }
+
+    /// Asserts that no frame (other than live events) arrives for `quiet`.
+    async fn assert_no_event(&mut self, quiet: Duration) {
+        assert!(
+            self.stash.iter().all(|f| f["type"] != "event"),
+            "{:?}",
+            self.stash
+        );
+        let deadline = Instant::now() + quiet;
+        while let Ok(next) = tokio::time::timeout_at(deadline.into(), self.stream.next()).await {
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    assert_ne!(frame["type"], "event", "unexpected {frame}");
+                }
+                Some(Ok(_)) => {}
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    }
+}
+
+fn assert_closed_with(close: Option<&CloseFrame>, code: CloseCode, reason: &str) {
+    let close = close.unwrap_or_else(|| panic!("no close frame (expected {code:?})"));
+    assert_eq!(close.code, code, "{close:?}");
+    assert!(close.reason.contains(reason), "{close:?}");
+}
+
+fn error_code(frame: &Value) -> &str {
+    frame["error"]["code"].as_str().unwrap_or_default()
+}
+
+// ---- authentication ----
+
+#[tokio::test]
+async fn auth_must_be_the_first_frame_and_a_valid_token() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wsauth", 0).await;
+    let session = app.login(&alice.user).await;
+
+    // a command before auth: an error frame, then a policy close
+    let mut ws = Ws::connect(&app).await;
+    ws.send(json!({"type": "command", "id": 1, "command": "me.get"}))
+        .await;
+    let (frames, close) = ws.until_closed().await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0]["type"], "error");
+    assert_eq!(error_code(&frames[0]), "unauthorized");
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "authentication failed");
+
+    // not JSON before auth
+    let mut ws = Ws::connect(&app).await;
+    ws.send_text("hello?").await;
+    let (frames, close) = ws.until_closed().await;
+    assert_eq!(error_code(&frames[0]), "invalid_frame");
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "authentication failed");
+
+    // a wrong token
+    let mut ws = Ws::connect(&app).await;
+    ws.send(json!({"type": "auth", "token": "f".repeat(64)}))
+        .await;
+    let (frames, close) = ws.until_closed().await;
+    assert_eq!(error_code(&frames[0]), "unauthorized");
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "authentication failed");
+
+    // the right token: ready, with who we are
+    let (mut ws, ready) = Ws::open(&app, &session).await;
+    assert_eq!(ready["user_id"], alice.id.0);
+    assert_eq!(ready["session_id"], session.id().0);
+    assert!(ready["server_time"].as_i64().unwrap() > 0);
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.frame().await["type"], "pong");
+    // a second auth is refused but harmless
+    ws.send(json!({"type": "auth", "token": session.token()}))
+        .await;
+    assert_eq!(error_code(&ws.frame().await), "invalid_frame");
+    assert_eq!(ws.ok("me.get", json!({})).await["id"], alice.id.0);
+}
+
+#[tokio::test]
+async fn silence_after_connecting_is_closed_after_the_auth_timeout() {
+    let app = gateway_app().await;
+    let started = Instant::now();
+    let mut ws = Ws::connect(&app).await;
+    let (frames, close) = ws.until_closed().await;
+    let waited = started.elapsed();
+    assert_eq!(error_code(&frames[0]), "unauthorized");
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "auth timeout");
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_in_the_url_is_refused() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wsurl", 0).await;
+    let session = app.login(&alice.user).await;
+    let url = format!("{}?token={}", ws_url(&app), session.token());
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body = String::from_utf8(response.into_body().unwrap_or_default()).unwrap();
+            assert!(body.contains("bad_request"), "{body}");
+            assert!(!body.contains(session.token()), "{body}");
+        }
+        other => panic!("expected an HTTP 400, got {:?}", other.map(|_| ())),
+    }
+    // The token itself was not used: the session has no socket, and a plain
+    // GET without an upgrade is refused the same way.
+    let plain = reqwest::get(ws_url(&app).replacen("ws", "http", 1))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400);
+}
+
+// ---- commands ----
+
+#[tokio::test]
+async fn commands_over_the_socket_answer_exactly_like_rest() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wscmd", 0).await;
+    let session = app.login(&alice.user).await;
+    let (mut ws, _) = Ws::open(&app, &session).await;
+    let http = reqwest::Client::new();
+    let rest = |path: &str| {
+        http.get(format!("{}/api/v1{path}", app.base_url()))
+            .bearer_auth(session.token())
+    };
+
+    // success: the same body
+    let over_rest: Value = rest("/me").send().await.unwrap().json().await.unwrap();
+    assert_eq!(ws.ok("me.get", json!({})).await, over_rest);
+    let over_rest: Value = rest(&format!("/users/{}", alice.user.handle))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.ok("user.get", json!({"handle": alice.user.handle}))
+            .await,
+        over_rest
+    );
+
+    // failure: the same error
+    let response = rest("/users/nobody_here").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let over_rest: Value = response.json().await.unwrap();
+    let reply = ws
+        .command("user.get", json!({"handle": "nobody_here"}))
+        .await;
+    assert_eq!(reply["error"], over_rest["error"]);
+    assert!(reply.get("body").is_none());
+
+    // what REST cannot even express
+    let reply = ws.command("no.such_command", json!({})).await;
+    assert_eq!(error_code(&reply), "unknown_command");
+    let reply = ws.command("user.get", json!({"handle": 5})).await;
+    assert_eq!(error_code(&reply), "bad_request");
+
+    // every command went through the one dispatch: the command log has them,
+    // with the socket's session, and never the token
+    // (written by a background thread: wait for the lines)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (log, over_ws) = loop {
+        let log = std::fs::read_to_string(app.dir.path().join("commands.log")).unwrap_or_default();
+        let found: Vec<Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["command"] == "user.get" && e["outcome"] == "user_not_found")
+            .collect();
+        if found.len() >= 2 || Instant::now() > deadline {
+            break (log, found);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!log.contains(session.token()));
+    assert_eq!(
+        over_ws.len(),
+        2,
+        "one over REST, one over the socket: {log}"
+    );
+    assert!(over_ws.iter().all(|e| e["session_id"] == session.id().0));
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_server_stays_up() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wsbad", 0).await;
+    let session = app.login(&alice.user).await;
+    let (mut ws, _) = Ws::open(&app, &session).await;
+
+    let bad: Vec<Message> = vec![
+        Message::text("not json"),
+        Message::text("{\"type\":\"launch_missiles\"}"),
+        Message::text("[1,2,3]"),
+        Message::text("{\"type\":\"command\",\"id\":\"seven\",\"command\":\"me.get\"}"),
+        Message::text("{\"type\":\"command\",\"id\":1}"),
+        Message::text("{\"type\":\"resume\",\"positions\":{}}"),
+        Message::text("{\"type\":\"auth\",\"token\":7}"),
+        Message::binary(vec![0u8, 159, 146, 150]),
+    ];
+    // Many of them, but never the limit (20) in a row: a valid frame in between.
+    for round in 0..5 {
+        for frame in &bad {
+            ws.stream.send(frame.clone()).await.unwrap();
+            let error = ws.frame().await;
+            assert_eq!(error["type"], "error", "round {round}: {error}");
+            assert_eq!(error_code(&error), "invalid_frame", "{error}");
+        }
+        ws.send(json!({"type": "ping"})).await;
+        assert_eq!(ws.frame().await["type"], "pong");
+    }
+    // an unknown command is a normal reply, not a frame error
+    let reply = ws.command("launch.missiles", json!({})).await;
+    assert_eq!(error_code(&reply), "unknown_command");
+    // after all that, a normal command still works on the same connection
+    assert_eq!(ws.ok("me.get", json!({})).await["id"], alice.id.0);
+
+    // the limit in a row closes the connection, with a reason
+    for _ in 0..20 {
+        ws.send_text("garbage").await;
+    }
+    let (frames, close) = ws.until_closed().await;
+    assert_eq!(
+        frames.len(),
+        20,
+        "19 error frames and the last before closing"
+    );
+    assert!(frames.iter().all(|f| error_code(f) == "invalid_frame"));
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "too many invalid frames");
+
+    // an oversized frame: frame_too_large, then close 1009
+    let (mut ws, _) = Ws::open(&app, &session).await;
+    let big = json!({"type": "command", "id": 1, "command": "me.get",
+                     "body": {"pad": "x".repeat(app.config.limits.max_frame_bytes)}});
+    ws.send(big).await;
+    let (frames, close) = ws.until_closed().await;
+    assert_eq!(error_code(&frames[0]), "frame_too_large");
+    assert_closed_with(close.as_ref(), CloseCode::Size, "frame too large");
+
+    // the server is up and a new connection works
+    let (mut ws, _) = Ws::open(&app, &session).await;
+    assert_eq!(ws.ok("me.get", json!({})).await["id"], alice.id.0);
+    assert_eq!(
+        app.client.fetch_server_info().await.unwrap().name,
+        "ferrogram"
+    );
+}
+
+// ---- closing from the server side ----
+
+#[tokio::test]
+async fn revoking_a_session_or_deleting_the_account_closes_its_sockets_at_once() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wsrevoke", 0).await;
+    let laptop = app.login(&alice.user).await;
+    let phone = app.login(&alice.user).await;
+    let (mut laptop_ws, _) = Ws::open(&app, &laptop).await;
+    let (mut phone_ws, _) = Ws::open(&app, &phone).await;
+
+    // the phone revokes the laptop over REST
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .delete(format!(
+            "{}/api/v1/sessions/{}",
+            app.base_url(),
+            laptop.id().0
+        ))
+        .bearer_auth(phone.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (frames, close) = laptop_ws.until_closed().await;
+    let took = started.elapsed();
+    assert_eq!(error_code(&frames[0]), "unauthorized");
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "session ended");
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    // the other session's socket is untouched
+    assert_eq!(phone_ws.ok("me.get", json!({})).await["id"], alice.id.0);
+
+    // deleting the account closes the rest
+    phone.delete_account(&alice.user.password).await.unwrap();
+    let (_, close) = phone_ws.until_closed().await;
+    assert_closed_with(close.as_ref(), CloseCode::Policy, "account deleted");
+}
+
+/// A raw connection with a tiny receive buffer, authenticated, nothing read yet.
+async fn tight_socket(app: &TestApp, session: &Session) -> Stream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(app.server.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(ws_url(app), MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"type": "auth", "token": session.token()}).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws
+}
+
+#[tokio::test]
+async fn a_client_that_pipelines_without_reading_is_paced_not_buffered() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let app = spawn_app_with(|c| {
+        c.websocket.outbound_queue = 16;
+        c.websocket.client_timeout_secs = 60;
+    })
+    .await;
+    let alice = person(&app, "wspace", 0).await;
+    let session = app.login(&alice.user).await;
+    let (mut sink, mut stream) = tight_socket(&app, &session).await.split();
+
+    // The client writes pings as fast as it can and never reads.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (sent, stop) = (sent.clone(), stop.clone());
+        async move {
+            let ping = Message::text(r#"{"type":"ping"}"#);
+            while !stop.load(Ordering::Relaxed) && sent.load(Ordering::Relaxed) < 3_000_000 {
+                sink.send(ping.clone())
+                    .await
+                    .expect("the connection stays open");
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            sink
+        }
+    });
+    let rss_before = rss_bytes();
+    // Soon the server stops reading: the writer makes no more progress.
+    let started = Instant::now();
+    let mut last = 0;
+    let mut still_since = Instant::now();
+    while still_since.elapsed() < Duration::from_secs(1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server kept reading a client that does not read ({} pings)",
+            sent.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = sent.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    let rss_paused = rss_bytes();
+    stop.store(true, Ordering::Relaxed);
+    let blocked_at = sent.load(Ordering::Relaxed);
+    assert!(blocked_at < 3_000_000, "never blocked");
+
+    // Reading again, the client gets every answer, once, and stays connected.
+    let mut pongs = 0usize;
+    let mut ready = 0usize;
+    let mut writer = Some(writer);
+    let mut total = None;
+    while total != Some(pongs) {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, stream.next())
+            .await
+            .expect("answers keep coming");
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                match frame["type"].as_str() {
+                    Some("pong") => pongs += 1,
+                    Some("ready") => ready += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("the connection ended: {other:?}"),
+        }
+        if total.is_none()
+            && writer
+                .as_ref()
+                .is_some_and(tokio::task::JoinHandle::is_finished)
+        {
+            let sink = writer.take().unwrap().await.unwrap();
+            total = Some(sent.load(Ordering::Relaxed));
+            let mut ws = sink.reunite(stream).unwrap();
+            // prove the connection is healthy: a command after the flood
+            ws.send(Message::text(
+                json!({"type": "command", "id": 1, "command": "me.get"}).to_string(),
+            ))
+            .await
+            .unwrap();
+            stream = ws.split().1;
+            // (the sink half is dropped; the reply is read below)
+        }
+    }
+    assert_eq!(ready, 1);
+    let reply = loop {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = next {
+            break serde_json::from_str::<Value>(&text).unwrap();
+        }
+    };
+    assert_eq!(reply["body"]["id"], alice.id.0, "{reply}");
+    eprintln!(
+        "pipelining: blocked after {blocked_at} pings in {:?}; {pongs} pongs read; \
+         RSS {} -> {} KiB while blocked",
+        started.elapsed(),
+        rss_before / 1024,
+        rss_paused / 1024
+    );
+    let grown = rss_paused.saturating_sub(rss_before);
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "memory grew by {} KiB for a client that does not read",
+        grown / 1024
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_events_is_disconnected_with_a_reason() {
+    let app = spawn_app_with(|c| {
+        c.websocket.outbound_queue = 16;
+        c.websocket.client_timeout_secs = 60;
+        c.limits.max_frame_bytes = 256 * 1024;
+        c.limits.max_body_bytes = 256 * 1024;
+    })
+    .await;
+    let alice = person(&app, "wsslowa", 0).await;
+    let bob = person(&app, "wsslowb", 1).await;
+    let alice_session = app.login(&alice.user).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
+    // Bob connects with a tiny receive buffer and then never reads.
+    let mut bob_ws = tight_socket(&app, &bob_session).await;
+    let bob_online = |reply: &Value| reply["body"]["users"][0]["online"].as_bool().unwrap();
+    let chat = alice_ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !bob_online(
+        &alice_ws
+            .command("presence.get", json!({"user_ids": [bob.id]}))
+            .await,
+    ) {
+        assert!(Instant::now() < deadline, "bob never came online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let rss_before = rss_bytes();
+    let text = "z".repeat(40 * 1024);
+    let mut sent = 0usize;
+    let started = Instant::now();
+    loop {
+        let body = seal_for(
+            chat_id,
+            &alice,
+            &format!("big-{sent}"),
+            &text,
+            &[&alice, &bob],
+        );
+        alice_ws.ok("message.send", body).await;
+        sent += 1;
+        let presence = alice_ws
+            .command("presence.get", json!({"user_ids": [bob.id]}))
+            .await;
+        if !bob_online(&presence) {
+            break;
+        }
+        assert!(
+            sent < 1000 && started.elapsed() < Duration::from_secs(120),
+            "bob was never disconnected ({sent} messages of 40 KiB)"
+        );
+    }
+    let rss_after = rss_bytes();
+
+    // What Bob reads now: some events, then the end (a close saying why, or a
+    // reset if the close could not get through); never every message.
+    let mut events = 0usize;
+    let mut close = None;
+    while let Ok(Some(next)) = tokio::time::timeout(FRAME_TIMEOUT, bob_ws.next()).await {
+        match next {
+            Ok(Message::Text(_)) => events += 1,
+            Ok(Message::Close(frame)) => {
+                close = frame;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    eprintln!(
+        "slow consumer: disconnected after {sent} messages of 40 KiB in {:?}; it read {events} \
+         frames, close {close:?}; RSS {} -> {} KiB",
+        started.elapsed(),
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    assert!(events < sent, "{events} frames for {sent} messages");
+    if let Some(close) = &close {
+        assert_eq!(close.code, CloseCode::Again, "{close:?}");
+        assert!(close.reason.contains("too slow"), "{close:?}");
+    }
+    let grown = rss_after.saturating_sub(rss_before);
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "memory grew by {} KiB while a client did not read",
+        grown / 1024
+    );
+
+    // Bob reconnects and catches up with resume: every message, in order.
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+    bob_ws
+        .send(json!({"type": "resume", "positions": [{"chat_id": chat_id, "seq": 0}]}))
+        .await;
+    let mut seqs = Vec::new();
+    loop {
+        let frame = bob_ws.frame().await;
+        match frame["type"].as_str() {
+            Some("event") => seqs.push(frame["event"]["seq"].as_i64().unwrap()),
+            Some("resumed") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seqs, (1..=seqs.len() as Seq).collect::<Vec<_>>());
+    assert!(
+        seqs.len() > sent,
+        "created + {sent} messages, got {}",
+        seqs.len()
+    );
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+// ---- chats: fan-out and resume ----
+
+fn seal_for(chat: ChatId, sender: &Person, msg_id: &str, text: &str, members: &[&Person]) -> Value {
+    let header = EnvelopeHeader {
+        chat_id: chat,
+        sender: sender.id,
+        client_msg_id: msg_id.to_owned(),
+        sent_at: now_millis(),
+    };
+    let recipients: Vec<_> = members
+        .iter()
+        .map(|p| (p.id, p.identity.public_keys()))
+        .collect();
+    let envelope = seal_payload(
+        &MessagePayload::text(text),
+        header,
+        &sender.identity,
+        &recipients,
+        &mut rand::rng(),
+    )
+    .unwrap();
+    json!({"chat_id": chat, "client_msg_id": msg_id, "envelope": envelope})
+}
+
+#[tokio::test]
+async fn a_message_reaches_the_recipient_and_the_senders_other_socket() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wsfana", 0).await;
+    let bob = person(&app, "wsfanb", 1).await;
+    let alice_laptop = app.login(&alice.user).await;
+    let alice_phone = app.login(&alice.user).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut laptop, _) = Ws::open(&app, &alice_laptop).await;
+    let (mut phone, _) = Ws::open(&app, &alice_phone).await;
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+
+    let chat = laptop
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let body = seal_for(chat_id, &alice, "m-1", "hi bob", &[&alice, &bob]);
+    let ack = laptop.ok("message.send", body).await;
+    let seq = ack["seq"].as_i64().unwrap();
+
+    for (who, ws) in [("bob", &mut bob_ws), ("alice's phone", &mut phone)] {
+        let (got_chat, got_seq, event) = loop {
+            let (c, s, e) = ws.event().await;
+            if e["body"]["type"] == "message" {
+                break (c, s, e);
+            }
+        };
+        assert_eq!((got_chat, got_seq), (chat_id, seq), "{who}");
+        assert_eq!(event["sender"], alice.id.0, "{who}");
+        assert_eq!(event["body"]["client_msg_id"], "m-1", "{who}");
+    }
+    // the sending socket hears of it too (it may have come before the ack)
+    let mut seen = false;
+    for _ in 0..4 {
+        let (_, s, e) = laptop.event().await;
+        if s == seq && e["body"]["type"] == "message" {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the sending socket gets the event");
+}
+
+#[tokio::test]
+async fn resume_after_reconnect_delivers_exactly_the_missed_events_in_order() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wsresa", 0).await;
+    let bob = person(&app, "wsresb", 1).await;
+    let carol = person(&app, "wsresc", 2).await;
+    let alice_session = app.login(&alice.user).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
+    let chat = alice_ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let send = |n: usize| seal_for(chat_id, &alice, &format!("r-{n}"), "x", &[&alice, &bob]);
+
+    // Bob reads one message live, then goes offline.
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+    alice_ws.ok("message.send", send(0)).await;
+    let last_seen = loop {
+        let (_, seq, event) = bob_ws.event().await;
+        if event["body"]["type"] == "message" {
+            break seq;
+        }
+    };
+    drop(bob_ws);
+
+    // Ten messages while Bob is away.
+    let mut missed = Vec::new();
+    for n in 1..=10 {
+        let ack = alice_ws.ok("message.send", send(n)).await;
+        missed.push(ack["seq"].as_i64().unwrap());
+    }
+
+    // Bob comes back and resumes; Alice keeps sending meanwhile.
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+    bob_ws
+        .send(json!({"type": "resume", "positions": [{"chat_id": chat_id, "seq": last_seen}]}))
+        .await;
+    let mut during = Vec::new();
+    for n in 11..=15 {
+        let ack = alice_ws.ok("message.send", send(n)).await;
+        during.push(ack["seq"].as_i64().unwrap());
+    }
+    let expected: Vec<Seq> = missed.iter().chain(&during).copied().collect();
+    let mut got = Vec::new();
+    let mut resumed = None;
+    while got.len() < expected.len() {
+        let frame = bob_ws.frame().await;
+        match frame["type"].as_str() {
+            Some("event") => got.push(frame["event"]["seq"].as_i64().unwrap()),
+            Some("resumed") => resumed = Some(frame),
+            Some("live") => {}
+            other => panic!("unexpected {other:?}: {frame}"),
+        }
+    }
+    assert_eq!(
+        got, expected,
+        "every missed event once, in order, then live ones"
+    );
+    if resumed.is_none() {
+        let frame = bob_ws.frame().await;
+        assert_eq!(frame["type"], "resumed", "{frame}");
+        resumed = Some(frame);
+    }
+    let positions = &resumed.unwrap()["positions"];
+    assert_eq!(positions[0]["chat_id"], chat_id.0);
+    assert!(positions[0]["seq"].as_i64().unwrap() >= *missed.last().unwrap());
+    bob_ws.assert_no_event(Duration::from_millis(500)).await;
+
+    // Resuming from the newest position gives nothing; a chat of others is refused.
+    let carol_session = app.login(&carol.user).await;
+    let (mut carol_ws, _) = Ws::open(&app, &carol_session).await;
+    carol_ws
+        .send(json!({"type": "resume", "positions": [{"chat_id": chat_id, "seq": 0}]}))
+        .await;
+    let refused = carol_ws.frame().await;
+    assert_eq!(error_code(&refused), "not_a_member", "{refused}");
+    let resumed = carol_ws.frame().await;
+    assert_eq!(resumed["type"], "resumed");
+    assert_eq!(resumed["positions"], json!([]));
+    carol_ws.assert_no_event(Duration::from_millis(300)).await;
+}
