@@ -79,7 +79,10 @@ def find_all(node, name=None, role=None):
 
 
 def click(node):
-    node.doActionNamed("click")
+    """Activates a button-like node (GTK names the action "click" on buttons,
+    something else on check buttons)."""
+    actions = list(node.actions.keys())
+    node.doActionNamed("click" if "click" in actions else actions[0])
 
 
 def set_text(node, text):
@@ -248,9 +251,13 @@ def log_in(inst, who):
 
 def open_preferences(inst):
     # A GtkMenuButton's action sits on the toggle button inside it.
-    menu = wait_for("the main menu", lambda: find(inst.app, "Main Menu", "push button"))
-    toggle = find(menu, None, "toggle button") or menu
-    click(toggle)
+    def menu_toggle():
+        for node in find_all(inst.app, "Main Menu", "push button"):
+            if "click" in node.actions:
+                return node
+        return None
+
+    click(wait_for("the main menu", menu_toggle))
     item = wait_for("the Preferences item", lambda: find(inst.app, "Preferences", "menu item")
                     or find(inst.app, "_Preferences", "menu item"))
     click(item)
@@ -267,10 +274,18 @@ def check_settings(inst, who):
     log(f"{inst.label}: settings show the verified email, this session and the keyring state")
 
 
+def clickable(node, name):
+    """A node named `name` that can be clicked, or a clickable one inside it."""
+    for match in find_all(node, name):
+        if match.actions:
+            return match
+        for inner in match.findChildren(lambda n: bool(n.actions)):
+            return inner
+    return None
+
+
 def set_style(inst, name):
-    check = wait_for(f"the {name} style", lambda: find(inst.app, name, "radio button")
-                     or find(inst.app, name, "check box"))
-    click(check)
+    click(wait_for(f"the {name} style", lambda: clickable(inst.app, f"{name} style")))
 
 
 def close_window(inst, title_node_name):
