@@ -592,7 +592,7 @@ mod tests {
     }
 
     /// An HTTP server answering by the longest matching path prefix, keeping
-    /// the request line of each request.
+    /// the head (request line and headers) of each request.
     async fn routed_server(routes: Vec<(&'static str, u16, String)>) -> (ServerAddr, RequestLog) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = ServerAddr::from(listener.local_addr().unwrap());
@@ -614,7 +614,7 @@ mod tests {
                 let text = String::from_utf8_lossy(&request).into_owned();
                 let line = text.lines().next().unwrap_or("").to_owned();
                 let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-                requests.lock().unwrap().push(line);
+                requests.lock().unwrap().push(text);
                 let (status, body) = routes
                     .iter()
                     .filter(|(prefix, _, _)| path.starts_with(prefix))
@@ -847,6 +847,75 @@ mod tests {
             .unwrap();
         assert!(err.is_invalid_credentials(), "{err:?}");
         assert!(sent_login(&log));
+    }
+
+    #[tokio::test]
+    async fn the_token_travels_only_in_the_authorization_header() {
+        use ferrogram_core::ids::{SessionId, UserId};
+        use ferrogram_core::proto::{Me, PublicKeys, SessionInfo, SessionList};
+        let me = Me {
+            id: UserId(1),
+            email: "ada@example.org".into(),
+            handle: "ada".into(),
+            display_name: "Ada".into(),
+            bio: String::new(),
+            verified: true,
+            created_at: 0,
+            public_keys: PublicKeys {
+                sign: B64(vec![1]),
+                enc: B64(vec![2]),
+            },
+            fingerprint: "F".into(),
+        };
+        let list = SessionList {
+            sessions: vec![SessionInfo {
+                id: SessionId("s1".into()),
+                device_name: "d".into(),
+                created_at: 0,
+                last_seen_at: 0,
+                expires_at: 0,
+                current: true,
+            }],
+        };
+        let (addr, log) = routed_server(vec![
+            (
+                "/api/v1/server",
+                200,
+                server_info("ferrogram", KdfParams::DEFAULT),
+            ),
+            ("/api/v1/me", 200, serde_json::to_string(&me).unwrap()),
+            (
+                "/api/v1/sessions",
+                200,
+                serde_json::to_string(&list).unwrap(),
+            ),
+        ])
+        .await;
+        let client = Client::connect(addr).await.unwrap();
+        let token = "TOKEN-e4Jq9-secret";
+        let session = client.resume(token).await.unwrap();
+        assert_eq!(session.id().0, "s1");
+        session.me().await.unwrap();
+        session.sessions().await.unwrap();
+        let requests = log.lock().unwrap().clone();
+        assert_eq!(requests.len(), 5, "server, me, sessions, me, sessions");
+        for (i, head) in requests.iter().enumerate() {
+            let request_line = head.lines().next().unwrap();
+            assert!(!request_line.contains(token), "{request_line}");
+            let auth: Vec<&str> = head
+                .lines()
+                .filter(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                .collect();
+            if i == 0 {
+                assert!(auth.is_empty(), "the server check carries no token");
+            } else {
+                assert_eq!(auth.len(), 1, "{head}");
+                assert_eq!(
+                    auth[0].split_once(':').unwrap().1.trim(),
+                    format!("Bearer {token}")
+                );
+            }
+        }
     }
 
     #[test]
