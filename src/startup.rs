@@ -97,6 +97,7 @@ impl Application {
         };
 
         let settings = settings_from(&config, &base_url, server_secret);
+        warn_if_limits_refuse_sends(&config, &settings);
         let ws_settings = WsSettings::from_config(&config);
         let presence = Arc::new(PresenceBoard::default());
         let hub = Hub::new(
@@ -287,6 +288,29 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         server_secret,
         max_group_members: ferrogram_handlers::DEFAULT_MAX_GROUP_MEMBERS,
         max_envelope_body_bytes: ferrogram_handlers::DEFAULT_MAX_ENVELOPE_BODY_BYTES,
+    }
+}
+
+/// Framing around a request body in a WebSocket `command` frame (type, id,
+/// command name), generously.
+const COMMAND_FRAME_OVERHEAD: usize = 1024;
+
+/// The largest `message.send` the group and envelope limits allow must fit
+/// both a REST body and a WebSocket frame, or sending to large groups fails
+/// with payload_too_large / frame_too_large. Said once, at start-up.
+fn warn_if_limits_refuse_sends(config: &Config, settings: &Settings) {
+    let largest_send = ferrogram_handlers::message::max_send_request_bytes(settings);
+    let limits = &config.limits;
+    if limits.max_body_bytes < largest_send
+        || limits.max_frame_bytes < largest_send + COMMAND_FRAME_OVERHEAD
+    {
+        tracing::warn!(
+            largest_send,
+            max_body_bytes = limits.max_body_bytes,
+            max_frame_bytes = limits.max_frame_bytes,
+            "limits.max_body_bytes or limits.max_frame_bytes is below the largest message \
+             the group and envelope limits allow: messages to large groups will be refused"
+        );
     }
 }
 

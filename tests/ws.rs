@@ -946,3 +946,66 @@ async fn resume_after_reconnect_delivers_exactly_the_missed_events_in_order() {
     assert_eq!(resumed["positions"], json!([]));
     carol_ws.assert_no_event(Duration::from_millis(300)).await;
 }
+
+/// The next live presence frame about `user` that `ws` receives.
+async fn presence_of(ws: &mut Ws, user: UserId) -> Value {
+    loop {
+        let frame = ws.frame().await;
+        if frame["type"] == "live"
+            && frame["event"]["type"] == "presence"
+            && frame["event"]["user_id"] == user.0
+        {
+            return frame["event"].clone();
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_and_typing_reach_those_who_share_a_chat() {
+    let app = gateway_app().await;
+    let alice = person(&app, "wspresa", 0).await;
+    let bob = person(&app, "wspresb", 1).await;
+    let carol = person(&app, "wspresc", 2).await;
+    let (mut alice_ws, _) = Ws::open(&app, &app.login(&alice.user).await).await;
+    let (mut carol_ws, _) = Ws::open(&app, &app.login(&carol.user).await).await;
+    let chat = alice_ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = chat["id"].as_i64().unwrap();
+
+    let bob_session = app.login(&bob.user).await;
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+    let online = presence_of(&mut alice_ws, bob.id).await;
+    assert_eq!(online["online"], true, "{online}");
+
+    // typing is live only, and only for the chat's members
+    bob_ws.ok("chat.typing", json!({"chat_id": chat_id})).await;
+    let typing = loop {
+        let frame = alice_ws.frame().await;
+        if frame["type"] == "live" && frame["event"]["type"] == "typing" {
+            break frame["event"].clone();
+        }
+    };
+    assert_eq!(typing["user_id"], bob.id.0);
+    assert_eq!(typing["chat_id"], chat_id);
+
+    bob_ws.stream.close(None).await.unwrap();
+    drop(bob_ws);
+    let offline = presence_of(&mut alice_ws, bob.id).await;
+    assert_eq!(offline["online"], false, "{offline}");
+    assert!(offline["last_seen_at"].as_i64().unwrap() > 0, "{offline}");
+    let listed = alice_ws
+        .ok("presence.get", json!({"user_ids": [bob.id]}))
+        .await;
+    assert_eq!(listed["users"][0]["online"], false, "{listed}");
+
+    // carol shares no chat with bob: she heard nothing of him
+    carol_ws.send(json!({"type": "ping"})).await;
+    loop {
+        let frame = carol_ws.frame().await;
+        assert_ne!(frame["type"], "live", "{frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+}

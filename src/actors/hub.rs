@@ -6,18 +6,17 @@
 
 use crate::actors::messages::{
     ChatEventCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets, CloseUserSockets,
-    ConnId, DeliverLive, GetHubStats, HubStats, LiveEventRaised, PublishEvent, RegisterSession,
-    RoomAddr, SessionEnded, StopRoom,
+    ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised, PublishEvent,
+    RegisterSession, RoomAddr, SessionEnded, SessionLink, StopRoom,
 };
-use crate::actors::presence::{co_members, PresenceBoard};
+use crate::actors::presence::PresenceBoard;
 use crate::actors::room::ChatRoom;
-use crate::actors::session::Session;
 use crate::ws::frame::{encode, CloseCause};
 use actix::prelude::*;
 use ferrogram_core::ids::{now_millis, ChatId, SessionId, UserId};
 use ferrogram_core::proto::chat::LiveEvent;
 use ferrogram_core::proto::ws::ServerFrame;
-use ferrogram_storage::{Storage, StorageError};
+use ferrogram_storage::{chats, Storage, StorageError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 struct Conn {
     user: UserId,
     session_id: SessionId,
-    addr: Addr<Session>,
+    link: SessionLink,
 }
 
 struct Room {
@@ -70,7 +69,7 @@ impl Hub {
     fn close_where(&self, cause: CloseCause, matches: impl Fn(&Conn) -> bool) -> usize {
         let mut closed = 0;
         for conn in self.conns.values().filter(|c| matches(c)) {
-            conn.addr.do_send(CloseConnection { cause });
+            conn.link.close.do_send(CloseConnection { cause });
             closed += 1;
         }
         closed
@@ -87,7 +86,7 @@ impl Hub {
                         })
                     })
                     .clone();
-                conn.addr.do_send(DeliverLive { frame });
+                conn.link.live.do_send(DeliverLive { frame });
             }
         }
     }
@@ -101,7 +100,7 @@ impl Hub {
         };
         let query = async move {
             storage
-                .run(move |conn| -> Result<_, StorageError> { co_members(conn, user) })
+                .run(move |conn| -> Result<_, StorageError> { chats::co_members(conn, user) })
                 .await
         };
         ctx.spawn(
@@ -161,14 +160,14 @@ impl Handler<RegisterSession> for Hub {
             conn,
             user,
             session_id,
-            addr,
+            link,
         } = msg;
         self.conns.insert(
             conn,
             Conn {
                 user,
                 session_id,
-                addr,
+                link,
             },
         );
         self.by_user.entry(user).or_default().push(conn);
@@ -202,10 +201,10 @@ impl Handler<ChatEventCommitted> for Hub {
 
     fn handle(&mut self, msg: ChatEventCommitted, _ctx: &mut Self::Context) {
         let ChatEventCommitted { members, event } = msg;
-        let targets: Vec<Addr<Session>> = members
+        let targets: Vec<Recipient<DeliverEvent>> = members
             .iter()
             .flat_map(|user| self.sessions_of(*user))
-            .map(|conn| conn.addr.clone())
+            .map(|conn| conn.link.events.clone())
             .collect();
         let chat_id = event.chat_id;
         if targets.is_empty() && !self.rooms.contains_key(&chat_id) {
@@ -272,5 +271,230 @@ impl Handler<GetHubStats> for Hub {
             users_online: self.by_user.len(),
             rooms: self.rooms.len(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::messages::{CloseConnection, DeliverEvent};
+    use ferrogram_core::proto::chat::{ChatEvent, EventBody};
+    use std::sync::Mutex;
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Got {
+        Event(ChatId, i64),
+        Live(String),
+        Closed(CloseCause),
+    }
+
+    /// Stands in for a session actor: records what reaches it.
+    struct Fake(Arc<Mutex<Vec<Got>>>);
+
+    impl Actor for Fake {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<DeliverEvent> for Fake {
+        type Result = ();
+        fn handle(&mut self, msg: DeliverEvent, _: &mut Context<Self>) {
+            assert!(msg.frame.contains("\"type\":\"event\""));
+            self.0
+                .lock()
+                .unwrap()
+                .push(Got::Event(msg.chat_id, msg.seq));
+        }
+    }
+
+    impl Handler<DeliverLive> for Fake {
+        type Result = ();
+        fn handle(&mut self, msg: DeliverLive, _: &mut Context<Self>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(Got::Live(msg.frame.to_string()));
+        }
+    }
+
+    impl Handler<CloseConnection> for Fake {
+        type Result = ();
+        fn handle(&mut self, msg: CloseConnection, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(Got::Closed(msg.cause));
+        }
+    }
+
+    struct Setup {
+        hub: Addr<Hub>,
+        presence: Arc<PresenceBoard>,
+    }
+
+    fn setup(room_idle: Duration) -> Setup {
+        let presence = Arc::new(PresenceBoard::default());
+        let hub = Hub::new(None, presence.clone(), room_idle).start();
+        Setup { hub, presence }
+    }
+
+    fn connect(s: &Setup, conn: u64, user: i64, session: &str) -> Arc<Mutex<Vec<Got>>> {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake(got.clone()).start();
+        s.hub.do_send(RegisterSession {
+            conn: ConnId(conn),
+            user: UserId(user),
+            session_id: SessionId(session.to_owned()),
+            link: SessionLink::of(&fake),
+        });
+        got
+    }
+
+    fn event(chat: i64, seq: i64) -> ChatEvent {
+        ChatEvent {
+            chat_id: ChatId(chat),
+            seq,
+            sender: UserId(1),
+            at: 0,
+            body: EventBody::Renamed {
+                title: format!("t{seq}"),
+            },
+        }
+    }
+
+    fn commit(s: &Setup, members: &[i64], event: ChatEvent) {
+        s.hub.do_send(ChatEventCommitted {
+            members: members.iter().copied().map(UserId).collect(),
+            event,
+        });
+    }
+
+    /// Waits (briefly) until `check` holds.
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("never: {what}");
+    }
+
+    fn events(got: &Arc<Mutex<Vec<Got>>>) -> Vec<Got> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|g| matches!(g, Got::Event(..)))
+            .cloned()
+            .collect()
+    }
+
+    #[actix_web::test]
+    async fn events_reach_every_session_of_every_member_in_seq_order() {
+        let s = setup(Duration::from_secs(60));
+        let alice_laptop = connect(&s, 1, 1, "a1");
+        let alice_phone = connect(&s, 2, 1, "a2");
+        let bob = connect(&s, 3, 2, "b1");
+        let outsider = connect(&s, 4, 3, "c1");
+        for seq in 1..=50 {
+            commit(&s, &[1, 2, 9], event(7, seq));
+        }
+        let expected: Vec<Got> = (1..=50).map(|seq| Got::Event(ChatId(7), seq)).collect();
+        for got in [&alice_laptop, &alice_phone, &bob] {
+            eventually("50 events", || events(got).len() == 50).await;
+            assert_eq!(events(got), expected);
+        }
+        assert!(events(&outsider).is_empty());
+        let stats = s.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(
+            stats,
+            HubStats {
+                connections: 4,
+                users_online: 3,
+                rooms: 1
+            }
+        );
+    }
+
+    #[actix_web::test]
+    async fn idle_rooms_stop_and_restart_on_the_next_event() {
+        let s = setup(Duration::from_millis(200));
+        let bob = connect(&s, 1, 2, "b1");
+        commit(&s, &[2], event(5, 1));
+        eventually("first event", || events(&bob).len() == 1).await;
+        assert_eq!(s.hub.send(GetHubStats).await.unwrap().rooms, 1);
+        actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            s.hub.send(GetHubStats).await.unwrap().rooms,
+            0,
+            "stopped when idle"
+        );
+        commit(&s, &[2], event(5, 2));
+        eventually("second event", || events(&bob).len() == 2).await;
+        assert_eq!(s.hub.send(GetHubStats).await.unwrap().rooms, 1);
+        // nobody online: no room is started for the event
+        commit(&s, &[8], event(6, 1));
+        assert_eq!(s.hub.send(GetHubStats).await.unwrap().rooms, 1);
+    }
+
+    #[actix_web::test]
+    async fn closing_hits_exactly_the_named_session_or_user() {
+        let s = setup(Duration::from_secs(60));
+        let a1 = connect(&s, 1, 1, "a1");
+        let a2 = connect(&s, 2, 1, "a2");
+        let b1 = connect(&s, 3, 2, "b1");
+        s.hub.do_send(CloseSessionSockets {
+            session_id: SessionId("a1".into()),
+            cause: CloseCause::SessionEnded,
+        });
+        eventually("a1 closed", || !a1.lock().unwrap().is_empty()).await;
+        assert_eq!(
+            *a1.lock().unwrap(),
+            vec![Got::Closed(CloseCause::SessionEnded)]
+        );
+        s.hub.do_send(CloseUserSockets {
+            user: UserId(1),
+            cause: CloseCause::AccountDeleted,
+        });
+        eventually("a2 closed", || !a2.lock().unwrap().is_empty()).await;
+        assert_eq!(
+            *a2.lock().unwrap(),
+            vec![Got::Closed(CloseCause::AccountDeleted)]
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        assert!(b1.lock().unwrap().is_empty());
+        s.hub.do_send(CloseAllSockets {
+            cause: CloseCause::ServerShutdown,
+        });
+        eventually("b1 closed", || !b1.lock().unwrap().is_empty()).await;
+    }
+
+    #[actix_web::test]
+    async fn live_events_and_presence_follow_connections() {
+        let s = setup(Duration::from_secs(60));
+        let a1 = connect(&s, 1, 1, "a1");
+        let _a2 = connect(&s, 2, 1, "a2");
+        s.hub.do_send(LiveEventRaised {
+            users: vec![UserId(1), UserId(5)],
+            event: LiveEvent::Typing {
+                chat_id: ChatId(3),
+                user_id: UserId(5),
+            },
+        });
+        eventually("typing", || !a1.lock().unwrap().is_empty()).await;
+        let live = a1.lock().unwrap()[0].clone();
+        assert!(
+            matches!(&live, Got::Live(frame) if frame.contains("\"typing\"")),
+            "{live:?}"
+        );
+        assert!(s.presence.info(UserId(1)).online);
+        s.hub.do_send(SessionEnded { conn: ConnId(1) });
+        s.hub.send(GetHubStats).await.unwrap();
+        assert!(s.presence.info(UserId(1)).online, "one connection left");
+        s.hub.do_send(SessionEnded { conn: ConnId(2) });
+        let stats = s.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(stats.users_online, 0);
+        let info = s.presence.info(UserId(1));
+        assert!(!info.online);
+        assert!(info.last_seen_at.is_some());
+        // an unknown connection ending is harmless
+        s.hub.do_send(SessionEnded { conn: ConnId(99) });
+        assert_eq!(s.hub.send(GetHubStats).await.unwrap().connections, 0);
     }
 }

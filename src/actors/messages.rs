@@ -3,7 +3,6 @@
 //! (fan-out never waits for an answer).
 
 use crate::actors::room::ChatRoom;
-use crate::actors::session::Session;
 use crate::ws::frame::CloseCause;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -31,6 +30,31 @@ impl std::fmt::Display for ConnId {
 
 // ---- to the hub ----
 
+/// How the hub and the rooms reach one connection's session actor.
+#[derive(Clone)]
+pub struct SessionLink {
+    pub events: Recipient<DeliverEvent>,
+    pub live: Recipient<DeliverLive>,
+    pub close: Recipient<CloseConnection>,
+}
+
+impl SessionLink {
+    /// The link to an actor that takes all three messages.
+    pub fn of<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor + Handler<DeliverEvent> + Handler<DeliverLive> + Handler<CloseConnection>,
+        A::Context: actix::dev::ToEnvelope<A, DeliverEvent>
+            + actix::dev::ToEnvelope<A, DeliverLive>
+            + actix::dev::ToEnvelope<A, CloseConnection>,
+    {
+        Self {
+            events: addr.clone().recipient(),
+            live: addr.clone().recipient(),
+            close: addr.clone().recipient(),
+        }
+    }
+}
+
 /// Session -> hub: the connection authenticated; route the user's events to it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -38,7 +62,7 @@ pub struct RegisterSession {
     pub conn: ConnId,
     pub user: UserId,
     pub session_id: SessionId,
-    pub addr: Addr<Session>,
+    pub link: SessionLink,
 }
 
 /// Session -> hub: the connection ended.
@@ -106,7 +130,7 @@ pub struct HubStats {
 #[rtype(result = "()")]
 pub struct PublishEvent {
     pub event: ChatEvent,
-    pub targets: Vec<Addr<Session>>,
+    pub targets: Vec<Recipient<DeliverEvent>>,
 }
 
 /// Hub -> room: the room is idle; deliver what is pending and stop.

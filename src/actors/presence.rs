@@ -5,8 +5,6 @@
 
 use ferrogram_core::ids::{Millis, UserId};
 use ferrogram_core::proto::chat::PresenceInfo;
-use ferrogram_storage::rusqlite::Connection;
-use ferrogram_storage::StorageError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -65,21 +63,6 @@ impl PresenceBoard {
             false
         }
     }
-}
-
-/// Everyone who shares at least one chat with `user`: who is told about
-/// `user`'s presence.
-///
-/// TEMPORARY (issue 3, gateway): belongs in `ferrogram_storage::chats` next
-/// to `share_a_chat`; move it there and call it from here.
-pub fn co_members(conn: &Connection, user: UserId) -> Result<Vec<UserId>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT other.user_id FROM chat_members AS mine \
-         JOIN chat_members AS other ON other.chat_id = mine.chat_id \
-         WHERE mine.user_id = ?1 AND other.user_id != ?1",
-    )?;
-    let ids = stmt.query_map([user.0], |r| r.get(0).map(UserId))?;
-    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

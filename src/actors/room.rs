@@ -8,7 +8,6 @@
 //! online session of every member.
 
 use crate::actors::messages::{DeliverEvent, PublishEvent, StopRoom};
-use crate::actors::session::Session;
 use crate::ws::frame::encode;
 use actix::prelude::*;
 use ferrogram_core::ids::{ChatId, Seq};
@@ -81,7 +80,7 @@ impl<T> SeqOrderer<T> {
 
 struct Pending {
     event: DeliverEvent,
-    targets: Vec<Addr<Session>>,
+    targets: Vec<Recipient<DeliverEvent>>,
 }
 
 pub struct ChatRoom {

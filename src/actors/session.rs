@@ -13,7 +13,7 @@
 //! when it does not read, and then it is disconnected as too slow.
 
 use crate::actors::messages::{
-    CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded,
+    CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded, SessionLink,
 };
 use crate::actors::resume::{Offer, Release, ResumeGate};
 use crate::http::{new_request_id, public_error};
@@ -305,7 +305,7 @@ impl Session {
             conn: self.conn,
             user: auth.user_id,
             session_id: auth.session_id.clone(),
-            addr: ctx.address(),
+            link: SessionLink::of(&ctx.address()),
         });
         self.send(
             ctx,
