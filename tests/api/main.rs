@@ -6,6 +6,7 @@ mod helpers;
 mod mail;
 
 mod cli;
+mod client_types;
 mod command_log;
 mod lifecycle;
 mod prelogin;
