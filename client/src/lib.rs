@@ -21,7 +21,11 @@ pub mod cli;
 mod client;
 mod error;
 mod keys;
+pub mod messenger;
 mod session;
+mod store;
+mod unlock;
+mod ws;
 
 pub use addr::{AddrParseError, ServerAddr, DEFAULT_PORT};
 pub use client::{
@@ -29,9 +33,17 @@ pub use client::{
 };
 pub use error::ClientError;
 pub use keys::generate_identity;
+pub use messenger::{
+    ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, ContactKeys, EventStream,
+    History, Message, MessageDeletion, MessageEdit, Messenger, MessengerError, MessengerOptions,
+    OutgoingMessage, Verification,
+};
 pub use session::Session;
+pub use store::{ChatPosition, Store};
+pub use unlock::LockedKeys;
 
 pub use ferrogram_core::crypto::Identity;
+pub use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
 pub use ferrogram_core::proto;
 pub use ferrogram_core::{ApiError, ErrorCode};
 pub use reqwest::Method;

@@ -122,6 +122,16 @@ impl Session {
         self.lock().secrets.is_some()
     }
 
+    /// The open keys with what re-sealing them needs (see `unlock.rs`).
+    pub(crate) fn secrets(&self) -> Option<Arc<AccountSecrets>> {
+        self.lock().secrets.clone()
+    }
+
+    /// Gives a resumed session its keys (see `unlock.rs`).
+    pub(crate) fn set_secrets(&self, secrets: AccountSecrets) {
+        self.lock().secrets = Some(Arc::new(secrets));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

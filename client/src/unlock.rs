@@ -1,0 +1,113 @@
+//! Keeping the private keys on a device without keeping them in the clear.
+//!
+//! [`LockedKeys`] is the account's identity sealed with the password-derived
+//! `wrap_key`, with the salt and KDF parameters to derive it again: exactly
+//! what the server stores, so a copy on disk reveals nothing without the
+//! password (an Argon2id guess per try). A session resumed from a token has
+//! no keys; [`Session::unlock`] opens them with the password, without a new
+//! log-in.
+
+use std::sync::Arc;
+
+use ferrogram_core::b64::B64;
+use ferrogram_core::ids::UserId;
+use ferrogram_core::proto::KdfParams;
+use ferrogram_core::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::client::run_blocking;
+use crate::error::ClientError;
+use crate::keys::{self, AccountSecrets};
+use crate::session::Session;
+
+/// The account's private keys, sealed with the key derived from the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedKeys {
+    pub user_id: UserId,
+    /// Fingerprint of the public keys they belong to.
+    pub fingerprint: String,
+    pub kdf_salt: B64,
+    pub kdf: KdfParams,
+    pub sealed_keys: B64,
+}
+
+impl Session {
+    /// This session's open keys, sealed for keeping on disk; `None` when the
+    /// session has no keys (resumed from a token and not unlocked).
+    pub async fn locked_keys(&self) -> Result<Option<LockedKeys>, ClientError> {
+        let Some(secrets) = self.secrets() else {
+            return Ok(None);
+        };
+        let me = self.cached_me();
+        let sealing = Arc::clone(&secrets);
+        let sealed = run_blocking(move || {
+            ferrogram_core::crypto::seal_identity(
+                &sealing.identity,
+                &sealing.wrap_key,
+                &mut rand::rng(),
+            )
+            .map_err(|e| keys::crypto_error("cannot seal the private keys", &e))
+        })
+        .await?;
+        Ok(Some(LockedKeys {
+            user_id: me.id,
+            fingerprint: secrets.identity.fingerprint(),
+            kdf_salt: B64(secrets.salt.clone()),
+            kdf: secrets.kdf,
+            sealed_keys: B64(sealed),
+        }))
+    }
+
+    /// Opens `locked` with the password and gives this session the keys.
+    /// Refuses keys of another account, KDF parameters below this client's
+    /// floor, and keys that do not match the account's public keys.
+    pub async fn unlock(&self, password: &str, locked: &LockedKeys) -> Result<(), ClientError> {
+        let me = self.cached_me();
+        if locked.user_id != me.id {
+            return Err(ClientError::invalid_input(format!(
+                "these keys belong to user {}, not {}",
+                locked.user_id, me.id
+            )));
+        }
+        let floor = self
+            .client()
+            .options()
+            .kdf_override
+            .unwrap_or(KdfParams::DEFAULT);
+        if !locked.kdf.is_acceptable(&floor) {
+            return Err(ClientError::invalid_input(
+                "the stored keys use key derivation parameters this client does not accept",
+            ));
+        }
+        let password = Zeroizing::new(password.to_owned());
+        let salt = locked.kdf_salt.0.clone();
+        let kdf = locked.kdf;
+        let sealed = locked.sealed_keys.0.clone();
+        let (identity, wrap_key) = run_blocking(move || {
+            let derived = keys::derive(&password, &salt, kdf)?;
+            // Same password and salt, same wrap key: if it does not open
+            // the blob, the password is wrong.
+            let identity = keys::open(&sealed, &derived.wrap_key).map_err(|_| {
+                ClientError::InvalidInput(ApiError::new(
+                    ErrorCode::InvalidCredentials,
+                    "wrong password: the stored keys do not open with it",
+                ))
+            })?;
+            Ok((identity, derived.wrap_key))
+        })
+        .await?;
+        if identity.public_keys() != me.public_keys {
+            return Err(ClientError::Crypto(
+                "the stored private keys do not belong to this account's public keys".into(),
+            ));
+        }
+        self.set_secrets(AccountSecrets {
+            identity: Arc::new(identity),
+            wrap_key,
+            salt: locked.kdf_salt.0.clone(),
+            kdf,
+        });
+        Ok(())
+    }
+}
