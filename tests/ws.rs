@@ -1009,3 +1009,39 @@ async fn presence_and_typing_reach_those_who_share_a_chat() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_client_timeout_and_a_live_one_stays() {
+    let app = spawn_app_with(|c| {
+        c.websocket.heartbeat_interval_secs = 1;
+        c.websocket.client_timeout_secs = 2;
+    })
+    .await;
+    let alice = person(&app, "wsidle", 0).await;
+    let session = app.login(&alice.user).await;
+    let (mut silent, _) = Ws::open(&app, &session).await;
+    let (mut live, _) = Ws::open(&app, &session).await;
+
+    // `live` reads all along (tungstenite answers the server's pings while
+    // reading); `silent` reads nothing, so it answers no ping.
+    let keep_reading = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let mut pings = 0;
+        while let Ok(next) = tokio::time::timeout_at(deadline.into(), live.stream.next()).await {
+            match next {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(_)) => {}
+                other => panic!("the live connection ended: {other:?}"),
+            }
+        }
+        (live, pings)
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (frames, close) = silent.until_closed().await;
+    assert!(frames.is_empty(), "{frames:?}");
+    assert_closed_with(close.as_ref(), CloseCode::Away, "idle timeout");
+
+    let (mut live, pings) = keep_reading.await.unwrap();
+    assert!(pings >= 2, "heartbeat pings: {pings}");
+    assert_eq!(live.ok("me.get", json!({})).await["id"], alice.id.0);
+}
