@@ -419,8 +419,22 @@ impl Session {
             positions: Vec::new(),
         };
         for position in positions {
-            // Live events are held from now on, before anything is read.
-            if position.seq >= 0 && self.gate.begin(position.chat_id) {
+            if position.seq < 0 {
+                self.send_error(
+                    ctx,
+                    ApiError::new(
+                        ErrorCode::InvalidFrame,
+                        format!(
+                            "cannot resume chat {}: seq must be 0 or more",
+                            position.chat_id
+                        ),
+                    ),
+                );
+                continue;
+            }
+            // Live events are held from now on, before anything is read. A
+            // chat named twice is resumed once, from its first position.
+            if self.gate.begin(position.chat_id) {
                 run.positions.push(position.chat_id);
                 run.queue.push_back(ResumeStep {
                     chat_id: position.chat_id,
