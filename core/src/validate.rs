@@ -18,7 +18,10 @@ pub fn handle(raw: &str) -> Result<String, ApiError> {
     if h.len() < HANDLE_MIN || h.len() > HANDLE_MAX {
         return Err(bad("must be 3 to 32 characters long"));
     }
-    if !h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if !h
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         return Err(bad("may contain only a-z, 0-9 and _"));
     }
     if h.bytes().all(|b| b.is_ascii_digit()) {
@@ -100,7 +103,11 @@ pub fn device_name(raw: Option<&str>) -> Result<String, ApiError> {
             "device name must be at most 64 characters",
         ));
     }
-    Ok(if d.is_empty() { "unknown device".to_owned() } else { d.to_owned() })
+    Ok(if d.is_empty() {
+        "unknown device".to_owned()
+    } else {
+        d.to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -111,7 +118,11 @@ mod tests {
     fn handles() {
         assert_eq!(handle(" Alice_99 ").unwrap(), "alice_99");
         for bad in ["ab", "12345", "a-b-c", "ali ce", "ünï", &"a".repeat(33), ""] {
-            assert_eq!(handle(bad).unwrap_err().code, ErrorCode::InvalidHandle, "{bad}");
+            assert_eq!(
+                handle(bad).unwrap_err().code,
+                ErrorCode::InvalidHandle,
+                "{bad}"
+            );
         }
         assert!(handle(&"a".repeat(32)).is_ok());
         assert!(handle("1a1").is_ok());
@@ -122,10 +133,24 @@ mod tests {
         assert_eq!(email(" Bob@Example.ORG ").unwrap(), "bob@example.org");
         assert!(email("a.b+tag@mail.example.co.uk").is_ok());
         for bad in [
-            "", "plain", "@x.org", "a@", "a@b", "a b@x.org", "a@x..org", "a@-x.org",
-            ".a@x.org", "a@@x.org", "a@x.org\nb", "a\u{0}@x.org",
+            "",
+            "plain",
+            "@x.org",
+            "a@",
+            "a@b",
+            "a b@x.org",
+            "a@x..org",
+            "a@-x.org",
+            ".a@x.org",
+            "a@@x.org",
+            "a@x.org\nb",
+            "a\u{0}@x.org",
         ] {
-            assert_eq!(email(bad).unwrap_err().code, ErrorCode::InvalidEmail, "{bad:?}");
+            assert_eq!(
+                email(bad).unwrap_err().code,
+                ErrorCode::InvalidEmail,
+                "{bad:?}"
+            );
         }
         assert!(email(&format!("{}@x.org", "a".repeat(65))).is_err());
     }
