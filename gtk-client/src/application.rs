@@ -91,9 +91,17 @@ glib::wrapper! {
 
 impl FerrogramApplication {
     pub fn new() -> Self {
+        // Normally a second start raises the running window. Several profiles
+        // (XDG_CONFIG_HOME) side by side, as in the UI test, need their own
+        // processes.
+        let flags = if std::env::var_os("FERROGRAM_NON_UNIQUE").is_some() {
+            gio::ApplicationFlags::NON_UNIQUE
+        } else {
+            gio::ApplicationFlags::default()
+        };
         glib::Object::builder()
             .property("application-id", APP_ID)
-            .property("flags", gio::ApplicationFlags::default())
+            .property("flags", flags)
             .build()
     }
 

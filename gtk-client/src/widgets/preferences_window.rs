@@ -48,11 +48,11 @@ mod imp {
         #[template_child]
         pub sessions_group: TemplateChild<adw::PreferencesGroup>,
         #[template_child]
-        pub system_check: TemplateChild<gtk::CheckButton>,
+        pub system_check: TemplateChild<gtk::ToggleButton>,
         #[template_child]
-        pub light_check: TemplateChild<gtk::CheckButton>,
+        pub light_check: TemplateChild<gtk::ToggleButton>,
         #[template_child]
-        pub dark_check: TemplateChild<gtk::CheckButton>,
+        pub dark_check: TemplateChild<gtk::ToggleButton>,
         #[template_child]
         pub server_row: TemplateChild<adw::ActionRow>,
         #[template_child]

@@ -149,16 +149,23 @@ def newest_code(outbox, address):
 class Instance:
     """One running app with its own settings and data folders."""
 
-    def __init__(self, label, base):
+    def __init__(self, label, base, color_scheme=None):
         self.label = label
         self.home = os.path.join(base, label)
         os.makedirs(self.home)
+        if color_scheme:
+            # The settings file as the Appearance page writes it.
+            settings = os.path.join(self.home, "config", "ferrogram")
+            os.makedirs(settings)
+            with open(os.path.join(settings, "gtk.json"), "w") as f:
+                f.write('{"color_scheme": "%s"}' % color_scheme)
         env = dict(
             os.environ,
             XDG_CONFIG_HOME=os.path.join(self.home, "config"),
             XDG_DATA_HOME=os.path.join(self.home, "data"),
             XDG_CACHE_HOME=os.path.join(self.home, "cache"),
             FERROGRAM_LOG="info",
+            FERROGRAM_NON_UNIQUE="1",
         )
         # No desktop: no GNOME keyring either, which the app must say.
         env.pop("GNOME_KEYRING_CONTROL", None)
@@ -285,7 +292,18 @@ def clickable(node, name):
 
 
 def set_style(inst, name):
-    click(wait_for(f"the {name} style", lambda: clickable(inst.app, f"{name} style")))
+    def toggle():
+        for node in find_all(inst.app, name, "push button"):
+            if node.actions:
+                return node
+        return None
+
+    try:
+        click(wait_for(f"the {name} style button", toggle, 10))
+    except AssertionError:
+        for n in find_all(inst.app, name):
+            log(f"candidate: {n.roleName} {n.name!r} {list(n.actions.keys())}")
+        raise
 
 
 def close_window(inst, title_node_name):
@@ -319,16 +337,17 @@ def main():
         check_settings(a, ada)
         set_style(a, "Dark")
         time.sleep(1)
-        screenshot("preferences-dark.png")
+        screenshot("preferences.png")
         close_window(a, "Preferences")
-        time.sleep(1)
-        screenshot("main-dark.png")
 
-        b = Instance("bob", base)
+        # Bob's app starts in the dark style (as chosen in Appearance).
+        b = Instance("bob", base, color_scheme="dark")
         instances.append(b)
         connect(b, port)
         sign_up(b, outbox, bob)
         log_in(b, bob)
+        b.wait_label("No Chats Yet")
+        screenshot("main-dark.png")
 
         # Ada looks Bob up by his username.
         click(wait_for("the new chat button", lambda: find(a.app, "New Chat", "push button")))
