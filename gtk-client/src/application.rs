@@ -173,6 +173,7 @@ impl FerrogramApplication {
         }
     }
 
+    #[allow(clippy::unused_self)] // an application-wide setting, called on the app
     pub fn apply_color_scheme(&self, scheme: ColorScheme) {
         let manager = adw::StyleManager::default();
         manager.set_color_scheme(match scheme {
@@ -182,6 +183,7 @@ impl FerrogramApplication {
         });
     }
 
+    #[allow(clippy::unused_self)] // part of start-up, with the other set-up steps
     fn load_css(&self) {
         let Some(display) = gtk::gdk::Display::default() else {
             return;

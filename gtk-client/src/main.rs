@@ -1,5 +1,9 @@
 //! `ferrogram`: the GNOME desktop client of Ferrogram.
 
+// Every GObject subclass keeps its private half in a `mod imp` that imports
+// its parent module whole (the gtk-rs subclassing pattern).
+#![allow(clippy::wildcard_imports)]
+
 mod application;
 mod config;
 mod error;

@@ -14,6 +14,8 @@ mod imp {
 
     use super::*;
 
+    // `chat_id` is the property `chat-id`, named as in the protocol.
+    #[allow(clippy::struct_field_names)]
     #[derive(Default, glib::Properties)]
     #[properties(wrapper_type = super::Chat)]
     pub struct Chat {

@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(local_day(now) - 1, local_day(now - DAY));
         assert_eq!(day_label(now - HOUR, now), "Today");
         assert_eq!(day_label(now - DAY, now), "Yesterday");
-        assert_eq!(day_label(now - 400 * DAY, now).len() > 6, true);
+        assert!(day_label(now - 400 * DAY, now).len() > 6);
         assert_eq!(time_of_day(now), "12:00");
         assert_eq!(list_time(now - HOUR, now), "11:00");
         assert_eq!(list_time(0, now), "");

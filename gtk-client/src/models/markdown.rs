@@ -263,22 +263,21 @@ fn inline(s: &str, out: &mut String, depth: u8, in_link: bool) {
                     _ => None,
                 };
                 match pair {
-                    Some(pair) if !no_closer[pair.index()] => match find_closer(s, i, pair) {
-                        Some(close) => {
+                    Some(pair) if !no_closer[pair.index()] => {
+                        if let Some(close) = find_closer(s, i, pair) {
                             escape(&s[plain_from..i], out);
                             let len = pair.delimiter().len();
                             let _ = write!(out, "<{}>", pair.tag());
                             inline(&s[i + len..close], out, depth + 1, in_link);
                             let _ = write!(out, "</{}>", pair.tag());
                             Some(close + len - i)
-                        }
-                        None => {
+                        } else {
                             if opens(s, i, pair) {
                                 no_closer[pair.index()] = true;
                             }
                             None
                         }
-                    },
+                    }
                     _ => None,
                 }
             }

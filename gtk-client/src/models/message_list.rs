@@ -236,15 +236,12 @@ impl MessageList {
     }
 
     fn fill_quote(&self, message: &Message) {
-        match self.by_seq(message.reply_to()) {
-            Some(quoted) => {
-                message.set_reply_sender(quoted.sender_name());
-                message.set_reply_preview(quoted.preview());
-            }
-            None => {
-                message.set_reply_sender(String::new());
-                message.set_reply_preview(crate::i18n::tr("an earlier message"));
-            }
+        if let Some(quoted) = self.by_seq(message.reply_to()) {
+            message.set_reply_sender(quoted.sender_name());
+            message.set_reply_preview(quoted.preview());
+        } else {
+            message.set_reply_sender(String::new());
+            message.set_reply_preview(crate::i18n::tr("an earlier message"));
         }
     }
 

@@ -10,6 +10,8 @@ mod imp {
 
     use super::*;
 
+    // `user_id` is the property `user-id`, named as in the protocol.
+    #[allow(clippy::struct_field_names)]
     #[derive(Default, glib::Properties)]
     #[properties(wrapper_type = super::User)]
     pub struct User {

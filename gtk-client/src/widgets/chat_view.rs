@@ -217,7 +217,8 @@ mod imp {
                 object.disconnect(id);
             }
             let obj = self.obj();
-            self.chat.replace(chat.clone());
+            self.chat.replace(chat);
+            let chat = self.chat.borrow().clone();
             obj.set_mode(ComposerMode::New);
             self.text_view.buffer().set_text("");
             match &chat {

@@ -153,6 +153,7 @@ impl LoginPage {
     }
 
     #[template_callback]
+    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_signup(&self) {
         if let Some(w) = FerrogramApplication::get().window() {
             w.show_signup();
@@ -168,6 +169,7 @@ impl LoginPage {
     }
 
     #[template_callback]
+    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_change_server(&self) {
         if let Some(w) = FerrogramApplication::get().window() {
             w.show_connect();

@@ -118,6 +118,7 @@ impl SignupPage {
     }
 
     #[template_callback]
+    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_back(&self) {
         if let Some(w) = FerrogramApplication::get().window() {
             w.show_login(None, None);
