@@ -1,0 +1,78 @@
+//! Live signals: typing, read receipts, presence, joining and leaving.
+
+use ferrogram_client::ClientEvent;
+
+use crate::helpers::spawn_app;
+use crate::support::{person, Device};
+
+#[tokio::test]
+async fn typing_and_read_receipts_arrive() {
+    let app = spawn_app().await;
+    let alice = person(&app, "tyalice", 0).await;
+    let bob = person(&app, "tybob", 1).await;
+    let mut a = Device::new(&app, &alice).await;
+    let mut b = Device::new(&app, &bob).await;
+    let chat = a.messenger.create_direct(bob.id).await.unwrap();
+
+    b.messenger.typing(chat.id).await.unwrap();
+    let (chat_id, user_id) = a
+        .wait_for("typing", |e| match e {
+            ClientEvent::Typing { chat_id, user_id } => Some((chat_id, user_id)),
+            _ => None,
+        })
+        .await;
+    assert_eq!((chat_id, user_id), (chat.id, bob.id));
+
+    let ack = a.send(chat.id, "read me").await;
+    let got = b.message().await;
+    b.messenger.mark_read(chat.id, got.seq).await.unwrap();
+    let receipt = a
+        .wait_for("read receipt", |e| match e {
+            ClientEvent::ReadReceipt {
+                chat_id,
+                user_id,
+                seq,
+            } if user_id == bob.id => Some((chat_id, seq)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(receipt, (chat.id, ack.seq));
+    let summary = a.messenger.list_chats().await.unwrap();
+    assert_eq!(summary[0].unread_count, 0, "my own message is not unread");
+    let summary = b.messenger.list_chats().await.unwrap();
+    assert_eq!(summary[0].my_read_seq, ack.seq);
+}
+
+#[tokio::test]
+async fn joining_a_group_and_presence_are_reported() {
+    let app = spawn_app().await;
+    let alice = person(&app, "pralice", 0).await;
+    let bob = person(&app, "prbob", 1).await;
+    let a = Device::new(&app, &alice).await;
+    let mut b = Device::new(&app, &bob).await;
+    let chat = a
+        .messenger
+        .create_group("hello Bob", &[bob.id])
+        .await
+        .unwrap();
+    let joined = b
+        .wait_for("chat joined", |e| match e {
+            ClientEvent::ChatJoined(summary) => Some(summary),
+            _ => None,
+        })
+        .await;
+    assert_eq!(joined.id, chat.id);
+    assert_eq!(joined.title.as_deref(), Some("hello Bob"));
+
+    let online = a.messenger.presence(&[bob.id]).await.unwrap();
+    assert_eq!(online.len(), 1);
+    assert!(online[0].online);
+
+    b.messenger.leave_chat(chat.id).await.unwrap();
+    b.wait_for("chat removed", |e| match e {
+        ClientEvent::ChatRemoved { chat_id } if chat_id == chat.id => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(b.messenger.list_chats().await.unwrap().is_empty());
+}

@@ -1,0 +1,167 @@
+//! People, devices and waiting for events.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ferrogram_client::proto::MessagePayload;
+use ferrogram_client::{
+    ChatId, ClientEvent, EventStream, Identity, Message, Messenger, MessengerOptions, Store, UserId,
+};
+use ferrogram_core::b64::B64;
+use tempfile::TempDir;
+
+use crate::helpers::{TestApp, TestUser};
+
+/// How long a test waits for one expected event.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// TEST KEYS ONLY: core's fixed test identities (generating RSA-3072 keys
+/// takes seconds per account).
+pub fn identity(n: usize) -> Arc<Identity> {
+    const TEXTS: [&str; 4] = [
+        include_str!("../../core/src/crypto/testdata/identity-0.b64"),
+        include_str!("../../core/src/crypto/testdata/identity-1.b64"),
+        include_str!("../../core/src/crypto/testdata/identity-2.b64"),
+        include_str!("../../core/src/crypto/testdata/identity-3.b64"),
+    ];
+    static ALL: OnceLock<Vec<Arc<Identity>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        TEXTS
+            .iter()
+            .map(|t| Arc::new(Identity::from_bytes(&B64::decode(t.trim()).unwrap()).unwrap()))
+            .collect()
+    })[n % TEXTS.len()]
+    .clone()
+}
+
+/// A verified account with a fixed identity.
+pub struct Person {
+    pub user: TestUser,
+    pub id: UserId,
+    pub identity: Arc<Identity>,
+}
+
+/// Registers and verifies `tag` with fixed identity `n` (0 to 3; people in
+/// one test need different ones).
+pub async fn person(app: &TestApp, tag: &str, n: usize) -> Person {
+    let user = TestUser::new(tag);
+    let identity = identity(n);
+    let registered = app
+        .client
+        .register(user.params(identity.clone()))
+        .await
+        .expect("register");
+    let code = app.mail_to(&user.email).await.code().expect("code in mail");
+    app.client
+        .verify_code(&user.email, &code)
+        .await
+        .expect("verify");
+    Person {
+        id: registered.user_id,
+        user,
+        identity,
+    }
+}
+
+/// Options for tests: quick reconnects.
+pub fn test_options() -> MessengerOptions {
+    MessengerOptions {
+        request_timeout: Duration::from_secs(15),
+        backoff_initial: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(1),
+        ..MessengerOptions::default()
+    }
+}
+
+/// One logged-in device: a messenger, its events and its store folder.
+pub struct Device {
+    pub messenger: Messenger,
+    pub events: EventStream,
+    pub store_dir: Arc<TempDir>,
+}
+
+impl Device {
+    /// Logs `person` in on a new device with a new store and connects.
+    pub async fn new(app: &TestApp, person: &Person) -> Device {
+        Device::with_store(app, person, Arc::new(tempfile::tempdir().unwrap())).await
+    }
+
+    /// Logs in again and connects with the store in `store_dir` (a device
+    /// that was offline and comes back).
+    pub async fn with_store(app: &TestApp, person: &Person, store_dir: Arc<TempDir>) -> Device {
+        let session = Arc::new(app.login(&person.user).await);
+        let store = Store::open(store_dir.path().join("store.sqlite3"), person.id).unwrap();
+        let (messenger, events) = Messenger::connect(session, Some(store), test_options())
+            .await
+            .expect("messenger connects");
+        messenger
+            .wait_synced(EVENT_TIMEOUT)
+            .await
+            .expect("messenger syncs");
+        Device {
+            messenger,
+            events,
+            store_dir,
+        }
+    }
+
+    /// Waits for the first event `pick` accepts, skipping others.
+    pub async fn wait_for<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(ClientEvent) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} within {EVENT_TIMEOUT:?}"))
+                .unwrap_or_else(|| panic!("the event stream ended while waiting for {what}"));
+            if let Some(found) = pick(event) {
+                return found;
+            }
+        }
+    }
+
+    /// The next received message (any chat, any sender).
+    pub async fn message(&mut self) -> Message {
+        self.wait_for("message", |e| match e {
+            ClientEvent::MessageReceived(m) => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next message from someone else.
+    pub async fn message_from_others(&mut self) -> Message {
+        let me = self.messenger.user_id();
+        self.wait_for("message from another user", |e| match e {
+            ClientEvent::MessageReceived(m) if m.sender != me => Some(m),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Every message received within `quiet` (until nothing comes for that long).
+    pub async fn drain_messages(&mut self, quiet: Duration) -> Vec<Message> {
+        let mut found = Vec::new();
+        while let Ok(Some(event)) = tokio::time::timeout(quiet, self.events.next()).await {
+            if let ClientEvent::MessageReceived(m) = event {
+                found.push(m);
+            }
+        }
+        found
+    }
+
+    pub async fn send(&self, chat: ChatId, text: &str) -> ferrogram_client::proto::MessageAck {
+        self.messenger
+            .send(chat, MessagePayload::text(text))
+            .await
+            .unwrap_or_else(|e| panic!("send {text:?}: {e}"))
+    }
+}
+
+/// A text no other test sends.
+pub fn marker(tag: &str) -> String {
+    format!("{tag}-{:032x}", rand::random::<u128>())
+}
