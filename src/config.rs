@@ -78,6 +78,7 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub security: SecurityConfig,
     pub log: LogConfig,
+    pub bench: BenchConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +223,23 @@ pub struct SecurityConfig {
     pub auth_hash: Argon2Cost,
     pub min_client_kdf: Argon2Cost,
 }
+
+/// Load-testing mode (`bench.enabled`): cheap keys, verified accounts and no
+/// account rate limits, so `ferrogram-loadgen provision` is quick. Off by
+/// default; never for a server with real users.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchConfig {
+    pub enabled: bool,
+}
+
+/// The Argon2id cost of bench mode, for client key derivation and the
+/// server's hash of auth keys alike: the smallest Argon2id allows.
+pub const BENCH_ARGON2_COST: Argon2Cost = Argon2Cost {
+    m_cost_kib: 8,
+    t_cost: 1,
+    p_cost: 1,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -448,12 +466,35 @@ impl Config {
     }
 
     pub fn min_client_kdf(&self) -> KdfParams {
-        let c = self.security.min_client_kdf;
+        let c = if self.bench.enabled {
+            BENCH_ARGON2_COST
+        } else {
+            self.security.min_client_kdf
+        };
         KdfParams {
             m_cost_kib: c.m_cost_kib,
             t_cost: c.t_cost,
             p_cost: c.p_cost,
             ..KdfParams::DEFAULT
+        }
+    }
+
+    /// The rate-limit rules in force: those of `limits.rate_limits`, or none
+    /// at all in bench mode (a class without a rule is not limited).
+    pub fn rate_rules(&self) -> HashMap<String, RateRule> {
+        if self.bench.enabled {
+            HashMap::new()
+        } else {
+            self.limits.rate_limits.rules()
+        }
+    }
+
+    /// Argon2id cost of the server-side hash of auth keys (minimal in bench mode).
+    pub fn auth_hash_cost(&self) -> Argon2Cost {
+        if self.bench.enabled {
+            BENCH_ARGON2_COST
+        } else {
+            self.security.auth_hash
         }
     }
 
@@ -723,6 +764,20 @@ mod tests {
                 i + 1
             );
         }
+    }
+
+    #[test]
+    fn bench_mode_is_off_by_default_and_lowers_costs_only_when_on() {
+        let c = Config::embedded_defaults();
+        assert!(!c.bench.enabled);
+        assert_eq!(c.min_client_kdf(), KdfParams::DEFAULT);
+        assert_eq!(c.auth_hash_cost(), c.security.auth_hash);
+        assert_eq!(c.rate_rules().len(), 5);
+        let c = Config::load_from(None, &env(&[("FERROGRAM__BENCH__ENABLED", "true")])).unwrap();
+        assert!(c.bench.enabled);
+        assert_eq!(c.min_client_kdf().m_cost_kib, BENCH_ARGON2_COST.m_cost_kib);
+        assert_eq!(c.auth_hash_cost(), BENCH_ARGON2_COST);
+        assert!(c.rate_rules().is_empty());
     }
 
     #[test]

@@ -98,6 +98,9 @@ impl Application {
 
         let settings = settings_from(&config, &base_url, server_secret);
         warn_if_limits_refuse_sends(&config, &settings);
+        if config.bench.enabled {
+            tracing::warn!("{BENCH_WARNING}");
+        }
         let ws_settings = WsSettings::from_config(&config);
         let presence = Arc::new(PresenceBoard::default());
         let hub = Hub::new(
@@ -124,7 +127,7 @@ impl Application {
             storage,
             mail: Arc::new(mailer.clone()),
             settings,
-            rate_limiter: RateLimiter::new(config.limits.rate_limits.rules()),
+            rate_limiter: RateLimiter::new(config.rate_rules()),
             command_log: command_log.clone(),
             notifier: shared_notifier,
             writer,
@@ -216,7 +219,7 @@ impl Application {
     /// The startup message: name, version, address, database, mail transport.
     pub fn startup_message(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!(
+        let mut message = format!(
             "Ferrogram server {version} (protocol {protocol})\n\
              \x20 listening on  {scheme}://{addr}\n\
              \x20 public URL    {url}\n\
@@ -228,7 +231,13 @@ impl Application {
             url = self.base_url,
             db = self.database_path.display(),
             mail = self.mail_transport,
-        )
+        );
+        if self.config.bench.enabled {
+            message.push_str("\n\n  !!! WARNING: ");
+            message.push_str(BENCH_WARNING);
+            message.push_str(" !!!");
+        }
+        message
     }
 
     /// Serves until stopped (SIGINT, SIGTERM or a [`ServerHandle`]), then
@@ -265,6 +274,7 @@ fn url_authority(addr: SocketAddr) -> String {
 /// What the handlers need to know of the configuration.
 pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>) -> Settings {
     let s = &config.security;
+    let hash = config.auth_hash_cost();
     let server_name = public_url
         .split_once("://")
         .map_or(public_url, |(_, rest)| rest)
@@ -279,17 +289,23 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         resend_cooldown_secs: i64::from(s.resend_cooldown_secs),
         max_code_attempts: s.max_code_attempts,
         auth_hash: HashCost {
-            m_cost_kib: s.auth_hash.m_cost_kib,
-            t_cost: s.auth_hash.t_cost,
-            p_cost: s.auth_hash.p_cost,
+            m_cost_kib: hash.m_cost_kib,
+            t_cost: hash.t_cost,
+            p_cost: hash.p_cost,
         },
         min_kdf: config.min_client_kdf(),
         max_request_bytes: config.limits.max_body_bytes,
         server_secret,
         max_group_members: ferrogram_handlers::DEFAULT_MAX_GROUP_MEMBERS,
         max_envelope_body_bytes: ferrogram_handlers::DEFAULT_MAX_ENVELOPE_BODY_BYTES,
+        bench_accounts: config.bench.enabled,
     }
 }
+
+/// Said at start-up (log and startup message) while `bench.enabled` is on.
+pub const BENCH_WARNING: &str = "BENCH MODE IS ON (bench.enabled): cheap password hashing, \
+     accounts verified without email, no account rate limits. For load tests only; \
+     never use this server for real users.";
 
 /// Framing around a request body in a WebSocket `command` frame (type, id,
 /// command name), generously.

@@ -100,6 +100,10 @@ pub struct Settings {
     /// Largest encrypted message body (an envelope's `body`: ciphertext and
     /// tag) in bytes ([`DEFAULT_MAX_ENVELOPE_BODY_BYTES`]).
     pub max_envelope_body_bytes: usize,
+    /// Bench mode (`bench.enabled`, load tests only): `account.register`
+    /// creates accounts already verified and sends no mail. The server also
+    /// lowers `min_kdf` and `auth_hash` then.
+    pub bench_accounts: bool,
 }
 
 pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 1000;

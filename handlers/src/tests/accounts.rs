@@ -223,3 +223,37 @@ async fn prelogin_fake_salt_is_stable_per_email_and_looks_real() {
         "invalid_email"
     );
 }
+
+#[tokio::test]
+async fn bench_mode_creates_verified_accounts_without_mail_and_only_when_on() {
+    let app = TestApp::with_settings(|s| s.bench_accounts = true);
+    let resp = app
+        .ok(
+            "account.register",
+            None,
+            register_body("bench@example.org", "benchuser"),
+        )
+        .await;
+    assert_eq!(resp["verified"], true);
+    assert!(app.mails().is_empty(), "no verification mail in bench mode");
+    let verified: Option<i64> = app
+        .ctx
+        .storage
+        .with_conn(|conn| {
+            conn.query_row("SELECT verified_at FROM users", [], |r| r.get(0))
+                .map_err(ferrogram_storage::StorageError::from)
+        })
+        .unwrap();
+    assert!(verified.is_some());
+    // off (the default): the usual unverified account and its mail
+    let app = TestApp::new();
+    let resp = app
+        .ok(
+            "account.register",
+            None,
+            register_body("plain@example.org", "plainuser"),
+        )
+        .await;
+    assert_eq!(resp["verified"], false);
+    assert_eq!(app.mails().len(), 1);
+}
