@@ -21,6 +21,7 @@ pub mod cli;
 mod client;
 mod error;
 mod keys;
+pub mod loadgen;
 pub mod messenger;
 mod session;
 mod store;

@@ -1,0 +1,5 @@
+//! `ferrogram-loadgen`: see `ferrogram_client::loadgen`.
+
+fn main() {
+    std::process::exit(ferrogram_client::loadgen::main());
+}
