@@ -155,6 +155,8 @@ pub struct TlsConfig {
 pub struct LimitsConfig {
     pub max_body_bytes: usize,
     pub max_frame_bytes: usize,
+    pub max_group_members: usize,
+    pub max_message_bytes: usize,
     pub rate_limits: RateLimitsConfig,
 }
 
@@ -233,9 +235,8 @@ pub struct BenchConfig {
     pub enabled: bool,
 }
 
-/// The Argon2id cost of bench mode, for client key derivation and the
-/// server's hash of auth keys alike: the smallest Argon2id allows.
-pub const BENCH_ARGON2_COST: Argon2Cost = Argon2Cost {
+/// The server's hash of auth keys in bench mode: the smallest Argon2id allows.
+pub const BENCH_AUTH_HASH: Argon2Cost = Argon2Cost {
     m_cost_kib: 8,
     t_cost: 1,
     p_cost: 1,
@@ -379,6 +380,18 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        if !(2..=100_000).contains(&self.limits.max_group_members) {
+            return Err(ConfigError::invalid(
+                "limits.max_group_members",
+                "must be between 2 and 100000",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.limits.max_message_bytes) {
+            return Err(ConfigError::invalid(
+                "limits.max_message_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
         self.websocket.validate()?;
         for (class, rule) in self.limits.rate_limits.rules() {
             for (which, rate) in [("per_ip", rule.per_ip), ("per_account", rule.per_account)] {
@@ -466,11 +479,11 @@ impl Config {
     }
 
     pub fn min_client_kdf(&self) -> KdfParams {
-        let c = if self.bench.enabled {
-            BENCH_ARGON2_COST
-        } else {
-            self.security.min_client_kdf
-        };
+        if self.bench.enabled {
+            // The smallest cost clients themselves accept.
+            return ferrogram_core::crypto::kdf::MIN_PARAMS;
+        }
+        let c = self.security.min_client_kdf;
         KdfParams {
             m_cost_kib: c.m_cost_kib,
             t_cost: c.t_cost,
@@ -492,7 +505,7 @@ impl Config {
     /// Argon2id cost of the server-side hash of auth keys (minimal in bench mode).
     pub fn auth_hash_cost(&self) -> Argon2Cost {
         if self.bench.enabled {
-            BENCH_ARGON2_COST
+            BENCH_AUTH_HASH
         } else {
             self.security.auth_hash
         }
@@ -725,7 +738,9 @@ mod tests {
         assert_eq!(c.mail.max_retries, 5);
         assert_eq!(c.mail.smtp.security, SmtpSecurity::Starttls);
         assert!(c.tls.cert.is_none() && c.tls.key.is_none());
-        assert_eq!(c.limits.max_body_bytes, 65_536);
+        assert_eq!(c.limits.max_body_bytes, 1_048_576);
+        assert_eq!(c.limits.max_group_members, 1000);
+        assert_eq!(c.limits.max_message_bytes, 65_536);
         assert_eq!(c.limits.rate_limits.rules().len(), 5);
         assert!(c.security.registration_open);
         assert_eq!(c.min_client_kdf(), KdfParams::DEFAULT);
@@ -775,8 +790,8 @@ mod tests {
         assert_eq!(c.rate_rules().len(), 5);
         let c = Config::load_from(None, &env(&[("FERROGRAM__BENCH__ENABLED", "true")])).unwrap();
         assert!(c.bench.enabled);
-        assert_eq!(c.min_client_kdf().m_cost_kib, BENCH_ARGON2_COST.m_cost_kib);
-        assert_eq!(c.auth_hash_cost(), BENCH_ARGON2_COST);
+        assert_eq!(c.min_client_kdf(), ferrogram_core::crypto::kdf::MIN_PARAMS);
+        assert_eq!(c.auth_hash_cost(), BENCH_AUTH_HASH);
         assert!(c.rate_rules().is_empty());
     }
 
@@ -1004,7 +1019,7 @@ mod tests {
     #[test]
     fn websocket_settings_are_documented_defaults_and_checked() {
         let c = Config::embedded_defaults();
-        assert_eq!(c.limits.max_frame_bytes, 65_536);
+        assert_eq!(c.limits.max_frame_bytes, 1_048_576);
         assert_eq!(c.websocket.auth_timeout_secs, 10);
         assert_eq!(c.websocket.heartbeat_interval_secs, 15);
         assert_eq!(c.websocket.client_timeout_secs, 45);

@@ -296,8 +296,8 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         min_kdf: config.min_client_kdf(),
         max_request_bytes: config.limits.max_body_bytes,
         server_secret,
-        max_group_members: ferrogram_handlers::DEFAULT_MAX_GROUP_MEMBERS,
-        max_envelope_body_bytes: ferrogram_handlers::DEFAULT_MAX_ENVELOPE_BODY_BYTES,
+        max_group_members: config.limits.max_group_members,
+        max_envelope_body_bytes: config.limits.max_message_bytes,
         bench_accounts: config.bench.enabled,
     }
 }
@@ -590,6 +590,23 @@ mod tests {
         assert_eq!(settings.verification_ttl_secs, 24 * 3600);
         assert_eq!(settings.max_request_bytes, 4096);
         assert_eq!(settings.min_kdf, config.min_client_kdf());
+        config.limits.max_group_members = 7;
+        config.limits.max_message_bytes = 5000;
+        let settings = settings_from(&config, "http://x", vec![1; 32].into());
+        assert_eq!(settings.max_group_members, 7);
+        assert_eq!(settings.max_envelope_body_bytes, 5000);
+    }
+
+    #[test]
+    fn default_limits_hold_the_largest_message_to_the_largest_group() {
+        let config = Config::embedded_defaults();
+        let settings = settings_from(&config, "http://x", vec![1; 32].into());
+        let largest = ferrogram_handlers::message::max_send_request_bytes(&settings);
+        assert!(largest <= config.limits.max_body_bytes, "{largest}");
+        assert!(
+            largest + COMMAND_FRAME_OVERHEAD <= config.limits.max_frame_bytes,
+            "{largest}"
+        );
     }
 
     #[test]

@@ -367,7 +367,7 @@ async fn malformed_json_wrong_content_type_and_oversized_bodies() {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("bad_request"), "{text}");
 
-    // Over limits.max_body_bytes (64 KiB by default): 413, whether or not the
+    // Over limits.max_body_bytes: 413, whether or not the
     // body is valid JSON.
     let limit = app.config.limits.max_body_bytes;
     let mut big = register_body(&TestUser::new("big"));
