@@ -12,6 +12,7 @@ mod mail;
 mod support;
 
 mod chats;
+mod cli;
 mod delivery;
 mod live;
 mod security;

@@ -1,6 +1,7 @@
 //! The CLI's files in its config folder (`~/.config/ferrogram` by default):
-//! `cli.toml`, written by the user, and `session.json`, the stored log-in
-//! (mode 0600, since it holds the bearer token).
+//! `cli.toml`, written by the user, `session.json`, the stored log-in
+//! (mode 0600, since it holds the bearer token), and `keys.json`, the
+//! private keys sealed with the password-derived key (mode 0600 too).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -10,8 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::LockedKeys;
+
 pub const CONFIG_FILE: &str = "cli.toml";
 pub const SESSION_FILE: &str = "session.json";
+pub const KEYS_FILE: &str = "keys.json";
 
 /// The config folder: `$FERROGRAM_CLI_DIR` (via the flag), else
 /// `$XDG_CONFIG_HOME/ferrogram`, else `~/.config/ferrogram`.
@@ -156,37 +160,68 @@ impl StoredSession {
     /// Writes the file with mode 0600 (through a temporary file and a rename,
     /// so a crash never leaves half a file).
     pub fn save(&self, dir: &Path) -> Result<PathBuf, String> {
-        create_private_dir(dir)?;
-        let path = dir.join(SESSION_FILE);
-        let tmp = dir.join(format!("{SESSION_FILE}.tmp"));
         let json = Zeroizing::new(
             serde_json::to_vec_pretty(self).map_err(|e| format!("cannot encode session: {e}"))?,
         );
-        let write = || -> std::io::Result<()> {
-            let _ = std::fs::remove_file(&tmp);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&json)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", path.display())
-        })?;
-        Ok(path)
+        write_private(dir, SESSION_FILE, &json)
     }
 
+    /// Forgets the log-in: the session file and the stored keys.
     pub fn remove(dir: &Path) -> Result<(), String> {
-        let path = dir.join(SESSION_FILE);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
-        }
+        remove_file(&dir.join(KEYS_FILE))?;
+        remove_file(&dir.join(SESSION_FILE))
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    }
+}
+
+/// Writes `dir/name` with mode 0600 (through a temporary file and a rename,
+/// so a crash never leaves half a file).
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    create_private_dir(dir)?;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })?;
+    Ok(path)
+}
+
+/// The account's private keys sealed with the password-derived key
+/// ([`LockedKeys`]): useless without the password, still kept private.
+/// Written at log-in, so message commands need only the password, not a
+/// new log-in.
+pub fn save_keys(dir: &Path, keys: &LockedKeys) -> Result<PathBuf, String> {
+    let json = serde_json::to_vec_pretty(keys).map_err(|e| format!("cannot encode keys: {e}"))?;
+    write_private(dir, KEYS_FILE, &json)
+}
+
+pub fn load_keys(dir: &Path) -> Result<Option<LockedKeys>, String> {
+    let path = dir.join(KEYS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is damaged ({e}); log in again", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (the binary is one line) so tests run it in-process with their own input,
 //! output and config folder.
 
+mod chat;
 mod files;
 
 use std::fmt::Write as _;
@@ -34,7 +35,8 @@ pub mod exit {
 #[command(
     name = "ferrogram-cli",
     version,
-    about = "Ferrogram from a terminal: accounts and sessions on a Ferrogram server",
+    about = "Ferrogram from a terminal: accounts, sessions, chats and end-to-end encrypted \
+             messages on a Ferrogram server",
     after_help = "The server comes from --server, else `server = \"host:port\"` in \
                   ~/.config/ferrogram/cli.toml, else the server of the stored log-in, \
                   else a prompt. Passwords are asked for on the terminal, or read one \
@@ -55,6 +57,15 @@ struct Args {
     /// Folder of cli.toml and the stored session.
     #[arg(long, global = true, env = "FERROGRAM_CLI_DIR", value_name = "DIR")]
     config_dir: Option<PathBuf>,
+    /// Folder of the local message stores (default: `data` in an explicit
+    /// --config-dir, else ~/.local/share/ferrogram).
+    #[arg(
+        long,
+        global = true,
+        env = "FERROGRAM_CLI_DATA_DIR",
+        value_name = "DIR"
+    )]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -114,6 +125,8 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    #[command(flatten)]
+    Messaging(chat::MessagingCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +344,7 @@ async fn execute(args: Args, io: &mut Io<'_>) -> Result<(), CliError> {
                 .unwrap_or_else(default_device_name);
             let session = client.login(email, &password, Some(&device)).await?;
             let path = ctx.store(&session)?;
+            chat::save_keys(&ctx, &session).await?;
             let me = session.cached_me();
             let out = json!({
                 "user_id": me.id,
@@ -443,6 +457,7 @@ async fn execute(args: Args, io: &mut Io<'_>) -> Result<(), CliError> {
                 .await?;
             let revoked = session.change_password(&old, &new).await?;
             ctx.store(&session)?;
+            chat::save_keys(&ctx, &session).await?;
             ctx.print(&json!({ "revoked": revoked }), || {
                 format!("Password changed. {revoked} other session(s) ended; this one is stored.")
             })
@@ -470,6 +485,7 @@ async fn execute(args: Args, io: &mut Io<'_>) -> Result<(), CliError> {
                 format!("Account @{} deleted.", stored.handle)
             })
         }
+        Command::Messaging(command) => chat::run(&mut ctx, command).await,
     }
 }
 

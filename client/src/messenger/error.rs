@@ -22,7 +22,8 @@ pub enum MessengerError {
     /// one that is safe to repeat. It may or may not have been carried out.
     #[error("the connection was lost before the server answered {command}")]
     ConnectionLost { command: String },
-    /// The messenger stopped for good (closed, or its session ended).
+    /// The messenger stopped for good: it was closed, or its session ended
+    /// (then commands fail with an `unauthorized` [`ClientError::Api`]).
     #[error("offline: {0}")]
     Offline(String),
     /// The server lists other keys for `user_id` than the pinned ones:

@@ -211,7 +211,8 @@ pub enum ConnectionState {
     Connected,
     /// The connection was lost; the next attempt starts in `retry_in_ms`.
     Reconnecting { attempt: u32, retry_in_ms: u64 },
-    /// Given up for good: the session ended, or the messenger was closed.
+    /// Given up for good: the session ended (log in again), or the
+    /// messenger was closed.
     Offline { reason: String },
 }
 

@@ -45,7 +45,7 @@ enum Reply {
 enum LinkState {
     Down,
     Up(mpsc::UnboundedSender<String>),
-    Closed(String),
+    Closed { reason: String, session_ended: bool },
 }
 
 struct Shared {
@@ -129,7 +129,14 @@ impl Link {
         loop {
             let tx = self.wait_up(deadline).await.map_err(|e| match e {
                 WaitError::Timeout => timed_out(),
-                WaitError::Closed(reason) => MessengerError::Offline(reason),
+                WaitError::Closed {
+                    reason,
+                    session_ended: true,
+                } => MessengerError::Client(ClientError::Api(ApiError::new(
+                    ferrogram_core::ErrorCode::Unauthorized,
+                    reason,
+                ))),
+                WaitError::Closed { reason, .. } => MessengerError::Offline(reason),
             })?;
             let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
             let frame = ClientFrame::Command {
@@ -173,12 +180,25 @@ impl Link {
         loop {
             match &*current.borrow_and_update() {
                 LinkState::Up(tx) => return Ok(tx.clone()),
-                LinkState::Closed(reason) => return Err(WaitError::Closed(reason.clone())),
+                LinkState::Closed {
+                    reason,
+                    session_ended,
+                } => {
+                    return Err(WaitError::Closed {
+                        reason: reason.clone(),
+                        session_ended: *session_ended,
+                    })
+                }
                 LinkState::Down => {}
             }
             match tokio::time::timeout_at(deadline, current.changed()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(WaitError::Closed("the messenger stopped".into())),
+                Ok(Err(_)) => {
+                    return Err(WaitError::Closed {
+                        reason: "the messenger stopped".into(),
+                        session_ended: false,
+                    })
+                }
                 Err(_) => return Err(WaitError::Timeout),
             }
         }
@@ -187,7 +207,7 @@ impl Link {
 
 enum WaitError {
     Timeout,
-    Closed(String),
+    Closed { reason: String, session_ended: bool },
 }
 
 /// Why one connection ended.
@@ -227,8 +247,8 @@ impl Supervisor {
                 Err(e) => End::Lost(e.to_string()),
             };
             match end {
-                End::Shutdown => return self.finish("the messenger was closed".into()),
-                End::SessionGone(reason) => return self.finish(reason),
+                End::Shutdown => return self.finish("the messenger was closed".into(), false),
+                End::SessionGone(reason) => return self.finish(reason, true),
                 End::Lost(reason) => {
                     attempt = attempt.saturating_add(1);
                     let delay = backoff(
@@ -244,12 +264,12 @@ impl Supervisor {
                             attempt, delay,
                         )));
                     if *self.shutdown.borrow() {
-                        return self.finish("the messenger was closed".into());
+                        return self.finish("the messenger was closed".into(), false);
                     }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         _ = self.shutdown.changed() => {
-                            return self.finish("the messenger was closed".into());
+                            return self.finish("the messenger was closed".into(), false);
                         }
                     }
                 }
@@ -257,10 +277,11 @@ impl Supervisor {
         }
     }
 
-    fn finish(&self, reason: String) {
-        self.shared
-            .current
-            .send_replace(LinkState::Closed(reason.clone()));
+    fn finish(&self, reason: String, session_ended: bool) {
+        self.shared.current.send_replace(LinkState::Closed {
+            reason: reason.clone(),
+            session_ended,
+        });
         self.shared.pending().clear();
         let _ = self
             .inbound

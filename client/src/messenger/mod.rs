@@ -92,6 +92,11 @@ pub struct MessengerOptions {
     pub dead_after: Duration,
     /// Events buffered per subscriber before it lags ([`ClientEvent::Lagged`]).
     pub event_capacity: usize,
+    /// With a store: catch up on every connection and report each new event
+    /// (needs the private keys). Off, the store only keeps the pinned keys
+    /// and nothing is received (e.g. a command-line `send` that should not
+    /// swallow messages a later `watch` is to show).
+    pub sync: bool,
 }
 
 impl Default for MessengerOptions {
@@ -105,6 +110,7 @@ impl Default for MessengerOptions {
             ping_interval: Duration::from_secs(20),
             dead_after: Duration::from_secs(60),
             event_capacity: 4096,
+            sync: true,
         }
     }
 }
@@ -248,11 +254,12 @@ impl std::fmt::Debug for Messenger {
 impl Messenger {
     /// Opens the WebSocket for `session` and starts the messenger.
     ///
-    /// With a `store` (which needs the session's private keys: a log-in with
-    /// the password, or [`Session::unlock`]) it syncs: it resumes every chat
-    /// from the store's positions and reports each new event once. Without
-    /// one it only runs commands (chat management, and sending when the keys
-    /// are open) and reports live events.
+    /// With a `store` (and [`MessengerOptions::sync`], the default; this
+    /// needs the session's private keys: a log-in with the password, or
+    /// [`Session::unlock`]) it syncs: it resumes every chat from the store's
+    /// positions and reports each new event once. Without one it only runs
+    /// commands (chat management, and sending when the keys are open, then
+    /// without key pinning) and reports live events.
     ///
     /// Fails at once when the server cannot be reached or refuses the
     /// session; once connected it reconnects by itself until closed or the
@@ -264,7 +271,7 @@ impl Messenger {
         options: MessengerOptions,
     ) -> Result<(Messenger, EventStream)> {
         let identity = session.identity();
-        if store.is_some() && identity.is_none() {
+        if options.sync && store.is_some() && identity.is_none() {
             return Err(MessengerError::Locked);
         }
         let me = session.cached_me();

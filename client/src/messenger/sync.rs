@@ -59,7 +59,7 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
         };
         match item {
             Inbound::Linked => {
-                if core.store.is_none() {
+                if !syncs(&core) {
                     core.set_state(ConnectionState::Connected);
                     continue;
                 }
@@ -73,7 +73,7 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
             Inbound::State(new_state) => core.set_state(new_state),
             Inbound::Frame(frame) => match *frame {
                 ServerFrame::Event { event } => {
-                    if core.store.is_none() {
+                    if !syncs(&core) {
                         continue;
                     }
                     let chat_id = event.chat_id;
@@ -91,6 +91,10 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
             },
         }
     }
+}
+
+fn syncs(core: &Core) -> bool {
+    core.options.sync && core.store.is_some()
 }
 
 /// Lists the chats, updates which are active, and resumes those with
