@@ -13,19 +13,14 @@ use super::creds::{Credentials, SharedIdentity, UserRecord, CREDENTIALS_VERSION}
 use crate::{Client, ClientError, ClientOptions, RegisterParams, ServerAddr};
 use ferrogram_core::b64::B64;
 use ferrogram_core::crypto::Identity;
-use ferrogram_core::proto::{KdfAlg, KdfParams};
+use ferrogram_core::proto::KdfParams;
 use futures_util::{stream, StreamExt};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Client key derivation of test users: Argon2id's minimum, which a server
-/// accepts only in bench mode.
-pub const BENCH_KDF: KdfParams = KdfParams {
-    alg: KdfAlg::Argon2id,
-    m_cost_kib: 8,
-    t_cost: 1,
-    p_cost: 1,
-};
+/// Client key derivation of test users: the least clients accept, which a
+/// server accepts only in bench mode.
+pub const BENCH_KDF: KdfParams = ferrogram_core::crypto::kdf::MIN_PARAMS;
 
 /// The password of every test user.
 pub const PASSWORD: &str = "loadgen password, test accounts only";
