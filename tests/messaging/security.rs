@@ -321,3 +321,50 @@ async fn a_replaced_public_key_is_reported_flagged_and_not_encrypted_to() {
         Err(MessengerError::NoKeyChange(_))
     ));
 }
+
+#[tokio::test]
+async fn a_replayed_envelope_is_flagged() {
+    let app = spawn_app().await;
+    let alice = person(&app, "rpalice", 0).await;
+    let bob = person(&app, "rpbob", 1).await;
+    let a = Device::new(&app, &alice).await;
+    let mut b = Device::new(&app, &bob).await;
+    let chat = a.messenger.create_direct(bob.id).await.unwrap();
+    let original = a.send(chat.id, "pay Mallory 10 euros").await;
+    assert_eq!(b.message_from_others().await.seq, original.seq);
+    let store_dir = std::sync::Arc::clone(&b.store_dir);
+    drop(b);
+
+    // A compromised server stores Alice's envelope again, at a new seq (under
+    // another id in its own column, so its uniqueness check does not object).
+    {
+        use ferrogram_storage::rusqlite::{params, Connection};
+        let conn = Connection::open(app.config.database_path()).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        let body: String = conn
+            .query_row(
+                "SELECT body FROM chat_events WHERE chat_id = ?1 AND seq = ?2",
+                params![chat.id.0, original.seq],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let replay_seq = original.seq + 1;
+        conn.execute(
+            "INSERT INTO chat_events (chat_id, seq, sender, at, kind, client_msg_id, body)
+             VALUES (?1, ?2, ?3, ?4, 'message', 'replayed', ?5)",
+            params![chat.id.0, replay_seq, alice.id.0, now_millis(), body],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE chats SET last_seq = ?2 WHERE id = ?1",
+            params![chat.id.0, replay_seq],
+        )
+        .unwrap();
+    }
+
+    // Bob catches up: the copy is flagged, not a second payment order.
+    let mut b = Device::with_store(&app, &bob, store_dir).await;
+    let (payload, reason) = flagged_message(&mut b).await;
+    assert_eq!(payload, None);
+    assert!(reason.contains("replay"), "{reason}");
+}

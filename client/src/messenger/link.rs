@@ -365,8 +365,9 @@ impl Supervisor {
         let frame = match serde_json::from_str::<ServerFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
-                // The frame is not logged: it may hold an envelope.
-                tracing::warn!(error = %e, "ignoring a frame this client cannot read");
+                // Neither the frame nor serde's message (which may quote
+                // part of it) is logged: only the kind of problem.
+                tracing::warn!(problem = ?e.classify(), "ignoring a frame this client cannot read");
                 return;
             }
         };
