@@ -7,6 +7,10 @@
 //! [`ClientEvent::KeyChanged`]), nothing is encrypted to them, and messages
 //! signed with them are flagged, until the user accepts the change.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use ferrogram_core::crypto::fingerprint::fingerprint_bytes;
 use ferrogram_core::crypto::{self};
 use ferrogram_core::ids::UserId;
@@ -16,6 +20,35 @@ use ferrogram_core::ErrorCode;
 use super::{fingerprint, ClientEvent, ContactKeys, Core, MessengerError, Result};
 use crate::error::ClientError;
 use crate::store::{self, Pin};
+
+/// How long keys fetched for sending are reused: a message to a big group
+/// does not ask for every member's keys again for each message, and a key
+/// change is still noticed within this time.
+const RECENT_KEYS_TTL: Duration = Duration::from_secs(30);
+
+/// Keys recently fetched for sending, by user.
+#[derive(Default)]
+pub(crate) struct RecentKeys(Mutex<HashMap<UserId, (PublicKeys, Instant)>>);
+
+impl RecentKeys {
+    fn get(&self, user: UserId) -> Option<PublicKeys> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(&user)
+            .filter(|(_, at)| at.elapsed() < RECENT_KEYS_TTL)
+            .map(|(keys, _)| keys.clone())
+    }
+
+    fn put(&self, user: UserId, keys: &PublicKeys) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, (_, at)| at.elapsed() < RECENT_KEYS_TTL);
+        map.insert(user, (keys.clone(), Instant::now()));
+    }
+
+    fn forget(&self, user: UserId) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(&user);
+    }
+}
 
 /// The keys a received envelope is checked with.
 pub(crate) enum SenderKeys {
@@ -92,9 +125,13 @@ pub(crate) async fn keys_for_sending(core: &Core, user_id: UserId) -> Result<Pub
     if user_id == core.me {
         return Ok(core.my_keys.clone());
     }
+    if let Some(keys) = core.recent_keys.get(user_id) {
+        return Ok(keys);
+    }
     let fetched = fetch_keys(core, user_id).await?;
     if core.store.is_none() {
         // Commands-only mode keeps no pins: the caller chose not to.
+        core.recent_keys.put(user_id, &fetched);
         return Ok(fetched);
     }
     let pin = match load_pin(core, user_id).await? {
@@ -102,6 +139,7 @@ pub(crate) async fn keys_for_sending(core: &Core, user_id: UserId) -> Result<Pub
         None => pin_first_seen(core, user_id, &fetched).await?,
     };
     if pin.keys == fetched {
+        core.recent_keys.put(user_id, &fetched);
         return Ok(fetched);
     }
     report_change(core, user_id, &pin, &fetched).await?;
@@ -218,6 +256,7 @@ pub(crate) async fn accept_change(core: &Core, user_id: UserId) -> Result<()> {
         .store()?
         .run(move |conn| store::accept_pending(conn, user_id, &key_id))
         .await?;
+    core.recent_keys.forget(user_id);
     if accepted {
         Ok(())
     } else {

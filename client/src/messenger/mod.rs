@@ -171,6 +171,8 @@ pub(crate) struct Core {
     events: broadcast::Sender<ClientEvent>,
     state: watch::Sender<ConnectionState>,
     options: MessengerOptions,
+    /// Members' keys as fetched for sending, briefly reused (see `keys.rs`).
+    recent_keys: keys::RecentKeys,
 }
 
 impl Core {
@@ -299,6 +301,7 @@ impl Messenger {
             events,
             state,
             options,
+            recent_keys: keys::RecentKeys::default(),
         });
         tokio::spawn(sync::process(Arc::clone(&core), inbound_rx));
         let messenger = Messenger {
