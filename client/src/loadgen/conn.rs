@@ -122,6 +122,8 @@ impl PhaseCell {
 
 /// What all connections share.
 pub struct Shared {
+    /// Random per process, part of every client message id.
+    pub run: u32,
     pub phase: PhaseCell,
     pub workload: RwLock<Option<Arc<Workload>>>,
     /// Connections that closed (or failed) while they should have been open.
@@ -133,6 +135,7 @@ pub struct Shared {
 impl Shared {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
+            run: rand::random(),
             phase: PhaseCell::default(),
             workload: RwLock::new(None),
             dropped: AtomicU64::new(0),
@@ -348,6 +351,7 @@ async fn write_loop(
                     chat.template.render(
                         &mut buf,
                         &Render {
+                            run: shared.run,
                             request_id: (order.phase << PHASE_SHIFT) | order.index,
                             phase: order.phase,
                             index: order.index,
@@ -435,13 +439,15 @@ struct Receiver {
     last_seq: HashMap<i64, i64>,
 }
 
-/// `phase.index.due_us`, as the templates write `client_msg_id`.
-pub fn parse_client_msg_id(id: &str) -> Option<(u64, u64, u64)> {
-    let mut parts = id.splitn(3, '.');
+/// `run.phase.index.due_us` (run in hex), as the templates write
+/// `client_msg_id`.
+pub fn parse_client_msg_id(id: &str) -> Option<(u32, u64, u64, u64)> {
+    let mut parts = id.splitn(4, '.');
+    let run = u32::from_str_radix(parts.next()?, 16).ok()?;
     let phase = parts.next()?.parse().ok()?;
     let index = parts.next()?.parse().ok()?;
     let due = parts.next()?.parse().ok()?;
-    Some((phase, index, due))
+    Some((run, phase, index, due))
 }
 
 impl Receiver {
@@ -478,11 +484,14 @@ impl Receiver {
                 if event.body.kind != "message" {
                     return;
                 }
-                let Some((phase_no, index, due_us)) =
+                let Some((run, phase_no, index, due_us)) =
                     event.body.client_msg_id.and_then(parse_client_msg_id)
                 else {
                     return;
                 };
+                if run != self.shared.run {
+                    return; // another generator's message
+                }
                 let last = self.last_seq.entry(event.chat_id).or_insert(0);
                 let duplicate = event.seq <= *last;
                 *last = (*last).max(event.seq);

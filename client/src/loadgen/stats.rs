@@ -125,6 +125,9 @@ impl Tracker {
                 tally.lost_deliveries += expected.saturating_sub(delivered);
                 if delivered < expected {
                     tally.incomplete_messages += 1;
+                    if tally.first_incomplete.is_none() {
+                        tally.first_incomplete = Some(i as u64);
+                    }
                 }
             } else {
                 tally.unacknowledged += 1;
@@ -140,6 +143,8 @@ impl Tracker {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// The first acknowledged message some recipient did not get (for debugging).
+    pub first_incomplete: Option<u64>,
     pub expected_deliveries: u64,
     pub lost_deliveries: u64,
     pub incomplete_messages: u64,
@@ -215,7 +220,13 @@ pub struct Report {
     pub expected_deliveries: u64,
     pub delivered: u64,
     pub lost: u64,
+    /// The first message (phase index) a recipient did not get, if any.
+    pub first_lost_index: Option<u64>,
     pub duplicated: u64,
+    /// Receipts of a message by its own sender's connection (not counted as delivered).
+    pub echoes: u64,
+    /// Receipts of messages of another phase (late ones from a warm-up).
+    pub strays: u64,
     pub acked_per_sec: f64,
     pub delivered_per_sec: f64,
     pub e2e_latency: LatencySummary,
@@ -389,6 +400,7 @@ mod tests {
         assert_eq!(
             t.tally(),
             Tally {
+                first_incomplete: Some(1),
                 expected_deliveries: 4,
                 lost_deliveries: 2,
                 incomplete_messages: 1,

@@ -133,6 +133,9 @@ pub struct Template {
 
 /// The values of one message.
 pub struct Render<'a> {
+    /// Random per generator process: client message ids never repeat across
+    /// runs (the server would answer a repeated one as a retry, unsent).
+    pub run: u32,
     pub request_id: u64,
     pub phase: u64,
     pub index: u64,
@@ -187,7 +190,9 @@ impl Template {
                     Ok(())
                 }
                 Piece::RequestId => write!(out, "{}", v.request_id),
-                Piece::ClientMsgId => write!(out, "{}.{}.{}", v.phase, v.index, v.due_us),
+                Piece::ClientMsgId => {
+                    write!(out, "{:x}.{}.{}.{}", v.run, v.phase, v.index, v.due_us)
+                }
                 // The planned time, in ms like every Millis.
                 Piece::SentAt => write!(out, "{}", v.due_us / 1000),
                 Piece::Sender => write!(out, "{}", v.sender),
@@ -424,6 +429,7 @@ mod tests {
         template.render(
             &mut out,
             &Render {
+                run: 0xbeef,
                 request_id: 77,
                 phase: 2,
                 index: 15,
@@ -439,10 +445,10 @@ mod tests {
         assert_eq!((id, command.as_str()), (77, "message.send"));
         let req: SendMessageRequest = serde_json::from_value(body).unwrap();
         assert_eq!(req.chat_id, ChatId(42));
-        assert_eq!(req.client_msg_id, "2.15.123456");
+        assert_eq!(req.client_msg_id, "beef.2.15.123456");
         assert_eq!(
             parse_ids(&req.envelope.header.client_msg_id),
-            (2, 15, 123_456)
+            (0xbeef, 2, 15, 123_456)
         );
         assert_eq!(req.envelope.header.chat_id, ChatId(42));
         assert_eq!(req.envelope.header.sender, UserId(5));
@@ -463,7 +469,7 @@ mod tests {
             .unwrap();
     }
 
-    fn parse_ids(id: &str) -> (u64, u64, u64) {
+    fn parse_ids(id: &str) -> (u32, u64, u64, u64) {
         super::super::conn::parse_client_msg_id(id).unwrap()
     }
 
