@@ -44,6 +44,8 @@ const SYNCED_ONCE: &str = "synced_once";
 
 pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
     let mut stale: BTreeSet<ChatId> = BTreeSet::new();
+    // The catching up of the current connection failed and is to be retried.
+    let mut needs_sync = false;
     let mut retry = tokio::time::interval(RETRY_INTERVAL);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -52,22 +54,20 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
                 Some(item) => item,
                 None => return,
             },
-            _ = retry.tick(), if !stale.is_empty() => {
+            _ = retry.tick(), if needs_sync || !stale.is_empty() => {
+                if needs_sync {
+                    needs_sync = !catch_up(&core, &mut stale).await;
+                }
                 retry_stale(&core, &mut stale).await;
                 continue;
             }
         };
         match item {
             Inbound::Linked => {
-                if !syncs(&core) {
+                if syncs(&core) {
+                    needs_sync = !catch_up(&core, &mut stale).await;
+                } else {
                     core.set_state(ConnectionState::Connected);
-                    continue;
-                }
-                match sync_on_link(&core).await {
-                    Ok(true) => {}
-                    Ok(false) => core.set_state(ConnectionState::Connected),
-                    // The next connection tries again.
-                    Err(e) => tracing::warn!(error = %e, "could not start catching up"),
                 }
             }
             Inbound::State(new_state) => core.set_state(new_state),
@@ -97,9 +97,24 @@ fn syncs(core: &Core) -> bool {
     core.options.sync && core.store.is_some()
 }
 
+/// Starts catching up on the current connection; false if it must be retried.
+async fn catch_up(core: &Core, stale: &mut BTreeSet<ChatId>) -> bool {
+    match sync_on_link(core, stale).await {
+        Ok(true) => true,
+        Ok(false) => {
+            core.set_state(ConnectionState::Connected);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start catching up; retrying");
+            false
+        }
+    }
+}
+
 /// Lists the chats, updates which are active, and resumes those with
 /// something new. Answers whether a `resume` was sent.
-async fn sync_on_link(core: &Core) -> Result<bool> {
+async fn sync_on_link(core: &Core, stale: &mut BTreeSet<ChatId>) -> Result<bool> {
     let list: ChatList = core.call("chat.list", &Empty {}, true).await?;
     let store = core.store()?;
     let positions = store.run(|conn| store::positions(conn)).await?;
@@ -144,12 +159,19 @@ async fn sync_on_link(core: &Core) -> Result<bool> {
         return Ok(false);
     }
     if resume.len() > MAX_RESUME_CHATS {
-        // The rest catch up through their next event (gap filling).
-        resume.truncate(MAX_RESUME_CHATS);
+        // The rest catch up from history, like chats whose processing failed.
+        stale.extend(resume.drain(MAX_RESUME_CHATS..).map(|p| p.chat_id));
     }
-    Ok(core
+    if core
         .link
-        .send_frame(&ClientFrame::Resume { positions: resume }))
+        .send_frame(&ClientFrame::Resume { positions: resume })
+    {
+        Ok(true)
+    } else {
+        Err(MessengerError::ConnectionLost {
+            command: "resume".into(),
+        })
+    }
 }
 
 /// One event from the socket: dropped if already processed; a gap before it
