@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use adw::subclass::prelude::*;
-use ferrogram_client::{Client, ClientError, Session};
+use ferrogram_client::{Client, ClientError, LockedKeys, Session};
 use gtk::{gio, glib, prelude::*};
 
 use crate::config::{ColorScheme, Config};
@@ -14,7 +14,7 @@ use crate::i18n::tr;
 use crate::messaging::Messaging;
 use crate::models::{Account, ChatList, User};
 use crate::widgets::{FerrogramWindow, PreferencesWindow};
-use crate::{runtime, secrets};
+use crate::{locked_keys, runtime, secrets};
 
 pub const APP_ID: &str = "org.ferrogram.Ferrogram";
 
@@ -30,6 +30,8 @@ mod imp {
         pub session: RefCell<Option<Arc<Session>>>,
         pub account: RefCell<Option<Account>>,
         pub messaging: RefCell<Option<Messaging>>,
+        /// The sealed keys of a session resumed from the keyring.
+        pub locked: RefCell<Option<LockedKeys>>,
         pub chats: ChatList,
         pub window: glib::WeakRef<FerrogramWindow>,
     }
@@ -294,6 +296,8 @@ impl FerrogramApplication {
                     Ok(session) => {
                         // A kept token proves the session, but the private keys
                         // open only with the password: ask for it to unlock.
+                        let locked = locked_keys::load(client.addr(), session.user_id());
+                        self.imp().locked.replace(locked);
                         self.imp().session.replace(Some(Arc::new(session)));
                         window.show_login(
                             Some(&email),
@@ -312,10 +316,19 @@ impl FerrogramApplication {
         }
     }
 
-    /// After a log-in with the password: keep the token, build the account
-    /// and open the main view.
-    pub async fn sign_in(&self, session: Session) {
-        let session = Arc::new(session);
+    /// A session resumed from the keyring that the password can unlock
+    /// (without a new log-in), when it is `email`'s.
+    pub fn unlockable(&self, email: &str) -> Option<(Arc<Session>, LockedKeys)> {
+        let session = self.session()?;
+        let locked = self.imp().locked.borrow().clone()?;
+        (!session.has_keys() && session.cached_me().email.eq_ignore_ascii_case(email.trim()))
+            .then_some((session, locked))
+    }
+
+    /// After a log-in (or unlock) with the password: keep the token and the
+    /// sealed keys, build the account and open the main view.
+    pub async fn sign_in(&self, session: Arc<Session>) {
+        self.imp().locked.take();
         // A session resumed from the keyring is replaced by this one.
         if let Some(old) = self.imp().session.replace(Some(session.clone())) {
             if old.id() != session.id() {
@@ -340,7 +353,15 @@ impl FerrogramApplication {
             runtime::run(async move { secrets::store_token(&base, &email, &token).await }).await
         };
         match stored {
-            Ok(()) => account.set_token_stored(true),
+            Ok(()) => {
+                account.set_token_stored(true);
+                // Only useful with the token kept: the pair opens the app
+                // again with the password alone.
+                let s = session.clone();
+                if let Ok(Some(locked)) = runtime::run(async move { s.locked_keys().await }).await {
+                    locked_keys::save(session.client().addr(), &locked);
+                }
+            }
             Err(e) => {
                 tracing::info!("{e}");
                 self.toast(&secret_message(&e));
@@ -376,7 +397,9 @@ impl FerrogramApplication {
         let session = self.imp().session.take();
         let account = self.imp().account.take();
         self.imp().chats.clear();
+        self.imp().locked.take();
         if let Some(session) = session {
+            locked_keys::forget(session.client().addr(), session.user_id());
             let base = session.client().base_url().to_owned();
             let email = session.cached_me().email;
             let _ = runtime::run(async move { secrets::clear_token(&base, &email).await }).await;

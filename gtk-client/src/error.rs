@@ -2,7 +2,7 @@
 //! library's error and its stable codes (never the server's English message
 //! alone, and never internals).
 
-use ferrogram_client::{ClientError, ErrorCode};
+use ferrogram_client::{ClientError, ErrorCode, MessengerError};
 
 use crate::i18n::{tr, tr_args, trn};
 use crate::secrets::SecretError;
@@ -28,6 +28,27 @@ pub fn user_message(err: &ClientError) -> String {
         ClientError::Api(e) | ClientError::InvalidInput(e) => {
             code_message(e.code, e.retry_after).unwrap_or_else(|| e.message.clone())
         }
+    }
+}
+
+/// A sentence for a failed messaging command.
+pub fn messenger_message(err: &MessengerError) -> String {
+    match err {
+        MessengerError::Client(e) => user_message(e),
+        MessengerError::Timeout { .. } => tr("The server did not answer in time. Try again."),
+        MessengerError::ConnectionLost { .. } => tr(
+            "The connection was lost before the server answered: this may not have been done.",
+        ),
+        MessengerError::Offline(_) => tr("You are offline. Try again when connected."),
+        MessengerError::KeyChanged { .. } => tr(
+            "This contact's security key changed. Compare the safety number and accept the new key before sending.",
+        ),
+        MessengerError::Locked => tr("Your keys are locked. Log in with your password."),
+        MessengerError::NoStore | MessengerError::Store(_) => {
+            tr("The local message store could not be used.")
+        }
+        MessengerError::NoKeyChange(_) => tr("There is no key change to accept."),
+        MessengerError::Crypto(_) => tr("A message could not be encrypted or decrypted."),
     }
 }
 

@@ -8,6 +8,7 @@ mod application;
 mod config;
 mod error;
 mod i18n;
+mod locked_keys;
 mod messaging;
 mod models;
 mod runtime;

@@ -104,7 +104,7 @@ pub fn plain_preview(source: &str, max_chars: usize) -> String {
         .find(|l| !l.is_empty() && !l.starts_with("```"))
         .unwrap_or("");
     let line = line.strip_prefix('>').map_or(line, str::trim_start);
-    let cleaned = line.replace("**", "").replace("~~", "").replace('`', "");
+    let cleaned = markup_to_text(&to_pango_markup(line));
     let mut preview: String = cleaned
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -114,6 +114,28 @@ pub fn plain_preview(source: &str, max_chars: usize) -> String {
         preview.push('\u{2026}');
     }
     preview
+}
+
+/// The text a markup string shows: tags dropped, entities decoded. Exact for
+/// [`to_pango_markup`]'s output, where `<` only ever starts a tag.
+fn markup_to_text(markup: &str) -> String {
+    let mut text = String::with_capacity(markup.len());
+    let mut in_tag = false;
+    for c in markup.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    // The quote bar of a quoted line is not part of the words.
+    let text = text.trim_start_matches(['\u{258e}', ' ']);
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// True when `text` is nothing but a few emoji (shown large, without a
@@ -646,6 +668,11 @@ mod tests {
         assert_eq!(plain_preview("> quoted", 50), "quoted");
         assert_eq!(plain_preview("abcdef", 3), "abc\u{2026}");
         assert_eq!(plain_preview("```\ncode\n```", 50), "code");
+        assert_eq!(
+            plain_preview("_Hi_ <Ada> &amp; ~~x~~", 50),
+            "Hi <Ada> &amp; x"
+        );
+        assert_eq!(plain_preview("see [docs](https://e.org)", 50), "see docs");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use gtk::{gdk, glib, CompositeTemplate};
 
 use super::{ContactDialog, MessageRow};
 use crate::application::FerrogramApplication;
-use crate::error::user_message;
+use crate::error::messenger_message;
 use crate::i18n::{tr, tr_args, trn};
 use crate::models::{format, Chat, Message};
 
@@ -389,7 +389,7 @@ impl ChatView {
             let result = messaging.load_earlier(&chat).await;
             chat.messages().set_loading(false);
             if let Err(e) = result {
-                FerrogramApplication::get().report(&e);
+                FerrogramApplication::get().toast(&messenger_message(&e));
             }
         });
     }
@@ -463,7 +463,7 @@ impl ChatView {
                     let message = message.clone();
                     glib::spawn_future_local(async move {
                         if let Err(e) = messaging.delete(&chat, &message).await {
-                            FerrogramApplication::get().toast(&user_message(&e));
+                            FerrogramApplication::get().toast(&messenger_message(&e));
                         }
                     });
                 }
@@ -494,7 +494,7 @@ impl ChatView {
             ComposerMode::Edit(message) => {
                 glib::spawn_future_local(async move {
                     if let Err(e) = messaging.edit(&chat, &message, &text).await {
-                        FerrogramApplication::get().toast(&user_message(&e));
+                        FerrogramApplication::get().toast(&messenger_message(&e));
                     }
                 });
             }

@@ -5,7 +5,7 @@ use adw::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
 use crate::application::FerrogramApplication;
-use crate::error::user_message;
+use crate::error::messenger_message;
 use crate::i18n::tr;
 use crate::models::User;
 
@@ -96,6 +96,11 @@ impl ContactDialog {
         imp.status_label.set_text(&text);
         imp.verify_button
             .set_visible(!user.verified() || user.key_changed());
+        imp.verify_button.set_label(&if user.key_changed() {
+            tr("Accept New Key and Mark as Verified")
+        } else {
+            tr("Mark as Verified")
+        });
     }
 
     fn load(&self) {
@@ -122,7 +127,7 @@ impl ContactDialog {
                         imp.verify_button.set_sensitive(true);
                         dialog.update_status(&user);
                     }
-                    Err(e) => imp.safety_label.set_text(&user_message(&e)),
+                    Err(e) => imp.safety_label.set_text(&messenger_message(&e)),
                 }
             }
         ));
@@ -132,10 +137,21 @@ impl ContactDialog {
     #[template_callback]
     fn on_verify(&self) {
         let Some(user) = self.user() else { return };
-        if let Some(messaging) = FerrogramApplication::get().messaging() {
-            messaging.mark_verified(&user);
-        }
-        self.update_status(&user);
+        let Some(messaging) = FerrogramApplication::get().messaging() else {
+            return;
+        };
+        self.imp().verify_button.set_sensitive(false);
+        glib::spawn_future_local(glib::clone!(
+            #[weak(rename_to = dialog)]
+            self,
+            async move {
+                if let Err(e) = messaging.mark_verified(&user).await {
+                    FerrogramApplication::get().toast(&messenger_message(&e));
+                }
+                dialog.imp().verify_button.set_sensitive(true);
+                dialog.update_status(&user);
+            }
+        ));
     }
 }
 

@@ -135,16 +135,25 @@ impl LoginPage {
             #[weak(rename_to = page)]
             self,
             async move {
-                let result =
+                let app = FerrogramApplication::get();
+                let result = if let Some((session, locked)) = app.unlockable(&email) {
+                    // The session from the keyring: open its keys, no new log-in.
+                    let s = session.clone();
+                    runtime::run(async move { s.unlock(&password, &locked).await })
+                        .await
+                        .map(|()| session)
+                } else {
                     runtime::run(
                         async move { client.login(&email, &password, Some(&device)).await },
                     )
-                    .await;
+                    .await
+                    .map(std::sync::Arc::new)
+                };
                 page.set_busy(false);
                 match result {
                     Ok(session) => {
                         page.imp().password_entry.set_text("");
-                        FerrogramApplication::get().sign_in(session).await;
+                        app.sign_in(session).await;
                     }
                     Err(e) => page.show_error(Some(&user_message(&e))),
                 }

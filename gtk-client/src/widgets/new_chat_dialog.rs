@@ -6,7 +6,7 @@ use adw::subclass::prelude::*;
 use gtk::{glib, CompositeTemplate};
 
 use crate::application::FerrogramApplication;
-use crate::error::user_message;
+use crate::error::{messenger_message, user_message};
 use crate::i18n::tr;
 use crate::models::{Chat, User};
 
@@ -20,7 +20,7 @@ mod imp {
     #[properties(wrapper_type = super::NewChatDialog)]
     pub struct NewChatDialog {
         #[template_child]
-        pub search_entry: TemplateChild<gtk::SearchEntry>,
+        pub search_entry: TemplateChild<gtk::Entry>,
         #[template_child]
         pub title_entry: TemplateChild<gtk::Entry>,
         #[template_child]
@@ -99,6 +99,19 @@ impl NewChatDialog {
                 move |_| dialog.on_selection_changed()
             ));
             row.add_suffix(&check);
+            let open = gtk::Button::builder()
+                .label(tr("Message"))
+                .valign(gtk::Align::Center)
+                .tooltip_text(tr("Open the direct chat"))
+                .build();
+            let index = rows.len();
+            open.connect_clicked(glib::clone!(
+                #[weak(rename_to = dialog)]
+                self,
+                move |_| dialog.open_direct_at(index)
+            ));
+            row.add_suffix(&open);
+            row.set_activatable_widget(Some(&open));
             imp.results.append(&row);
             rows.push((user.clone(), check));
         }
@@ -123,7 +136,7 @@ impl NewChatDialog {
             .collect()
     }
 
-    fn opened(&self, result: Result<Chat, ferrogram_client::ClientError>) {
+    fn opened(&self, result: Result<Chat, ferrogram_client::MessengerError>) {
         let app = FerrogramApplication::get();
         match result {
             Ok(chat) => {
@@ -133,8 +146,9 @@ impl NewChatDialog {
                 self.close();
             }
             Err(e) => {
+                tracing::warn!("opening the chat: {e}");
                 self.imp().busy.set(false);
-                app.toast(&user_message(&e));
+                app.toast(&messenger_message(&e));
             }
         }
     }
@@ -173,15 +187,26 @@ impl NewChatDialog {
         imp.group_button.set_sensitive(ready);
     }
 
+    /// Enter in the search field opens a chat with the first person found.
+    #[template_callback]
+    fn on_search_activate(&self) {
+        if self.ticked().is_empty() {
+            self.open_direct_at(0);
+        }
+    }
+
     #[template_callback]
     fn on_row_activated(&self, row: &gtk::ListBoxRow) {
+        if let Ok(index) = usize::try_from(row.index()) {
+            self.open_direct_at(index);
+        }
+    }
+
+    fn open_direct_at(&self, index: usize) {
         let imp = self.imp();
         if imp.busy.get() {
             return;
         }
-        let Ok(index) = usize::try_from(row.index()) else {
-            return;
-        };
         let Some(user) = imp.rows.borrow().get(index).map(|(u, _)| u.clone()) else {
             return;
         };

@@ -25,7 +25,7 @@ mod imp {
         #[template_child]
         pub window_title: TemplateChild<adw::WindowTitle>,
         #[template_child]
-        pub search_entry: TemplateChild<gtk::SearchEntry>,
+        pub search_entry: TemplateChild<gtk::Entry>,
         #[template_child]
         pub connection_revealer: TemplateChild<gtk::Revealer>,
         #[template_child]
@@ -219,6 +219,17 @@ impl Sidebar {
             filter.changed(gtk::FilterChange::Different);
         }
         self.update_empty();
+    }
+
+    /// Enter in the search field opens the first chat found.
+    #[template_callback]
+    fn on_search_activate(&self) {
+        let imp = self.imp();
+        if imp.search_entry.text().trim().is_empty() {
+            return;
+        }
+        self.on_row_activated(0);
+        imp.search_entry.set_text("");
     }
 
     #[template_callback]
