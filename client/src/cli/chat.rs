@@ -231,6 +231,8 @@ async fn open(ctx: &mut Ctx<'_, '_>, need: Need) -> Result<(Messenger, EventStre
     let store = Store::open(path, user)?;
     let options = MessengerOptions {
         sync: need == Need::Sync,
+        // `watch` prints a long backlog in full rather than skipping.
+        event_capacity: 1 << 16,
         ..MessengerOptions::default()
     };
     Ok(Messenger::connect(Arc::new(session), Some(store), options).await?)
