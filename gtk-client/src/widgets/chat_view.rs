@@ -350,7 +350,8 @@ impl ChatView {
         ));
     }
 
-    fn mark_read_if_visible(&self) {
+    /// Marks the chat read when a person can see it (window active, view shown).
+    pub fn mark_read_if_visible(&self) {
         let Some(chat) = self.chat() else { return };
         let active = self
             .root()

@@ -84,6 +84,10 @@ impl MainView {
         imp.chat_view.chat().filter(|_| visible)
     }
 
+    pub fn mark_read_if_visible(&self) {
+        self.imp().chat_view.mark_read_if_visible();
+    }
+
     #[template_callback]
     fn on_chat_activated(&self, chat: &Chat) {
         self.open_chat(chat);

@@ -51,7 +51,17 @@ mod imp {
     }
 
     #[glib::derived_properties]
-    impl ObjectImpl for FerrogramWindow {}
+    impl ObjectImpl for FerrogramWindow {
+        fn constructed(&self) {
+            self.parent_constructed();
+            // Coming back to the window reads the open chat.
+            self.obj().connect_is_active_notify(|window| {
+                if window.is_active() {
+                    window.main_view().mark_read_if_visible();
+                }
+            });
+        }
+    }
     impl WidgetImpl for FerrogramWindow {}
     impl WindowImpl for FerrogramWindow {}
     impl ApplicationWindowImpl for FerrogramWindow {}

@@ -453,14 +453,18 @@ def run_messaging(a, b, ada, bob, search):
     click(wait_for("bob's Message button", lambda: message_button(b)))
     b.wait_label_matching(r"^Hello Bob, see code \U0001F44B$", 60)
     log("bob: sees ada's message rendered (no Markdown marks left)")
-    screenshot("chat-bob.png")
+    screenshot("chat-received-dark.png")
 
     composer = wait_for("bob's composer", lambda: find(b.app, "Message", "text"))
     set_text(composer, "_Hi_ Ada! \u2764\ufe0f")
     click(wait_for("bob's send button", lambda: find(b.app, "Send", "push button")))
     a.wait_label_matching(r"^Hi Ada! \u2764\ufe0f$", 60)
     log("ada: received bob's reply")
-    screenshot("chat-ada.png")
+    screenshot("chat-dark.png")
+    # Bob's window covers Ada's (no window manager): close his app to show hers.
+    b.stop()
+    time.sleep(1)
+    screenshot("chat-light.png")
 
 
 if __name__ == "__main__":
