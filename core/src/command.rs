@@ -204,18 +204,46 @@ impl<C: DispatchEnv> Registry<C> {
 
     /// Runs one command: size check, auth, access, rate limit, handler, log.
     pub async fn dispatch(&self, ctx: &C, req: Request) -> Result<serde_json::Value, ApiError> {
+        self.dispatch_inner(ctx, req, None).await
+    }
+
+    /// Like [`Registry::dispatch`] for a caller the transport has already
+    /// authenticated as `session` (a WebSocket connection checks its token
+    /// with its `auth` frame and again every few seconds, and is closed when
+    /// its session is revoked): everything but the token lookup, which
+    /// would otherwise cost a database read per command.
+    pub async fn dispatch_authenticated(
+        &self,
+        ctx: &C,
+        req: Request,
+        session: AuthSession,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.dispatch_inner(ctx, req, Some(session)).await
+    }
+
+    async fn dispatch_inner(
+        &self,
+        ctx: &C,
+        req: Request,
+        authenticated: Option<AuthSession>,
+    ) -> Result<serde_json::Value, ApiError> {
         let started = Instant::now();
+        let token = if authenticated.is_some() {
+            None
+        } else {
+            req.token.as_deref()
+        };
         let mut caller = Caller {
             request_id: req.request_id,
             ip: req.ip,
-            session: None,
+            session: authenticated,
         };
         let result = self
             .run(
                 ctx,
                 &mut caller,
                 &req.command,
-                req.token.as_deref(),
+                token,
                 req.body,
                 req.body_len,
             )
@@ -428,6 +456,42 @@ mod tests {
             body,
             body_len,
         }
+    }
+
+    #[tokio::test]
+    async fn a_caller_authenticated_by_the_transport_needs_no_token_lookup() {
+        let (reg, env) = setup();
+        let session = AuthSession {
+            user_id: UserId(7),
+            session_id: SessionId("ws".into()),
+            verified: true,
+        };
+        // The token would not authenticate: it is not looked at.
+        let ok = reg
+            .dispatch_authenticated(
+                &env,
+                request("test.secret", Some("forged"), serde_json::json!({})),
+                session.clone(),
+            )
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        // access rules still apply to the given session
+        let unverified = AuthSession {
+            verified: false,
+            ..session
+        };
+        let err = reg
+            .dispatch_authenticated(
+                &env,
+                request("test.secret", None, serde_json::json!({})),
+                unverified,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::EmailNotVerified);
+        let log = env.log.lock().unwrap();
+        assert_eq!(log[0].user_id, Some(UserId(7)));
+        assert_eq!(log[0].outcome, "ok");
     }
 
     #[tokio::test]

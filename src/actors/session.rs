@@ -51,6 +51,12 @@ pub const MAX_RESUME_CHATS: usize = 10_000;
 /// Events read from storage per backlog page.
 const RESUME_PAGE: u32 = 200;
 
+/// How often a connection checks its token again. Commands in between run
+/// as the session checked last (no database read per command); a revoked
+/// session or deleted account is closed at once by the hub anyway, so this
+/// catches expiry and a change of the verified flag.
+pub const REVALIDATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 enum Stage {
     /// Waiting for the `auth` frame.
     AwaitingAuth,
@@ -291,6 +297,26 @@ impl Session {
         );
     }
 
+    /// Checks the connection's token again (see [`REVALIDATE_INTERVAL`]).
+    fn revalidate(&mut self, ctx: &mut Context<Self>) {
+        let Some(authed) = self.authed() else { return };
+        let token = authed.token.clone();
+        let handlers = self.handlers.clone();
+        let check = async move { handlers.authenticate(&token).await };
+        ctx.spawn(check.into_actor(self).map(|result, session, ctx| {
+            let Stage::Ready(authed) = &mut session.stage else {
+                return;
+            };
+            match result {
+                Ok(auth) if auth.session_id == authed.session.session_id => authed.session = auth,
+                Ok(_) => {}
+                // A storage hiccup is not the client's fault: keep going.
+                Err(e) if e.http_status() >= 500 => {}
+                Err(e) => session.close(ctx, CloseCause::SessionEnded, Some(e)),
+            }
+        }));
+    }
+
     fn authenticated(&mut self, ctx: &mut Context<Self>, auth: AuthSession, token: String) {
         if self.closing {
             return;
@@ -360,11 +386,16 @@ impl Session {
             body,
             body_len,
         };
+        let session = authed.session.clone();
         self.commands_in_flight += 1;
         self.update_input(ctx);
         let handlers = self.handlers.clone();
         let registry = self.registry.clone();
-        let dispatch = async move { registry.dispatch(&handlers, request).await };
+        let dispatch = async move {
+            registry
+                .dispatch_authenticated(&handlers, request, session)
+                .await
+        };
         ctx.spawn(dispatch.into_actor(self).map(move |result, session, ctx| {
             session.commands_in_flight -= 1;
             session.reply(ctx, id, result);
@@ -608,6 +639,9 @@ impl Actor for Session {
         });
         ctx.run_interval(settings.heartbeat_interval, |session, ctx| {
             session.heartbeat(ctx);
+        });
+        ctx.run_interval(REVALIDATE_INTERVAL, |session, ctx| {
+            session.revalidate(ctx);
         });
     }
 
