@@ -438,6 +438,20 @@ def clickable_named(app, name):
     return None
 
 
+def safety_number(inst):
+    """Opens the chat's safety number dialog and reads the number."""
+    click(wait_for("the safety number button", lambda: find(inst.app, "Safety Number", "push button")))
+    rx = re.compile(r"^\d{5}(\s+\d{5}){11}$")
+
+    def number():
+        for node in find_all(inst.app, role="label"):
+            if node.name and rx.match(node.name.strip()):
+                return node
+        return None
+
+    return " ".join(wait_for(f"{inst.label}: the safety number", number, 60).name.split())
+
+
 def run_messaging(a, b, ada, bob, search):
     """Ada starts a chat with Bob and sends Markdown with an emoji; Bob sees
     it rendered, and replies; Ada sees the reply."""
@@ -471,6 +485,19 @@ def run_messaging(a, b, ada, bob, search):
     click(wait_for("bob's send button", lambda: find(b.app, "Send", "push button")))
     a.wait_label_matching(r"^Hi Ada! \u2764\ufe0f$", 60)
     log("ada: received bob's reply")
+
+    # Both see the same safety number; Ada marks Bob verified.
+    number_a = safety_number(a)
+    number_b = safety_number(b)
+    if number_a != number_b:
+        raise AssertionError(f"safety numbers differ: {number_a} / {number_b}")
+    log(f"ada and bob see the same safety number ({number_a[:11]}...)")
+    a.wait_label("Not verified yet.")
+    click(wait_for("Mark as Verified", lambda: clickable_named(a.app, "Mark as Verified")))
+    a.wait_label("You verified this contact.")
+    log("ada: marked bob as verified")
+    close_window(a, "Safety Number")
+    close_window(b, "Safety Number")
 
     # The emoji button opens GTK's emoji chooser. (Its emoji are flow box
     # children without an accessible action in GTK 4.8, so the test cannot
