@@ -513,7 +513,9 @@ impl Messaging {
             self.mark_read(chat);
             return;
         }
-        if window_active {
+        // No notification storm while catching up after being away: the
+        // chat list shows those as unread.
+        if window_active || self.inner.account.connection() != ConnectionState::Online {
             return;
         }
         let notification = gio::Notification::new(&chat.title());

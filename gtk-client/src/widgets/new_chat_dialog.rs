@@ -6,7 +6,7 @@ use adw::subclass::prelude::*;
 use gtk::{glib, CompositeTemplate};
 
 use crate::application::FerrogramApplication;
-use crate::error::{messenger_message, user_message};
+use crate::error::messenger_message;
 use crate::i18n::tr;
 use crate::models::{Chat, User};
 
@@ -173,7 +173,7 @@ impl NewChatDialog {
             async move {
                 match messaging.search_users(&query).await {
                     Ok(users) => dialog.show_results(&users),
-                    Err(e) => FerrogramApplication::get().toast(&user_message(&e)),
+                    Err(e) => FerrogramApplication::get().report(&e),
                 }
             }
         ));
