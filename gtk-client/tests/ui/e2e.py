@@ -12,7 +12,18 @@ What works with GTK 4.8's AT-SPI here (and what this test relies on):
 - buttons, check boxes and menu items have a "click" action;
 - entries take text through EditableText (reading it back is not supported);
 - the "showing" state is never set, so searches include hidden stack pages:
-  forms are therefore found inside the page of their heading.
+  forms are therefore found inside the page of their heading;
+- list rows (GtkListView, GtkListBox) and emoji chooser cells have no
+  accessible action, and synthetic XTest clicks do not reach GTK 4 under
+  Xvfb: chats are opened through the people search's "Message" button.
+
+The flow: Ada connects, signs up, verifies with the code from the server's
+outbox mail, logs in, checks her settings (verified email, this session, no
+keyring) and switches to the dark style; Bob does the same (his app starts
+dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
+it rendered and replies; both see the same safety number and Ada marks Bob
+verified; the emoji chooser opens; an emoji-only message arrives.
+Screenshots go to target/ui-screenshots/.
 """
 
 import email
