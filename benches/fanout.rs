@@ -1,8 +1,152 @@
-//! Placeholder; the real benchmark follows.
-use criterion::{criterion_group, criterion_main, Criterion};
+//! Fan-out of one committed message to N online sessions through the
+//! gateway's real actors: the `Hub` routes the event to the chat's
+//! `ChatRoom`, which serializes it once and hands the shared frame to every
+//! session. The sessions are stand-in actors that count what they receive
+//! (no sockets), so this is the hub/room path itself: routing, one
+//! serialization and N mailbox deliveries.
+
+use actix::prelude::*;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ferrogram_core::b64::B64;
+use ferrogram_core::ids::{ChatId, SessionId, UserId};
+use ferrogram_core::proto::chat::{ChatEvent, EventBody};
+use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap};
+use ferrogram_server::actors::hub::Hub;
+use ferrogram_server::actors::messages::{
+    ChatEventCommitted, CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession,
+    SessionLink,
+};
+use ferrogram_server::actors::presence::PresenceBoard;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Counts deliveries; wakes the benchmark when `target` is reached.
+struct Counter {
+    count: AtomicUsize,
+    target: AtomicUsize,
+    done: Notify,
+}
+
+struct FakeSession(Arc<Counter>);
+
+impl Actor for FakeSession {
+    type Context = Context<Self>;
+}
+
+impl Handler<DeliverEvent> for FakeSession {
+    type Result = ();
+    fn handle(&mut self, msg: DeliverEvent, _: &mut Context<Self>) {
+        std::hint::black_box(&msg.frame);
+        let n = self.0.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.0.target.load(Ordering::Relaxed) {
+            self.0.done.notify_one();
+        }
+    }
+}
+
+impl Handler<DeliverLive> for FakeSession {
+    type Result = ();
+    fn handle(&mut self, _: DeliverLive, _: &mut Context<Self>) {}
+}
+
+impl Handler<CloseConnection> for FakeSession {
+    type Result = ();
+    fn handle(&mut self, _: CloseConnection, _: &mut Context<Self>) {}
+}
+
+fn message(chat: i64, seq: i64) -> ChatEvent {
+    ChatEvent {
+        chat_id: ChatId(chat),
+        seq,
+        sender: UserId(1),
+        at: 1_700_000_000_000,
+        body: EventBody::Message {
+            client_msg_id: format!("bench-{seq}"),
+            envelope: Envelope {
+                version: 1,
+                header: EnvelopeHeader {
+                    chat_id: ChatId(chat),
+                    sender: UserId(1),
+                    client_msg_id: format!("bench-{seq}"),
+                    sent_at: 0,
+                },
+                sender_key: B64(vec![7; 32]),
+                nonce: B64(vec![1; 12]),
+                body: B64(vec![2; 1104]),
+                wraps: vec![KeyWrap {
+                    user_id: UserId(1),
+                    key_id: B64(vec![3; 32]),
+                    wrapped_key: B64(vec![4; 384]),
+                }],
+                signature: B64(vec![5; 384]),
+            },
+        },
+    }
+}
 
 fn bench(c: &mut Criterion) {
-    c.bench_function("fanout", |b| b.iter(|| 1 + 1));
+    let system = actix::System::new();
+    let mut group = c.benchmark_group("fanout");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    for sessions in [10usize, 100, 1000] {
+        let counter = Arc::new(Counter {
+            count: AtomicUsize::new(0),
+            target: AtomicUsize::new(usize::MAX),
+            done: Notify::new(),
+        });
+        let (hub, members) = system.block_on(async {
+            let hub = Hub::new(
+                None,
+                Arc::new(PresenceBoard::default()),
+                Duration::from_secs(600),
+            )
+            .start();
+            for i in 0..sessions {
+                let fake = FakeSession(counter.clone()).start();
+                hub.do_send(RegisterSession {
+                    conn: ConnId(i as u64),
+                    user: UserId(i as i64 + 1),
+                    session_id: SessionId(format!("s{i}")),
+                    link: SessionLink::of(&fake),
+                });
+            }
+            let members: Vec<UserId> = (1..=sessions as i64).map(UserId).collect();
+            (hub, members)
+        });
+        let chat = sessions as i64;
+        let mut seq = 0;
+        group.throughput(Throughput::Elements(sessions as u64));
+        group.bench_with_input(
+            BenchmarkId::new("event_to_sessions", sessions),
+            &sessions,
+            |b, _| {
+                b.iter_custom(|iters| {
+                    system.block_on(async {
+                        let before = counter.count.load(Ordering::Relaxed);
+                        counter
+                            .target
+                            .store(before + iters as usize * sessions, Ordering::Relaxed);
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            seq += 1;
+                            hub.do_send(ChatEventCommitted {
+                                members: members.clone(),
+                                event: message(chat, seq),
+                            });
+                        }
+                        counter.done.notified().await;
+                        started.elapsed()
+                    })
+                });
+            },
+        );
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -333,16 +333,14 @@ async fn write_loop(
     shared: Arc<Shared>,
 ) {
     let mut buf = String::new();
-    let mut workload = shared.workload();
     while let Some(first) = rx.recv().await {
         // Everything queued goes out with one flush.
         let mut next = Some(first);
         while let Some(item) = next.take() {
             let message = match item {
                 Outgoing::Send(order) => {
-                    if workload.is_none() {
-                        workload = shared.workload();
-                    }
+                    // Read each time: a sweep or a test may set up another workload.
+                    let workload = shared.workload();
                     let Some(w) = workload.as_deref() else {
                         continue;
                     };

@@ -184,9 +184,9 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // saving again replaces it
-        let mut more = creds.clone();
-        more.users.truncate(1);
-        more.save(&path).unwrap();
+        let mut fewer = creds.clone();
+        fewer.users.truncate(1);
+        fewer.save(&path).unwrap();
         assert_eq!(Credentials::load(&path).unwrap().users.len(), 1);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

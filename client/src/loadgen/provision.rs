@@ -127,12 +127,10 @@ pub async fn provision(options: &ProvisionOptions) -> Result<Credentials, Provis
                 }
                 let session = client.login(&email, PASSWORD, Some("loadgen")).await?;
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if options.progress && (n % 500 == 0 || n == options.users) {
-                    eprintln!(
-                        "provisioned {n}/{} users ({:.0}/s)",
-                        options.users,
-                        n as f64 / started.elapsed().as_secs_f64().max(1e-9)
-                    );
+                if options.progress && (n.is_multiple_of(500) || n == options.users) {
+                    #[allow(clippy::cast_precision_loss)]
+                    let per_sec = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    eprintln!("provisioned {n}/{} users ({per_sec:.0}/s)", options.users);
                 }
                 Ok(UserRecord {
                     user_id: registered.user_id,

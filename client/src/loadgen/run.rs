@@ -149,38 +149,32 @@ pub async fn setup_workload(
         );
     }
     let conns = &fleet.conns;
-    let created: Vec<Result<(bool, Vec<usize>, i64), String>> =
-        stream::iter(wanted.into_iter().enumerate())
-            .map(|(i, (group, members))| {
-                let user_ids = &user_ids;
-                async move {
-                    let creator = &conns[members[0]];
-                    let reply = if !group {
-                        creator
-                            .call(
-                                "chat.create_direct",
-                                serde_json::json!({"user_id": user_ids[members[1]]}),
-                            )
-                            .await
-                    } else {
-                        let others: Vec<i64> = members[1..].iter().map(|&m| user_ids[m]).collect();
-                        creator
-                    .call(
-                        "chat.create_group",
-                        serde_json::json!({"title": format!("loadgen {i}"), "member_ids": others}),
-                    )
-                    .await
-                    };
-                    let chat = reply?;
-                    let id = chat["id"]
-                        .as_i64()
-                        .ok_or_else(|| format!("chat creation answered {chat}"))?;
-                    Ok((group, members, id))
-                }
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
+    let created: Vec<Created> = stream::iter(wanted.into_iter().enumerate())
+        .map(|(i, (group, members))| {
+            let user_ids = &user_ids;
+            async move {
+                let creator = &conns[members[0]];
+                let reply = if group {
+                    let others: Vec<i64> = members[1..].iter().map(|&m| user_ids[m]).collect();
+                    let body = serde_json::json!({
+                        "title": format!("loadgen {i}"),
+                        "member_ids": others,
+                    });
+                    creator.call("chat.create_group", body).await
+                } else {
+                    let body = serde_json::json!({"user_id": user_ids[members[1]]});
+                    creator.call("chat.create_direct", body).await
+                };
+                let chat = reply?;
+                let id = chat["id"]
+                    .as_i64()
+                    .ok_or_else(|| format!("chat creation answered {chat}"))?;
+                Ok((group, members, id))
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
     let mut chats = Vec::new();
     for result in created {
         let (group, members, chat_id) = result?;
@@ -210,6 +204,9 @@ pub async fn setup_workload(
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(workload.clone());
     Ok(workload)
 }
+
+/// A created chat: (is a group, members, chat id).
+type Created = Result<(bool, Vec<usize>, i64), String>;
 
 /// How one measured phase runs.
 #[derive(Debug, Clone)]
@@ -495,6 +492,7 @@ pub struct ConnectionsReport {
 
 impl ConnectionsReport {
     pub fn table(&self) -> String {
+        use std::fmt::Write as _;
         #[allow(clippy::cast_precision_loss)]
         let mib = |kib: u64| kib as f64 / 1024.0;
         let mut out = format!(
@@ -509,15 +507,16 @@ impl ConnectionsReport {
                 .unwrap_or_default()
         );
         if let Some(pid) = self.server_pid {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "  server pid {pid}: RSS {:.1} MiB before, {:.1} MiB with them open, {:.1} MiB after closing\n  per connection         {:.1} KiB\n",
                 mib(self.rss_before_kib),
                 mib(self.rss_after_kib),
                 mib(self.rss_after_close_kib),
                 self.kib_per_connection
-            ));
+            );
         }
-        out.push_str(&format!("  dropped while idle     {}\n", self.dropped));
+        let _ = writeln!(out, "  dropped while idle     {}", self.dropped);
         out
     }
 }

@@ -45,7 +45,7 @@ impl Schedule {
         }
         // Message k is due once k / rate <= elapsed, so floor(elapsed * rate) + 1
         // of them are; small epsilon against float rounding at exact ticks.
-        let n = (elapsed.as_secs_f64() * self.rate + 1e-9).floor() as u64 + 1;
+        let n = (elapsed.as_secs_f64() * self.rate + 1e-6).floor() as u64 + 1;
         n.min(self.total())
     }
 }

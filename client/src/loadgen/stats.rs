@@ -62,7 +62,7 @@ impl Tracker {
 
     /// Message `index` was written to its sender's socket, for `expected` receipts.
     pub fn record_sent(&self, index: u64, expected: u16) {
-        if let Some(slot) = self.slot(&self.expected, index) {
+        if let Some(slot) = Self::slot(&self.expected, index) {
             slot.store(expected, Ordering::Relaxed);
             self.sent.fetch_add(1, Ordering::Relaxed);
         }
@@ -84,14 +84,14 @@ impl Tracker {
     /// The server refused message `index` (an error reply): it is counted
     /// as an error, not as lost.
     pub fn record_refused(&self, index: u64) {
-        if let Some(slot) = self.slot(&self.expected, index) {
+        if let Some(slot) = Self::slot(&self.expected, index) {
             slot.store(0, Ordering::Relaxed);
         }
     }
 
     /// A new (not duplicated) receipt of message `index` by a recipient.
     pub fn record_delivery(&self, index: u64, at_us: u64) {
-        match self.slot(&self.delivered, index) {
+        match Self::slot(&self.delivered, index) {
             Some(slot) => {
                 slot.fetch_add(1, Ordering::Relaxed);
                 self.deliveries.fetch_add(1, Ordering::Relaxed);
@@ -103,7 +103,7 @@ impl Tracker {
         }
     }
 
-    fn slot<'a>(&self, slots: &'a [AtomicU16], index: u64) -> Option<&'a AtomicU16> {
+    fn slot(slots: &[AtomicU16], index: u64) -> Option<&AtomicU16> {
         slots.get(usize::try_from(index).ok()?)
     }
 

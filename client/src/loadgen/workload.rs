@@ -343,10 +343,10 @@ impl Workload {
         let mut group_of = vec![None; n];
         for (index, chat) in chats.iter().enumerate() {
             for &member in &chat.members {
-                if !chat.group {
-                    direct_of[member].push(index as u32);
-                } else {
+                if chat.group {
                     group_of[member] = Some(index as u32);
+                } else {
+                    direct_of[member].push(index as u32);
                 }
             }
         }

@@ -1,0 +1,107 @@
+//! ferrogram-loadgen against the real server on port 0: provisioning needs
+//! the server's bench mode (off by default), and a short low-rate run
+//! delivers every message exactly once.
+
+use ferrogram_client::loadgen::creds::Credentials;
+use ferrogram_client::loadgen::provision::{provision, ProvisionError, ProvisionOptions};
+use ferrogram_client::loadgen::run::{self, FleetOptions, PhaseOptions};
+use ferrogram_client::loadgen::workload::Kind;
+use ferrogram_client::ServerAddr;
+use ferrogram_server::config::Config;
+use ferrogram_server::startup::{spawn_background, BackgroundServer};
+use std::time::Duration;
+
+fn server(dir: &std::path::Path, bench: bool) -> BackgroundServer {
+    let mut config = Config::embedded_defaults();
+    config.server.port = 0;
+    config.server.workers = 1;
+    dir.clone_into(&mut config.data_dir);
+    config.bench.enabled = bench;
+    spawn_background(config).unwrap()
+}
+
+fn options(server: &BackgroundServer, users: usize) -> ProvisionOptions {
+    ProvisionOptions {
+        addr: ServerAddr::parse(&server.base_url).unwrap(),
+        users,
+        identities: 1,
+        concurrency: 4,
+        prefix: "lgtest".into(),
+        progress: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_needs_bench_mode_which_is_off_by_default() {
+    assert!(!Config::embedded_defaults().bench.enabled);
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), false);
+    let err = provision(&options(&server, 2)).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::NotBenchMode(_)), "{err}");
+    assert!(err.to_string().contains("bench.enabled"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_run_delivers_every_message_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), true);
+    let creds = provision(&options(&server, 6)).await.unwrap();
+    assert_eq!(creds.users.len(), 6);
+    // the credentials file round-trips
+    let path = dir.path().join("users.json");
+    creds.save(&path).unwrap();
+    let creds = Credentials::load(&path).unwrap();
+
+    let fleet = run::open_fleet(
+        &creds,
+        &FleetOptions {
+            addr: ServerAddr::parse(&server.base_url).unwrap(),
+            users: 6,
+            read_buffer: 16 * 1024,
+        },
+    )
+    .await;
+    assert_eq!(fleet.conns.len(), 6, "{:?}", fleet.first_error);
+    for (phase, kind, rate) in [
+        (2, Kind::Direct { peers: 2 }, 50.0),
+        (3, Kind::Group { size: 3 }, 25.0),
+    ] {
+        let workload = run::setup_workload(&fleet, &creds, kind, 256)
+            .await
+            .unwrap();
+        let report = run::run_phase(
+            &fleet,
+            &workload,
+            phase,
+            &PhaseOptions {
+                rate,
+                duration: Duration::from_secs(2),
+                drain: Duration::from_secs(10),
+                server_pid: Some(std::process::id()),
+                message_bytes: 256,
+                seed: 7,
+                progress: false,
+            },
+        )
+        .await;
+        let expected_sent = (rate * 2.0) as u64;
+        let recipients = (kind.group_size() - 1) as u64;
+        assert_eq!(report.sent, expected_sent, "{}", report.table());
+        assert_eq!(report.acknowledged, expected_sent, "{}", report.table());
+        assert_eq!(report.expected_deliveries, expected_sent * recipients);
+        assert_eq!(
+            report.delivered,
+            report.expected_deliveries,
+            "{}",
+            report.table()
+        );
+        assert_eq!(report.lost, 0);
+        assert_eq!(report.duplicated, 0);
+        assert!(report.clean(), "{}", report.table());
+        assert_eq!(report.e2e_latency.count, report.delivered);
+        assert!(report.e2e_latency.max_ms < 5_000.0, "{}", report.table());
+        let usage = report.server.unwrap();
+        assert!(usage.peak_rss_kib > 0 && usage.cpu_seconds > 0.0);
+    }
+    fleet.close();
+}
