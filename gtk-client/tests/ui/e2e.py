@@ -418,6 +418,17 @@ def activate(node):
     node.doActionNamed("click" if "click" in acts else "activate")
 
 
+def button_with_label(node, text):
+    """A button whose name is `text`, or whose label child says it."""
+    named = clickable_named(node, text)
+    if named is not None and named.roleName == "push button":
+        return named
+    for label in find_all(node, text, "label"):
+        if label.parent.roleName == "push button" and "click" in label.parent.actions:
+            return label.parent
+    return None
+
+
 def message_button(inst):
     """The "Message" button of the (first) person found."""
     for node in find_all(inst.app, "Message", "label"):
@@ -530,6 +541,24 @@ def run_messaging(a, b, ada, bob, search):
     b.stop()
     time.sleep(1)
     screenshot("chat-light.png")
+    delete_account(a)
+
+
+def delete_account(inst):
+    """Settings, Delete Account: the confirmation names the consequence and
+    takes the password; afterwards the app is back at Log In."""
+    open_preferences(inst)
+    click(wait_for("Delete Account…", lambda: clickable_named(inst.app, "Delete Account\u2026")))
+    warning = inst.wait_label_matching(r"will be deleted from the server .* This cannot be undone")
+    dialog = warning
+    while dialog.parent is not None and dialog.roleName not in ("dialog", "alert", "frame"):
+        dialog = dialog.parent
+    entry = wait_for("the password field", lambda: dialog.findChild(
+        lambda n: "text" in n.roleName and "EditableText" in n.get_interfaces(), retry=False, requireResult=False))
+    set_text(entry, PASSWORD)
+    click(wait_for("the Delete Account response", lambda: button_with_label(inst.app, "Delete Account")))
+    inst.wait_label("Your account was deleted.", 60)
+    log(f"{inst.label}: account deleted from the settings, back at Log In")
 
 
 if __name__ == "__main__":
