@@ -303,6 +303,16 @@ def clickable(node, name):
 
 
 def set_style(inst, name):
+    # A button acts only once shown (realized): open the Appearance page first.
+    def tab():
+        for node in find_all(inst.app, "Appearance", "page tab"):
+            if "click" in node.actions:
+                return node
+        return None
+
+    click(wait_for("the Appearance tab", tab))
+    time.sleep(0.5)
+
     def toggle():
         for node in find_all(inst.app, name, "push button"):
             if node.actions:
@@ -348,7 +358,8 @@ def main():
         check_settings(a, ada)
         set_style(a, "Dark")
         time.sleep(1)
-        screenshot("preferences.png")
+        screenshot("preferences-dark.png")
+        set_style(a, "Light")
         close_window(a, "Preferences")
 
         # Bob's app starts in the dark style (as chosen in Appearance).
