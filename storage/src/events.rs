@@ -357,7 +357,7 @@ mod tests {
              AND m.sender != ?2 AND {NOT_DELETED}"
         ));
         assert!(
-            unread.contains("USING PRIMARY KEY (chat_id=? AND seq>?)")
+            unread.contains("USING INDEX chat_events_seq (chat_id=? AND seq>?)")
                 && unread.contains("USING INDEX chat_events_target (chat_id=? AND target_seq=?)"),
             "{unread}"
         );

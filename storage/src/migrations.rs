@@ -12,6 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_accounts.sql"),
     include_str!("../migrations/0002_chats.sql"),
+    include_str!("../migrations/0003_chat_events_rowid.sql"),
 ];
 
 /// The schema version this build knows.

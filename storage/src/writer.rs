@@ -456,6 +456,22 @@ fn settle<T>(
 }
 
 impl Job {
+    /// True when every refusal of this request comes before its first write
+    /// (new messages: all checks read, then one update and one insert), so
+    /// it needs no savepoint.
+    fn refused_before_writing(&self) -> bool {
+        matches!(
+            self,
+            Job::Append {
+                request: Some(AppendRequest {
+                    change: Change::Message { .. },
+                    ..
+                }),
+                ..
+            }
+        )
+    }
+
     /// Applies the request inside the batch transaction.
     fn apply(&mut self, conn: &Connection, at: Millis) -> Result<bool, StorageError> {
         match self {
@@ -579,10 +595,18 @@ impl Thread {
     }
 }
 
-/// One transaction for the whole batch, one savepoint per request.
+/// One transaction for the whole batch, one savepoint per request that
+/// may be refused after it wrote something.
 fn apply_batch(conn: &mut Connection, batch: &mut [Job], at: Millis) -> Result<(), StorageError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
+        if job.refused_before_writing() {
+            // Nothing to undo when refused; a savepoint would only make
+            // SQLite copy every page the batch already changed into its
+            // statement journal.
+            job.apply(&tx, at)?;
+            continue;
+        }
         let savepoint = tx.savepoint()?;
         if job.apply(&savepoint, at)? {
             savepoint.commit()?;
