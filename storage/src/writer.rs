@@ -309,6 +309,11 @@ impl EventWriter {
         // an acknowledged message survives kill -9 and power loss alike.
         // Group commit is what makes that affordable: one fsync per batch.
         crate::configure(&conn)?;
+        // Checkpoints (copying the WAL back into the database file) run on a
+        // thread of their own instead of inside the writer's commits, where
+        // SQLite's automatic checkpoint would stall a batch every few MB.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(storage)?;
         let (jobs, queue) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(StatsCell::default());
         let thread = Thread {
@@ -325,6 +330,8 @@ impl EventWriter {
                     let _ = gate.recv();
                 }
                 thread.run();
+                // Ends the checkpointer after a last checkpoint.
+                drop(checkpointer);
             })
             .map_err(|e| StorageError::Task(format!("cannot start the event writer: {e}")))?;
         Ok(EventWriter { jobs, stats })
@@ -385,6 +392,45 @@ impl EventWriter {
     /// Requests waiting for the writer right now.
     pub fn queued(&self) -> usize {
         self.jobs.max_capacity() - self.jobs.capacity()
+    }
+}
+
+/// How often the checkpointer copies committed WAL frames into the
+/// database file.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The thread that checkpoints the WAL for the writer (PASSIVE: it never
+/// blocks the writer or readers). Dropping this handle stops it after one
+/// last checkpoint.
+struct Checkpointer {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(storage: &Storage) -> Result<Checkpointer, StorageError> {
+        let conn = Connection::open(storage.path())?;
+        crate::configure(&conn)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || loop {
+                let last = matches!(
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+                );
+                let done: rusqlite::Result<(i64, i64, i64)> =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    });
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+                if last {
+                    break;
+                }
+            })
+            .map_err(|e| StorageError::Task(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Checkpointer { _stop: stop })
     }
 }
 
