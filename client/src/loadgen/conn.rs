@@ -448,8 +448,51 @@ pub fn parse_client_msg_id(id: &str) -> Option<(u32, u64, u64, u64)> {
     Some((run, phase, index, due))
 }
 
+/// What the generator needs of a message event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventHead<'a> {
+    pub chat_id: i64,
+    pub seq: i64,
+    pub sender: i64,
+    pub client_msg_id: &'a str,
+}
+
+/// Reads a message event's head without parsing its envelope: the server
+/// writes `chat_id`, `seq`, `sender`, `at` and the body's `type` and
+/// `client_msg_id` before the envelope (field order of the protocol types),
+/// so for a group of 100 only the first few hundred of ~60,000 bytes are
+/// looked at. `None` for anything else (then the frame is parsed fully).
+pub fn scan_message_event(text: &str) -> Option<EventHead<'_>> {
+    const PREFIX: &str = r#"{"type":"event","event":{"chat_id":"#;
+    let rest = text.strip_prefix(PREFIX)?;
+    let head = &rest[..rest.len().min(512)];
+    let head = &head[..head.find(r#""envelope""#)?];
+    let number = |key: &str| -> Option<i64> {
+        let at = head.find(key)? + key.len();
+        let digits = head[at..]
+            .split(|c: char| c != '-' && !c.is_ascii_digit())
+            .next()?;
+        digits.parse().ok()
+    };
+    let chat_id = head.split(',').next()?.parse().ok()?;
+    let seq = number(r#","seq":"#)?;
+    let sender = number(r#","sender":"#)?;
+    let body = &head[head.find(r#""body":{"type":"message","client_msg_id":""#)?..];
+    let id_start = body.find(r#""client_msg_id":""#)? + r#""client_msg_id":""#.len();
+    let id_len = body[id_start..].find('"')?;
+    Some(EventHead {
+        chat_id,
+        seq,
+        sender,
+        client_msg_id: &body[id_start..id_start + id_len],
+    })
+}
+
 impl Receiver {
     fn on_text(&mut self, text: &str, phase: &mut Option<Arc<Phase>>) {
+        if let Some(head) = scan_message_event(text) {
+            return self.on_message_event(head, phase);
+        }
         let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) else {
             return;
         };
@@ -482,34 +525,47 @@ impl Receiver {
                 if event.body.kind != "message" {
                     return;
                 }
-                let Some((run, phase_no, index, due_us)) =
-                    event.body.client_msg_id.and_then(parse_client_msg_id)
-                else {
+                let Some(client_msg_id) = event.body.client_msg_id else {
                     return;
                 };
-                if run != self.shared.run {
-                    return; // another generator's message
-                }
-                let last = self.last_seq.entry(event.chat_id).or_insert(0);
-                let duplicate = event.seq <= *last;
-                *last = (*last).max(event.seq);
-                let Some(p) = current(phase, &self.shared, phase_no) else {
-                    return;
-                };
-                if duplicate {
-                    p.tracker.duplicates.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                if event.sender == self.user_id {
-                    p.tracker.echoes.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                let now = p.now_us();
-                p.tracker.record_delivery(index, now);
-                Phase::record(&p.e2e, self.user, now.saturating_sub(due_us));
+                self.on_message_event(
+                    EventHead {
+                        chat_id: event.chat_id,
+                        seq: event.seq,
+                        sender: event.sender,
+                        client_msg_id,
+                    },
+                    phase,
+                );
             }
             _ => {}
         }
+    }
+
+    fn on_message_event(&mut self, event: EventHead<'_>, phase: &mut Option<Arc<Phase>>) {
+        let Some((run, phase_no, index, due_us)) = parse_client_msg_id(event.client_msg_id) else {
+            return;
+        };
+        if run != self.shared.run {
+            return; // another generator's message
+        }
+        let last = self.last_seq.entry(event.chat_id).or_insert(0);
+        let duplicate = event.seq <= *last;
+        *last = (*last).max(event.seq);
+        let Some(p) = current(phase, &self.shared, phase_no) else {
+            return;
+        };
+        if duplicate {
+            p.tracker.duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if event.sender == self.user_id {
+            p.tracker.echoes.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let now = p.now_us();
+        p.tracker.record_delivery(index, now);
+        Phase::record(&p.e2e, self.user, now.saturating_sub(due_us));
     }
 
     fn on_setup_reply(&self, id: u64, text: &str) {
@@ -559,4 +615,71 @@ async fn read_loop(mut stream: futures_util::stream::SplitStream<Socket>, mut re
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrogram_core::b64::B64;
+    use ferrogram_core::ids::{ChatId, UserId};
+    use ferrogram_core::proto::chat::{ChatEvent, EventBody};
+    use ferrogram_core::proto::ws::ServerFrame;
+    use ferrogram_core::proto::{Envelope, EnvelopeHeader};
+
+    fn event_frame(body: EventBody) -> String {
+        serde_json::to_string(&ServerFrame::Event {
+            event: ChatEvent {
+                chat_id: ChatId(42),
+                seq: 7,
+                sender: UserId(-3),
+                at: 1_700_000_000_000,
+                body,
+            },
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_head_of_a_message_event_is_read_without_its_envelope() {
+        let envelope = Envelope {
+            version: 1,
+            header: EnvelopeHeader {
+                chat_id: ChatId(42),
+                sender: UserId(-3),
+                client_msg_id: "decoy".into(),
+                sent_at: 0,
+            },
+            sender_key: B64(vec![1; 32]),
+            nonce: B64(vec![2; 12]),
+            body: B64(vec![3; 2000]),
+            wraps: vec![],
+            signature: B64(vec![4; 384]),
+        };
+        let text = event_frame(EventBody::Message {
+            client_msg_id: "ab.2.15.123".into(),
+            envelope,
+        });
+        let head = scan_message_event(&text).unwrap();
+        assert_eq!(
+            head,
+            EventHead {
+                chat_id: 42,
+                seq: 7,
+                sender: -3,
+                client_msg_id: "ab.2.15.123",
+            }
+        );
+        // what the full parse reads agrees
+        let frame: Frame<'_> = serde_json::from_str(&text).unwrap();
+        let event = frame.event.unwrap();
+        assert_eq!((event.chat_id, event.seq, event.sender), (42, 7, -3));
+        assert_eq!(event.body.client_msg_id, Some("ab.2.15.123"));
+        // other events and frames are left to the full parse
+        assert!(
+            scan_message_event(&event_frame(EventBody::Renamed { title: "t".into() })).is_none()
+        );
+        assert!(scan_message_event(r#"{"type":"reply","id":1,"body":{}}"#).is_none());
+        assert_eq!(parse_client_msg_id("ab.2.15.123"), Some((0xab, 2, 15, 123)));
+        assert_eq!(parse_client_msg_id("zz.2.15"), None);
+    }
 }
