@@ -399,9 +399,18 @@ impl EventWriter {
 /// database file.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// WAL frames (pages) after which the checkpointer also restarts the WAL.
+/// PASSIVE checkpoints never wait for the writer, so under sustained load
+/// the writer always appends before one completes and the WAL is never
+/// started over: it would grow without bound (and every read would search
+/// an ever larger WAL index). RESTART waits for the writer's current
+/// transaction, finishes the little PASSIVE left, and starts the WAL over.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+
 /// The thread that checkpoints the WAL for the writer (PASSIVE: it never
-/// blocks the writer or readers). Dropping this handle stops it after one
-/// last checkpoint.
+/// blocks the writer or readers; RESTART when the WAL has grown past
+/// [`WAL_RESTART_FRAMES`]). Dropping this handle stops it after one last
+/// checkpoint.
 struct Checkpointer {
     _stop: std::sync::mpsc::Sender<()>,
 }
@@ -418,10 +427,17 @@ impl Checkpointer {
                     stopped.recv_timeout(CHECKPOINT_INTERVAL),
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
                 );
-                let done: rusqlite::Result<(i64, i64, i64)> =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    });
+                let checkpoint = |mode: &str| -> rusqlite::Result<i64> {
+                    // (busy, frames in the WAL, frames checkpointed)
+                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+                };
+                let done = checkpoint("PASSIVE").and_then(|frames| {
+                    if frames > WAL_RESTART_FRAMES {
+                        checkpoint("RESTART")
+                    } else {
+                        Ok(frames)
+                    }
+                });
                 if let Err(e) = done {
                     tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
                 }
