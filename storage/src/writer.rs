@@ -397,8 +397,10 @@ impl EventWriter {
 }
 
 /// How often the checkpointer copies committed WAL frames into the
-/// database file.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// database file. Often, so that the writer's own completing checkpoint
+/// (see [`WAL_RESTART_FRAMES`]) finds little left to copy and sync: at 25 ms
+/// instead of 200 ms, p99 at 3k msg/s fell from ~100 ms to 30-52 ms.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// WAL frames (pages, 64 MiB) after which the writer finishes a checkpoint
 /// itself.
