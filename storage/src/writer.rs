@@ -402,7 +402,7 @@ impl EventWriter {
 /// instead of 200 ms, p99 at 3k msg/s fell from ~100 ms to 30-52 ms.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 
-/// WAL frames (pages, 64 MiB) after which the writer finishes a checkpoint
+/// WAL frames (pages, 256 MiB) after which the writer finishes a checkpoint
 /// itself.
 /// The checkpointer's PASSIVE checkpoints never wait for the writer, so
 /// under sustained load the writer always appends before one completes and
@@ -413,7 +413,7 @@ const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_milli
 /// transaction starts the WAL from the beginning. A RESTART checkpoint from
 /// the checkpointer would do the same but make the writer sleep in SQLite's
 /// busy handler (stalls of 80-130 ms measured).
-const WAL_RESTART_FRAMES: i64 = 16_384;
+const WAL_RESTART_FRAMES: i64 = 65_536;
 
 /// The thread that checkpoints the WAL for the writer (PASSIVE: it never
 /// blocks the writer or readers) and tells it how long the WAL is.
@@ -656,7 +656,7 @@ impl Thread {
                     job.finish(listener);
                 }
                 // Its fsync of the database file delays the next batch by tens
-                // of milliseconds, every 64 MiB of WAL (waiting for an idle
+                // of milliseconds, every 256 MiB of WAL (waiting for an idle
                 // moment measured worse: the WAL then grew and reads slowed).
                 if self.wal_frames.load(Ordering::Relaxed) > WAL_RESTART_FRAMES {
                     // Answered already: only a later batch waits for this.
