@@ -563,3 +563,45 @@ pub async fn connections(
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(p99_ms: f64, acked_per_sec: f64) -> Report {
+        Report {
+            target_rate: 1000.0,
+            acked_per_sec,
+            e2e_latency: crate::loadgen::stats::LatencySummary {
+                p99_ms,
+                ..Default::default()
+            },
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn a_step_passes_only_clean_within_the_bound_and_keeping_up() {
+        assert!(judge(&report(40.0, 1000.0), 50.0).0);
+        let (passed, why) = judge(&report(60.0, 1000.0), 50.0);
+        assert!(!passed && why.contains("p99"), "{why}");
+        let (passed, why) = judge(&report(10.0, 900.0), 50.0);
+        assert!(!passed && why.contains("acknowledged"), "{why}");
+        let mut lost = report(10.0, 1000.0);
+        lost.lost = 1;
+        let (passed, why) = judge(&lost, 50.0);
+        assert!(!passed && why.contains("lost 1"), "{why}");
+    }
+
+    #[test]
+    fn loopback_connections_spread_over_source_addresses() {
+        let local = ServerAddr::new("127.0.0.1", 8080);
+        assert_eq!(source_for(&local, 0), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            source_for(&local, 17),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        );
+        assert_eq!(source_for(&ServerAddr::new("192.0.2.7", 8080), 3), None);
+        assert_eq!(source_for(&ServerAddr::new("example.org", 8080), 3), None);
+    }
+}
