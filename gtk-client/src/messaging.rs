@@ -258,6 +258,9 @@ impl Messaging {
     /// The chat model for a summary (added to the list if new).
     fn chat_from_summary(&self, summary: &ChatSummary) -> Chat {
         if let Some(chat) = self.inner.chats.by_id(summary.id.0) {
+            chat.messages().mark_read_by_others(summary.others_read_seq);
+            chat.messages()
+                .mark_delivered_by_others(summary.others_delivered_seq);
             return chat;
         }
         let chat = match (&summary.kind, &summary.peer) {
@@ -269,6 +272,9 @@ impl Messaging {
             ),
         };
         chat.set_read_seq(summary.my_read_seq);
+        chat.messages().mark_read_by_others(summary.others_read_seq);
+        chat.messages()
+            .mark_delivered_by_others(summary.others_delivered_seq);
         if let Some(last) = &summary.last_message {
             chat.set_last_activity(last.at);
         }
@@ -429,6 +435,25 @@ impl Messaging {
                     }
                 } else {
                     chat.messages().mark_read_by_others(seq);
+                }
+            }
+            ClientEvent::DeliveryReceipt {
+                chat_id,
+                user_id,
+                seq,
+            } => {
+                // My own devices' acknowledgements change no tick.
+                if user_id.0 != self.me().user_id() {
+                    if let Some(chat) = self.inner.chats.by_id(chat_id.0) {
+                        chat.messages().mark_delivered_by_others(seq);
+                    }
+                }
+            }
+            ClientEvent::ProfileChanged(profile) => {
+                let user = self.user(&profile);
+                if profile.id.0 == self.me().user_id() && user != self.me() {
+                    self.me().set_handle(profile.handle.clone());
+                    self.me().set_display_name(profile.display_name.clone());
                 }
             }
             ClientEvent::Presence {

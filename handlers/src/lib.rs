@@ -159,6 +159,7 @@ pub fn register_all(registry: &mut Registry<HandlerCtx>) {
     add(registry, message::delete::DeleteMessage);
     add(registry, message::history::History);
     add(registry, message::read::MarkRead);
+    add(registry, message::delivered::MarkDelivered);
     add(registry, presence::get::GetPresence);
 }
 

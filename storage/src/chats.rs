@@ -30,6 +30,8 @@ pub struct Membership {
     /// The member sees the log from this seq on.
     pub joined_seq: Seq,
     pub read_seq: Seq,
+    /// Highest seq a device of this member acknowledged as received.
+    pub delivered_seq: Seq,
 }
 
 /// What a user may do with a chat, in one lookup.
@@ -92,6 +94,7 @@ fn membership_from_row(row: &Row<'_>) -> Result<Membership, StorageError> {
         joined_at: row.get("joined_at")?,
         joined_seq: row.get("joined_seq")?,
         read_seq: row.get("read_seq")?,
+        delivered_seq: row.get("delivered_seq")?,
     })
 }
 
@@ -117,7 +120,7 @@ pub fn membership(
     user: UserId,
 ) -> Result<Option<Membership>, StorageError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT user_id, role, joined_at, joined_seq, read_seq FROM chat_members \
+        "SELECT user_id, role, joined_at, joined_seq, read_seq, delivered_seq FROM chat_members \
          WHERE chat_id = ?1 AND user_id = ?2",
     )?;
     let mut rows = stmt.query(params![chat_id.0, user.0])?;
@@ -138,7 +141,7 @@ pub fn access(conn: &Connection, chat_id: ChatId, user: UserId) -> Result<Access
 /// Current members, sorted by user id.
 pub fn memberships(conn: &Connection, chat_id: ChatId) -> Result<Vec<Membership>, StorageError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT user_id, role, joined_at, joined_seq, read_seq FROM chat_members \
+        "SELECT user_id, role, joined_at, joined_seq, read_seq, delivered_seq FROM chat_members \
          WHERE chat_id = ?1 ORDER BY user_id",
     )?;
     let mut rows = stmt.query([chat_id.0])?;
@@ -232,7 +235,8 @@ pub fn unknown_users(conn: &Connection, users: &[UserId]) -> Result<Vec<UserId>,
 /// The members with their profiles, sorted by user id.
 pub fn members(conn: &Connection, chat_id: ChatId) -> Result<Vec<Member>, StorageError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.handle, u.display_name, u.bio, m.role, m.joined_at, m.read_seq \
+        "SELECT u.id, u.handle, u.display_name, u.bio, m.role, m.joined_at, m.read_seq, \
+                m.delivered_seq \
          FROM chat_members AS m JOIN users AS u ON u.id = m.user_id \
          WHERE m.chat_id = ?1 ORDER BY u.id",
     )?;
@@ -245,6 +249,7 @@ pub fn members(conn: &Connection, chat_id: ChatId) -> Result<Vec<Member>, Storag
             role: parse_role(&role)?,
             joined_at: row.get("joined_at")?,
             read_seq: row.get("read_seq")?,
+            delivered_seq: row.get("delivered_seq")?,
         });
     }
     Ok(members)
@@ -303,6 +308,7 @@ fn summary_of(
         }
         ChatKind::Group => None,
     };
+    let (others_read_seq, others_delivered_seq) = others_positions(conn, chat.id, me.user_id)?;
     Ok(ChatSummary {
         id: chat.id,
         kind: chat.kind,
@@ -313,6 +319,8 @@ fn summary_of(
         last_seq: chat.last_seq,
         my_read_seq: me.read_seq,
         unread_count: events::unread_count(conn, chat.id, me.user_id, me.read_seq)?,
+        others_read_seq,
+        others_delivered_seq,
         last_message: events::last_message(conn, chat.id, me.joined_seq)?,
     })
 }
@@ -322,7 +330,7 @@ fn summary_of(
 pub fn list_for_user(conn: &Connection, user: UserId) -> Result<Vec<ChatSummary>, StorageError> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.kind, c.title, c.created_at, c.last_seq, \
-                m.user_id, m.role, m.joined_at, m.joined_seq, m.read_seq \
+                m.user_id, m.role, m.joined_at, m.joined_seq, m.read_seq, m.delivered_seq \
          FROM chat_members AS m JOIN chats AS c ON c.id = m.chat_id \
          WHERE m.user_id = ?1",
     )?;
@@ -382,7 +390,8 @@ pub(crate) fn set_title(
     Ok(())
 }
 
-/// Adds a member who sees the log from `joined_seq` on and has read up to it.
+/// Adds a member who sees the log from `joined_seq` on and has read (and
+/// received) up to it.
 pub(crate) fn insert_member(
     conn: &Connection,
     chat_id: ChatId,
@@ -392,8 +401,9 @@ pub(crate) fn insert_member(
     joined_seq: Seq,
 ) -> Result<(), StorageError> {
     conn.prepare_cached(
-        "INSERT INTO chat_members (chat_id, user_id, role, joined_at, joined_seq, read_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO chat_members \
+         (chat_id, user_id, role, joined_at, joined_seq, read_seq, delivered_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)",
     )?
     .execute(params![
         chat_id.0,
@@ -428,23 +438,61 @@ pub(crate) fn set_role(
         == 1)
 }
 
-/// Moves the read position forwards to `seq` (never backwards). Returns the
-/// position afterwards and whether it moved.
-pub(crate) fn advance_read(
+/// The furthest read and delivery positions of the members other than
+/// `user`: how far the own messages of `user` got (0 when alone).
+pub fn others_positions(
     conn: &Connection,
     chat_id: ChatId,
     user: UserId,
-    seq: Seq,
-) -> Result<(Seq, bool), StorageError> {
-    let moved = conn
+) -> Result<(Seq, Seq), StorageError> {
+    Ok(conn
         .prepare_cached(
-            "UPDATE chat_members SET read_seq = ?3 \
-             WHERE chat_id = ?1 AND user_id = ?2 AND read_seq < ?3",
+            "SELECT COALESCE(MAX(read_seq), 0), COALESCE(MAX(delivered_seq), 0) \
+             FROM chat_members WHERE chat_id = ?1 AND user_id <> ?2",
         )?
-        .execute(params![chat_id.0, user.0, seq])?
-        == 1;
-    let now = my_read_seq(conn, chat_id, user)?.unwrap_or(0);
-    Ok((now, moved))
+        .query_row(params![chat_id.0, user.0], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// Which position a receipt moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Seen by the member (implies delivered).
+    Read,
+    /// Received and stored by one of the member's devices.
+    Delivered,
+}
+
+/// Moves a member's read or delivery position forwards to `seq` (never
+/// backwards; reading also moves the delivery position). Returns the
+/// position before and after (equal when it did not move).
+pub(crate) fn advance(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+    receipt: Receipt,
+    seq: Seq,
+) -> Result<(Seq, Seq), StorageError> {
+    let Some(before) = membership(conn, chat_id, user)? else {
+        return Ok((0, 0));
+    };
+    let (was, sql) = match receipt {
+        Receipt::Read => (
+            before.read_seq,
+            "UPDATE chat_members SET read_seq = ?3, delivered_seq = MAX(delivered_seq, ?3) \
+             WHERE chat_id = ?1 AND user_id = ?2 AND read_seq < ?3",
+        ),
+        Receipt::Delivered => (
+            before.delivered_seq,
+            "UPDATE chat_members SET delivered_seq = ?3 \
+             WHERE chat_id = ?1 AND user_id = ?2 AND delivered_seq < ?3",
+        ),
+    };
+    if seq <= was {
+        return Ok((was, was));
+    }
+    conn.prepare_cached(sql)?
+        .execute(params![chat_id.0, user.0, seq])?;
+    Ok((was, seq))
 }
 
 #[cfg(test)]

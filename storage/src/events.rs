@@ -242,6 +242,22 @@ pub fn unread_count(
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
 }
 
+/// The distinct senders of the messages in `(after, upto]`, sorted: whom a
+/// delivery receipt covering that range concerns.
+pub fn message_senders(
+    conn: &Connection,
+    chat_id: ChatId,
+    after: Seq,
+    upto: Seq,
+) -> Result<Vec<UserId>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT sender FROM chat_events \
+         WHERE chat_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind = 'message' ORDER BY sender",
+    )?;
+    let senders = stmt.query_map(params![chat_id.0, after, upto], |r| r.get(0).map(UserId))?;
+    Ok(senders.collect::<Result<_, _>>()?)
+}
+
 /// Number of events stored for a chat (tests and diagnostics).
 pub fn count(conn: &Connection, chat_id: ChatId) -> Result<i64, StorageError> {
     Ok(conn

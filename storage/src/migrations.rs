@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_accounts.sql"),
     include_str!("../migrations/0002_chats.sql"),
     include_str!("../migrations/0003_chat_events_rowid.sql"),
+    include_str!("../migrations/0004_delivery_receipts.sql"),
 ];
 
 /// The schema version this build knows.

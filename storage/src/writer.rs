@@ -20,7 +20,7 @@
 //! to the [`CommitListener`] in seq order, so live fan-out sees each chat's
 //! events in the order they were stored.
 
-use crate::chats::{self, Access, Membership};
+use crate::chats::{self, Access, Membership, Receipt};
 use crate::{events, Storage, StorageError};
 use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
 use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
@@ -148,13 +148,18 @@ pub struct Created {
     pub members: Vec<UserId>,
 }
 
-/// A read position after `mark_read`.
+/// A read or delivery position after `mark_read` / `mark_delivered`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadMark {
-    pub read_seq: Seq,
+pub struct PositionMark {
+    pub seq: Seq,
     /// False when the position was already there or further.
     pub moved: bool,
-    pub members: Vec<UserId>,
+    /// Who is told (empty when it did not move). A read receipt goes to
+    /// every member (the others see how far I read, my other devices update
+    /// their unread counts). A delivery receipt goes to the members whose
+    /// messages it newly covers, and to me; in a busy group that is a few
+    /// senders, not everyone.
+    pub notify: Vec<UserId>,
 }
 
 /// Why a request was not stored. Everything but `Failed` and `Closed` is a
@@ -363,15 +368,38 @@ impl EventWriter {
     }
 
     /// Moves `user`'s read position in a chat forwards to `seq` (capped at
-    /// the chat's last seq). Not an event; batched with the others.
+    /// the chat's last seq; the delivery position moves with it). Not an
+    /// event; batched with the others.
     pub async fn mark_read(
         &self,
         chat_id: ChatId,
         user: UserId,
         seq: Seq,
-    ) -> Result<ReadMark, WriteError> {
+    ) -> Result<PositionMark, WriteError> {
+        self.mark(Receipt::Read, chat_id, user, seq).await
+    }
+
+    /// Moves `user`'s delivery position in a chat forwards to `seq` (capped
+    /// at the chat's last seq). Not an event; batched with the others.
+    pub async fn mark_delivered(
+        &self,
+        chat_id: ChatId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<PositionMark, WriteError> {
+        self.mark(Receipt::Delivered, chat_id, user, seq).await
+    }
+
+    async fn mark(
+        &self,
+        receipt: Receipt,
+        chat_id: ChatId,
+        user: UserId,
+        seq: Seq,
+    ) -> Result<PositionMark, WriteError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Read {
+        self.submit(Job::Position {
+            receipt,
             chat_id,
             user,
             seq,
@@ -474,12 +502,13 @@ enum Job {
         reply: Reply<Created>,
         result: Option<Result<Created, WriteError>>,
     },
-    Read {
+    Position {
+        receipt: Receipt,
         chat_id: ChatId,
         user: UserId,
         seq: Seq,
-        reply: Reply<ReadMark>,
-        result: Option<Result<ReadMark, WriteError>>,
+        reply: Reply<PositionMark>,
+        result: Option<Result<PositionMark, WriteError>>,
     },
 }
 
@@ -557,13 +586,14 @@ impl Job {
                 Some(chat) => settle(create_chat(conn, chat, at), result),
                 None => Ok(false),
             },
-            Job::Read {
+            Job::Position {
+                receipt,
                 chat_id,
                 user,
                 seq,
                 result,
                 ..
-            } => settle(mark_read(conn, *chat_id, *user, *seq), result),
+            } => settle(mark(conn, *receipt, *chat_id, *user, *seq), result),
         }
     }
 
@@ -592,7 +622,7 @@ impl Job {
                 }
                 let _ = reply.send(result);
             }
-            Job::Read { reply, result, .. } => {
+            Job::Position { reply, result, .. } => {
                 let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
             }
         }
@@ -602,7 +632,7 @@ impl Job {
         match self {
             Job::Append { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
             Job::Create { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
-            Job::Read { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
+            Job::Position { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
         }
     }
 }
@@ -1070,14 +1100,31 @@ fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, 
     }
 }
 
-fn mark_read(conn: &Connection, chat_id: ChatId, user: UserId, seq: Seq) -> Result<ReadMark, Fail> {
+fn mark(
+    conn: &Connection,
+    receipt: Receipt,
+    chat_id: ChatId,
+    user: UserId,
+    seq: Seq,
+) -> Result<PositionMark, Fail> {
     let (chat, _) = member_of(conn, chat_id, user)?;
-    // Nobody reads the future: cap at the last stored event.
-    let (read_seq, moved) = chats::advance_read(conn, chat_id, user, seq.min(chat.last_seq))?;
-    Ok(ReadMark {
-        read_seq,
-        moved,
-        members: chats::member_ids(conn, chat_id)?,
+    // Nobody reads or receives the future: cap at the last stored event.
+    let (was, now) = chats::advance(conn, chat_id, user, receipt, seq.min(chat.last_seq))?;
+    let notify = match (now > was, receipt) {
+        (false, _) => Vec::new(),
+        (true, Receipt::Read) => chats::member_ids(conn, chat_id)?,
+        (true, Receipt::Delivered) => {
+            let mut users = events::message_senders(conn, chat_id, was, now)?;
+            users.retain(|u| *u != user);
+            users.push(user);
+            users.sort_unstable();
+            users
+        }
+    };
+    Ok(PositionMark {
+        seq: now,
+        moved: now > was,
+        notify,
     })
 }
 
@@ -1889,12 +1936,63 @@ pub(crate) mod tests {
                 .unwrap();
         }
         let mark = writer.mark_read(chat, u[1], 3).await.unwrap();
-        assert_eq!((mark.read_seq, mark.moved), (3, true));
-        assert_eq!(mark.members, u);
+        assert_eq!((mark.seq, mark.moved), (3, true));
+        assert_eq!(mark.notify, u);
         let back = writer.mark_read(chat, u[1], 2).await.unwrap();
-        assert_eq!((back.read_seq, back.moved), (3, false));
+        assert_eq!((back.seq, back.moved), (3, false));
+        assert!(back.notify.is_empty());
         let future = writer.mark_read(chat, u[1], 1_000).await.unwrap();
-        assert_eq!((future.read_seq, future.moved), (4, true));
+        assert_eq!((future.seq, future.moved), (4, true));
+        // Reading implies delivery: the delivery position followed.
+        let delivered = writer.mark_delivered(chat, u[1], 4).await.unwrap();
+        assert_eq!((delivered.seq, delivered.moved), (4, false));
+    }
+
+    #[tokio::test]
+    async fn delivery_receipts_move_forwards_and_tell_the_senders_they_cover() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 4);
+        // seq 1: created
+        let chat = group(&writer, u[0], &u).await;
+        // seq 2, 3: u0; seq 4: u1; seq 5: u2
+        for (n, sender) in [u[0], u[0], u[1], u[2]].into_iter().enumerate() {
+            writer
+                .append(message(chat, sender, &format!("m{n}"), &u))
+                .await
+                .unwrap();
+        }
+        // u3 received up to 3: only u0's messages are newly covered.
+        let mark = writer.mark_delivered(chat, u[3], 3).await.unwrap();
+        assert_eq!((mark.seq, mark.moved), (3, true));
+        assert_eq!(mark.notify, vec![u[0], u[3]]);
+        // Again, or less: nothing moves, nobody is told.
+        let same = writer.mark_delivered(chat, u[3], 2).await.unwrap();
+        assert_eq!((same.seq, same.moved), (3, false));
+        assert!(same.notify.is_empty());
+        // Up to the end (a too-large seq is capped): u1 and u2 are covered now.
+        let rest = writer.mark_delivered(chat, u[3], 99).await.unwrap();
+        assert_eq!((rest.seq, rest.moved), (5, true));
+        assert_eq!(rest.notify, vec![u[1], u[2], u[3]]);
+        // u1 receiving its own and others' messages tells the others, and itself once.
+        let own = writer.mark_delivered(chat, u[1], 5).await.unwrap();
+        assert_eq!(own.notify, vec![u[0], u[1], u[2]]);
+        // The positions are what chat.get shows.
+        let members = storage
+            .with_conn(move |conn| chats::members(conn, chat))
+            .unwrap();
+        let delivered: Vec<Seq> = members.iter().map(|m| m.delivered_seq).collect();
+        // Everyone starts at the creation (seq 1).
+        assert_eq!(delivered, vec![1, 5, 1, 5]);
+        let first = u[0];
+        let (read, got) = storage
+            .with_conn(move |conn| chats::others_positions(conn, chat, first))
+            .unwrap();
+        assert_eq!((read, got), (1, 5));
+        assert_eq!(
+            writer.mark_delivered(ChatId(999), u[0], 1).await,
+            Err(WriteError::ChatNotFound)
+        );
     }
 
     #[tokio::test]

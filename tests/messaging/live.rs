@@ -44,6 +44,79 @@ async fn typing_and_read_receipts_arrive() {
 }
 
 #[tokio::test]
+async fn the_recipients_device_acknowledges_delivery_by_itself() {
+    let app = spawn_app().await;
+    let alice = person(&app, "dlalice", 0).await;
+    let bob = person(&app, "dlbob", 1).await;
+    let mut a = Device::new(&app, &alice).await;
+    let mut b = Device::new(&app, &bob).await;
+    let chat = a.messenger.create_direct(bob.id).await.unwrap();
+    let delivered = |e: ClientEvent| match e {
+        ClientEvent::DeliveryReceipt {
+            chat_id,
+            user_id,
+            seq,
+        } if user_id == bob.id => Some((chat_id, seq)),
+        _ => None,
+    };
+
+    // Bob is online: his messenger stores the message and acknowledges it,
+    // without Bob doing anything; Alice's "delivered" tick follows.
+    let ack = a.send(chat.id, "are you there?").await;
+    assert_eq!(b.message().await.seq, ack.seq);
+    assert_eq!(
+        a.wait_for("delivery receipt", delivered).await,
+        (chat.id, ack.seq)
+    );
+
+    // Bob is offline: the message is stored but not delivered...
+    let bob_store = b.store_dir.clone();
+    drop(b);
+    let later = a.send(chat.id, "call me").await;
+    let summary = a.messenger.list_chats().await.unwrap();
+    assert_eq!(summary[0].others_delivered_seq, ack.seq);
+    assert!(summary[0].others_read_seq < later.seq);
+    // ...until his device comes back and catches up.
+    let mut b = Device::with_store(&app, &bob, bob_store).await;
+    assert_eq!(b.message().await.seq, later.seq);
+    assert_eq!(
+        a.wait_for("delivery receipt after catching up", delivered)
+            .await,
+        (chat.id, later.seq)
+    );
+    let summary = a.messenger.list_chats().await.unwrap();
+    assert_eq!(summary[0].others_delivered_seq, later.seq);
+    let members = a.messenger.get_chat(chat.id).await.unwrap().members;
+    let bob_row = members.iter().find(|m| m.user.id == bob.id).unwrap();
+    // Delivered, not read: Bob has read nothing since the chat's creation.
+    assert_eq!((bob_row.delivered_seq, bob_row.read_seq), (later.seq, 1));
+}
+
+#[tokio::test]
+async fn profile_changes_reach_people_who_share_a_chat() {
+    let app = spawn_app().await;
+    let alice = person(&app, "pcalice", 0).await;
+    let bob = person(&app, "pcbob", 1).await;
+    let a = Device::new(&app, &alice).await;
+    let mut b = Device::new(&app, &bob).await;
+    a.messenger.create_direct(bob.id).await.unwrap();
+    let update = ferrogram_client::proto::UpdateProfileRequest {
+        display_name: Some("Ada Lovelace".into()),
+        bio: Some("analytical engines".into()),
+        handle: None,
+    };
+    a.messenger.session().update_profile(update).await.unwrap();
+    let profile = b
+        .wait_for("profile change", |e| match e {
+            ClientEvent::ProfileChanged(profile) if profile.id == alice.id => Some(profile),
+            _ => None,
+        })
+        .await;
+    assert_eq!(profile.display_name, "Ada Lovelace");
+    assert_eq!(profile.bio, "analytical engines");
+}
+
+#[tokio::test]
 async fn joining_a_group_and_presence_are_reported() {
     let app = spawn_app().await;
     let alice = person(&app, "pralice", 0).await;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
-use ferrogram_core::proto::{ChatSummary, MessagePayload, Role};
+use ferrogram_core::proto::{ChatSummary, MessagePayload, Role, UserProfile};
 use serde::{Deserialize, Serialize};
 
 /// How far a received message (or edit) can be trusted.
@@ -248,6 +248,18 @@ pub enum ClientEvent {
         user_id: UserId,
         seq: Seq,
     },
+    /// A device of `user_id` has received `chat_id` up to `seq` (my
+    /// messages up to it are delivered). The messenger acknowledges what it
+    /// receives by itself; this reports the others' acknowledgements of my
+    /// messages (and my own devices').
+    DeliveryReceipt {
+        chat_id: ChatId,
+        user_id: UserId,
+        seq: Seq,
+    },
+    /// Someone I share a chat with (or I, on another device) changed their
+    /// display name, handle or bio.
+    ProfileChanged(UserProfile),
     Presence {
         user_id: UserId,
         online: bool,

@@ -12,8 +12,13 @@
 //!   transaction, then reported. If that fails for a passing reason (no
 //!   answer while fetching keys), the seq is not recorded: the event is
 //!   fetched again with the next one of its chat, or by a periodic retry.
+//! - What others sent is acknowledged with `message.delivered` once stored:
+//!   the highest seq per chat, sent when the queue of received frames runs
+//!   empty (or every [`DELIVERY_ACK_EVERY`] events under a steady stream),
+//!   so a burst of messages costs one acknowledgement per chat. Positions
+//!   are cumulative: a lost acknowledgement is made good by the next one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +27,7 @@ use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
 use ferrogram_core::proto::{
     ChatEvent, ChatList, Empty, Envelope, EventBody, HistoryPage, HistoryRequest, LiveEvent,
-    MessagePayload,
+    MarkDeliveredRequest, MessagePayload,
 };
 use ferrogram_core::ErrorCode;
 use tokio::sync::mpsc;
@@ -41,9 +46,48 @@ const MAX_RESUME_CHATS: usize = 10_000;
 const RETRY_INTERVAL: Duration = Duration::from_secs(3);
 /// Store key: the first sync is done (later new chats are reported as joined).
 const SYNCED_ONCE: &str = "synced_once";
+/// Under a steady stream of events, delivery is acknowledged at least this often.
+const DELIVERY_ACK_EVERY: usize = 64;
+
+/// Delivery acknowledgements not sent yet: per chat, the highest seq stored
+/// of an event someone else caused.
+#[derive(Default)]
+struct Deliveries {
+    pending: BTreeMap<ChatId, Seq>,
+    noted: usize,
+}
+
+impl Deliveries {
+    fn note(&mut self, chat_id: ChatId, seq: Seq) {
+        let upto = self.pending.entry(chat_id).or_insert(seq);
+        *upto = (*upto).max(seq);
+        self.noted += 1;
+    }
+
+    /// Sends the acknowledgements when nothing else is waiting, or when
+    /// enough have piled up. They are sent from their own tasks: the
+    /// processing of events never waits for their answers.
+    fn flush_if_due(&mut self, core: &Arc<Core>, idle: bool) {
+        if self.pending.is_empty() || !(idle || self.noted >= DELIVERY_ACK_EVERY) {
+            return;
+        }
+        self.noted = 0;
+        for (chat_id, seq) in std::mem::take(&mut self.pending) {
+            let core = Arc::clone(core);
+            tokio::spawn(async move {
+                let request = MarkDeliveredRequest { chat_id, seq };
+                let sent: Result<Empty> = core.call("message.delivered", &request, true).await;
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, chat = %chat_id, "delivery acknowledgement not sent");
+                }
+            });
+        }
+    }
+}
 
 pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
     let mut stale: BTreeSet<ChatId> = BTreeSet::new();
+    let mut deliveries = Deliveries::default();
     // The catching up of the current connection failed and is to be retried.
     let mut needs_sync = false;
     let mut retry = tokio::time::interval(RETRY_INTERVAL);
@@ -76,10 +120,15 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
                     if !syncs(&core) {
                         continue;
                     }
-                    let chat_id = event.chat_id;
-                    if let Err(e) = on_event(&core, event).await {
-                        tracing::debug!(error = %e, chat = %chat_id, "event not processed yet");
-                        stale.insert(chat_id);
+                    let (chat_id, seq) = (event.chat_id, event.seq);
+                    let from_others = event.sender != core.me;
+                    match on_event(&core, event).await {
+                        Ok(()) if from_others => deliveries.note(chat_id, seq),
+                        Ok(()) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, chat = %chat_id, "event not processed yet");
+                            stale.insert(chat_id);
+                        }
                     }
                 }
                 ServerFrame::Live { event } => on_live(&core, event).await,
@@ -90,6 +139,7 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
                 _ => {}
             },
         }
+        deliveries.flush_if_due(&core, inbound.is_empty());
     }
 }
 
@@ -504,6 +554,16 @@ async fn on_live(core: &Core, event: LiveEvent) {
             user_id,
             seq,
         },
+        LiveEvent::DeliveryReceipt {
+            chat_id,
+            user_id,
+            seq,
+        } => ClientEvent::DeliveryReceipt {
+            chat_id,
+            user_id,
+            seq,
+        },
+        LiveEvent::ProfileChanged { user } => ClientEvent::ProfileChanged(user),
         LiveEvent::Presence {
             user_id,
             online,

@@ -35,6 +35,9 @@ pub struct Member {
     pub joined_at: Millis,
     /// Highest seq this member has read.
     pub read_seq: Seq,
+    /// Highest seq a device of this member has received (at least `read_seq`).
+    #[serde(default)]
+    pub delivered_seq: Seq,
 }
 
 /// A chat with its members (`chat.get`, and the answer of create commands).
@@ -63,6 +66,13 @@ pub struct ChatSummary {
     pub my_read_seq: Seq,
     /// Messages after `my_read_seq` not sent by me (deleted ones not counted).
     pub unread_count: u32,
+    /// The furthest any other member has read: my messages up to it are read.
+    #[serde(default)]
+    pub others_read_seq: Seq,
+    /// The furthest a device of any other member has received: my messages
+    /// up to it are delivered.
+    #[serde(default)]
+    pub others_delivered_seq: Seq,
     /// The newest message event not deleted (for the preview), if any.
     pub last_message: Option<ChatEvent>,
 }
@@ -135,6 +145,18 @@ pub enum LiveEvent {
         chat_id: ChatId,
         user_id: UserId,
         seq: Seq,
+    },
+    /// A device of `user_id` has received the chat up to `seq`. Sent to the
+    /// members whose messages it newly covers, and to `user_id`'s sessions.
+    DeliveryReceipt {
+        chat_id: ChatId,
+        user_id: UserId,
+        seq: Seq,
+    },
+    /// Someone I share a chat with (or I, on another device) changed their
+    /// display name, handle or bio.
+    ProfileChanged {
+        user: UserProfile,
     },
     Presence {
         user_id: UserId,
@@ -284,6 +306,12 @@ pub struct MarkReadRequest {
     pub chat_id: ChatId,
     pub seq: Seq,
 }
+
+/// `message.delivered`: a device has received and stored the chat up to
+/// `seq` (never moves backwards, capped at the chat's `last_seq`); answers
+/// `{}`. When it moves, the members whose messages it newly covers get a
+/// [`LiveEvent::DeliveryReceipt`].
+pub type MarkDeliveredRequest = MarkReadRequest;
 
 /// `presence.get`: at most 200 users; users sharing no chat with the caller
 /// are left out of the answer.

@@ -25,6 +25,10 @@ mod imp {
         /// Names are shown above others' messages in groups.
         #[property(get, set, construct_only)]
         pub is_group: Cell<bool>,
+        /// How far another member has read / received: own messages up to
+        /// it show "read" / "delivered" ticks, also those added later.
+        pub others_read: Cell<i64>,
+        pub others_delivered: Cell<i64>,
     }
 
     #[glib::object_subclass]
@@ -219,17 +223,46 @@ impl MessageList {
         true
     }
 
-    /// Own messages up to `seq` were read by another member.
+    /// Own messages up to `seq` were read by another member (reading
+    /// implies delivery).
     pub fn mark_read_by_others(&self, seq: i64) {
+        let imp = self.imp();
+        imp.others_read.set(imp.others_read.get().max(seq));
+        self.mark_delivered_by_others(seq);
+    }
+
+    /// Own messages up to `seq` were received by a device of another member.
+    pub fn mark_delivered_by_others(&self, seq: i64) {
+        let imp = self.imp();
+        imp.others_delivered
+            .set(imp.others_delivered.get().max(seq));
         for m in self.items().iter() {
-            if m.is_own() && m.seq() > 0 && m.seq() <= seq && m.status() < MessageStatus::Read {
-                m.set_status(MessageStatus::Read);
-            }
+            self.apply_receipts(m);
+        }
+    }
+
+    /// Raises an own stored message's ticks to what the receipts say
+    /// (never lowers them; sending and failed messages are left alone).
+    fn apply_receipts(&self, message: &Message) {
+        if !message.is_own() || message.seq() <= 0 || message.status() < MessageStatus::Sent {
+            return;
+        }
+        let imp = self.imp();
+        let status = if message.seq() <= imp.others_read.get() {
+            MessageStatus::Read
+        } else if message.seq() <= imp.others_delivered.get() {
+            MessageStatus::Delivered
+        } else {
+            return;
+        };
+        if message.status() < status || message.status() == MessageStatus::Failed {
+            message.set_status(status);
         }
     }
 
     fn prepare(&self, message: &Message) {
         message.set_show_sender(self.is_group() && !message.is_own());
+        self.apply_receipts(message);
         if message.reply_to() > 0 {
             self.fill_quote(message);
         }
@@ -344,6 +377,72 @@ mod tests {
         assert_eq!(list.len(), 3);
         list.mark_read_by_others(3);
         assert_eq!(pending.status(), MessageStatus::Read);
+    }
+
+    #[test]
+    fn ticks_follow_delivery_and_read_receipts_also_for_later_messages() {
+        let list = MessageList::new(false);
+        let me = User::new(1, "me", "Me");
+        let now = glib::real_time() / 1000;
+        let own = |seq: i64| Message::new(1, seq, &format!("c{seq}"), Some(&me), true, "hi", now);
+        let (m1, m2, m3) = (own(1), own(2), own(3));
+        for m in [&m1, &m2, &m3] {
+            list.insert(m);
+        }
+        let theirs = msg(4, now);
+        list.insert(&theirs);
+        let status = || [m1.status(), m2.status(), m3.status()];
+        assert_eq!(status(), [MessageStatus::Sent; 3]);
+        list.mark_delivered_by_others(2);
+        assert_eq!(
+            status(),
+            [
+                MessageStatus::Delivered,
+                MessageStatus::Delivered,
+                MessageStatus::Sent
+            ]
+        );
+        list.mark_read_by_others(1);
+        assert_eq!(
+            status(),
+            [
+                MessageStatus::Read,
+                MessageStatus::Delivered,
+                MessageStatus::Sent
+            ]
+        );
+        // A late, smaller delivery receipt never lowers a tick.
+        list.mark_delivered_by_others(1);
+        assert_eq!(m1.status(), MessageStatus::Read);
+        // Others' messages have no ticks to change.
+        assert_eq!(
+            theirs.status(),
+            Message::new(1, 4, "x", None, false, "", now).status()
+        );
+        // A message added later (loaded from the store) gets the known ticks.
+        let list2 = MessageList::new(false);
+        list2.mark_read_by_others(1);
+        list2.mark_delivered_by_others(5);
+        list2.insert(&own(1));
+        list2.insert(&own(5));
+        list2.insert(&own(6));
+        let got: Vec<MessageStatus> = (0..3).map(|i| list2.get(i).unwrap().status()).collect();
+        assert_eq!(
+            got,
+            [
+                MessageStatus::Read,
+                MessageStatus::Delivered,
+                MessageStatus::Sent
+            ]
+        );
+        // A pending message is still "sending" until the server acknowledges it.
+        let pending = Message::outgoing(1, "p", &me, "hey", now);
+        list2.insert(&pending);
+        assert_eq!(pending.status(), MessageStatus::Sending);
+        assert!(list2.acknowledge("p", 7, now));
+        assert_eq!(pending.status(), MessageStatus::Sent);
+        list2.mark_delivered_by_others(7);
+        assert_eq!(pending.status(), MessageStatus::Delivered);
     }
 
     #[test]

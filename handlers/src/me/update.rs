@@ -1,12 +1,15 @@
 //! `me.update`: change display name, bio or handle; fields left out stay.
+//! Everyone who shares a chat with me, and my other sessions, get a
+//! `profile_changed` live event with the new profile when something changed.
 
 use crate::error::Fail;
 use crate::{views, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
 use ferrogram_core::ids::now_millis;
-use ferrogram_core::proto::{Me, UpdateProfileRequest};
+use ferrogram_core::proto::{LiveEvent, Me, UpdateProfileRequest};
 use ferrogram_core::{validate, ApiError};
+use ferrogram_storage::chats;
 use ferrogram_storage::users::{self, ProfileUpdate};
 
 pub struct UpdateMe;
@@ -35,21 +38,31 @@ impl CommandHandler<HandlerCtx> for UpdateMe {
             handle: req.handle.as_deref().map(validate::handle).transpose()?,
         };
         let now = now_millis();
-        let user = ctx
+        let (before, user, audience) = ctx
             .storage
             .run(move |conn| -> Result<_, Fail> {
+                let before = users::by_id(conn, user_id)?;
                 // Keeping one's own handle is not a conflict: UNIQUE only
                 // compares against other rows.
                 users::update_profile(conn, user_id, &update, now)?;
-                Ok(users::by_id(conn, user_id)?)
+                let user = users::by_id(conn, user_id)?;
+                let mut audience = chats::co_members(conn, user_id)?;
+                audience.push(user_id);
+                audience.sort_unstable();
+                Ok((before, user, audience))
             })
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ferrogram_core::ErrorCode::UserNotFound,
-                    "this account no longer exists",
-                )
-            })?;
+            .await?;
+        let (Some(before), Some(user)) = (before, user) else {
+            return Err(ApiError::new(
+                ferrogram_core::ErrorCode::UserNotFound,
+                "this account no longer exists",
+            ));
+        };
+        let now = views::user_profile(&user);
+        if now != views::user_profile(&before) {
+            ctx.notifier
+                .live_event(&audience, &LiveEvent::ProfileChanged { user: now });
+        }
         Ok(views::me(&user))
     }
 }

@@ -9,6 +9,7 @@
 //! its transaction, so a membership change racing the send is caught too.
 
 pub mod delete;
+pub mod delivered;
 pub mod edit;
 pub mod history;
 pub mod read;

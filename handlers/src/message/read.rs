@@ -38,9 +38,9 @@ impl CommandHandler<HandlerCtx> for MarkRead {
             let receipt = LiveEvent::ReadReceipt {
                 chat_id: req.chat_id,
                 user_id: me,
-                seq: mark.read_seq,
+                seq: mark.seq,
             };
-            ctx.notifier.live_event(&mark.members, &receipt);
+            ctx.notifier.live_event(&mark.notify, &receipt);
         }
         Ok(Empty {})
     }

@@ -76,7 +76,7 @@ impl World {
                 "envelope": seal(chat, me, &format!("{who:?}-edit"), "y", &recipients),
             }),
             "message.delete" => json!({"chat_id": chat, "target_seq": own_msg}),
-            "message.read" => json!({"chat_id": chat, "seq": 1}),
+            "message.read" | "message.delivered" => json!({"chat_id": chat, "seq": 1}),
             other => panic!("no body for {other}"),
         }
     }
@@ -123,6 +123,7 @@ const CHAT_COMMANDS: &[(&str, &str)] = &[
     ("message.edit", "ok"),
     ("message.history", "ok"),
     ("message.read", "ok"),
+    ("message.delivered", "ok"),
     ("message.delete", "ok"),
     // last: it ends the membership
     ("chat.leave", "ok"),

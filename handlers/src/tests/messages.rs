@@ -429,6 +429,98 @@ async fn reading_moves_forwards_and_sends_receipts() {
 }
 
 #[tokio::test]
+async fn delivery_receipts_reach_the_senders_they_cover() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol"]).await;
+    let (alice, bob, carol) = (&p[0], &p[1], &p[2]);
+    let all = [alice, bob, carol];
+    let chat = create_group(&app, alice, &[bob, carol]).await;
+    let from_alice = send(&app, chat.id, alice, "a", &all).await;
+    let from_bob = send(&app, chat.id, bob, "b", &all).await;
+    app.notifier.take();
+    let upto = |seq: i64| json!({"chat_id": chat.id, "seq": seq});
+    let receipt = |seq| LiveEvent::DeliveryReceipt {
+        chat_id: chat.id,
+        user_id: carol.id,
+        seq,
+    };
+    // Carol's device has Alice's message: Alice (and Carol's own sessions)
+    // hear it; Bob, whose message is not covered, does not.
+    app.ok("message.delivered", carol.token(), upto(from_alice.seq))
+        .await;
+    assert_eq!(
+        live_events(&app),
+        [(ids(&[alice, carol]), receipt(from_alice.seq))]
+    );
+    // Backwards or again: nothing moves, nobody is told.
+    app.ok("message.delivered", carol.token(), upto(from_alice.seq))
+        .await;
+    app.ok("message.delivered", carol.token(), upto(1)).await;
+    assert!(app.notifier.take().is_empty());
+    // Past the end: capped; now Bob's message is covered.
+    app.ok("message.delivered", carol.token(), upto(1000)).await;
+    assert_eq!(
+        live_events(&app),
+        [(ids(&[bob, carol]), receipt(from_bob.seq))]
+    );
+    assert_eq!(
+        app.err("message.delivered", carol.token(), upto(-1)).await,
+        "bad_request"
+    );
+    // chat.get and chat.list show the positions.
+    let chat_now = app
+        .ok("chat.get", alice.token(), json!({"chat_id": chat.id}))
+        .await;
+    let delivered: Vec<i64> = chat_now["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["delivered_seq"].as_i64().unwrap())
+        .collect();
+    // Members start at the event that added them (seq 1, the creation).
+    assert_eq!(delivered, [1, 1, from_bob.seq]);
+    let list = app.ok("chat.list", alice.token(), json!({})).await;
+    assert_eq!(list["chats"][0]["others_delivered_seq"], from_bob.seq);
+    assert_eq!(list["chats"][0]["others_read_seq"], 1);
+    // Reading implies delivery.
+    app.ok("message.read", bob.token(), upto(from_bob.seq))
+        .await;
+    let list = app.ok("chat.list", carol.token(), json!({})).await;
+    assert_eq!(list["chats"][0]["others_read_seq"], from_bob.seq);
+    assert_eq!(list["chats"][0]["others_delivered_seq"], from_bob.seq);
+}
+
+#[tokio::test]
+async fn profile_changes_reach_who_shares_a_chat_and_my_sessions() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob", "carol", "dave"]).await;
+    let (alice, bob, carol, _dave) = (&p[0], &p[1], &p[2], &p[3]);
+    create_group(&app, alice, &[bob]).await;
+    create_group(&app, carol, &[alice]).await;
+    app.notifier.take();
+    app.ok(
+        "me.update",
+        alice.token(),
+        json!({"display_name": "Ada", "bio": "maths"}),
+    )
+    .await;
+    let events = live_events(&app);
+    let [(audience, LiveEvent::ProfileChanged { user })] = &events[..] else {
+        panic!("one profile_changed event expected, got {events:?}");
+    };
+    // Dave shares no chat with Alice: he is not told.
+    assert_eq!(*audience, ids(&[alice, bob, carol]));
+    assert_eq!(
+        (user.id, user.display_name.as_str(), user.bio.as_str()),
+        (alice.id, "Ada", "maths")
+    );
+    // Nothing changed: nobody is told.
+    app.ok("me.update", alice.token(), json!({"display_name": "Ada"}))
+        .await;
+    assert!(live_events(&app).is_empty());
+}
+
+#[tokio::test]
 async fn a_removed_member_hears_and_reads_nothing_new() {
     let app = TestApp::new();
     let p = people(&app, &["alice", "bob", "carol"]).await;

@@ -34,6 +34,7 @@ fn every_command_is_registered_once() {
             "me.get",
             "me.update",
             "message.delete",
+            "message.delivered",
             "message.edit",
             "message.history",
             "message.read",

@@ -1,0 +1,49 @@
+//! `message.delivered`: a device of mine has received and stored a chat up
+//! to a seq. Clients send it on their own after storing new messages (the
+//! client library does, coalesced per chat). The position never moves back
+//! and never past the last event. When it moves, the members whose messages
+//! it newly covers get a delivery receipt (their "delivered" tick), and so
+//! do my own sessions; the rest of a group is not bothered.
+
+use crate::chat::write_error;
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::proto::{Empty, LiveEvent, MarkDeliveredRequest};
+use ferrogram_core::ApiError;
+
+pub struct MarkDelivered;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for MarkDelivered {
+    const NAME: &'static str = "message.delivered";
+    const ACCESS: Access = Access::Verified;
+    type Req = MarkDeliveredRequest;
+    type Resp = Empty;
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        caller: &Caller,
+        req: MarkDeliveredRequest,
+    ) -> Result<Empty, ApiError> {
+        let me = caller.require_session()?.user_id;
+        if req.seq < 0 {
+            return Err(ApiError::bad_request("seq must not be negative"));
+        }
+        let mark = ctx
+            .writer
+            .mark_delivered(req.chat_id, me, req.seq)
+            .await
+            .map_err(|e| write_error(&e))?;
+        if mark.moved {
+            let receipt = LiveEvent::DeliveryReceipt {
+                chat_id: req.chat_id,
+                user_id: me,
+                seq: mark.seq,
+            };
+            ctx.notifier.live_event(&mark.notify, &receipt);
+        }
+        Ok(Empty {})
+    }
+}
