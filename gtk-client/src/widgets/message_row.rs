@@ -46,7 +46,15 @@ mod imp {
         #[template_child]
         pub time_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub ticks_label: TemplateChild<gtk::Label>,
+        pub ticks_sending: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub ticks_sent: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub ticks_delivered: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub ticks_read: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub ticks_failed: TemplateChild<gtk::Label>,
         #[property(get, set = Self::set_message, explicit_notify, nullable)]
         pub message: RefCell<Option<Message>>,
         pub handlers: RefCell<Vec<glib::SignalHandlerId>>,
@@ -274,20 +282,15 @@ impl MessageRow {
             .set_visible(message.edited() && !message.deleted());
         imp.time_label
             .set_text(&format::time_of_day(message.sent_at()));
-        imp.ticks_label.set_visible(own);
-        let (ticks, tip) = match message.status() {
-            MessageStatus::Sending => ("\u{1f552}", tr("Sending")),
-            MessageStatus::Sent => ("\u{2713}", tr("Sent")),
-            MessageStatus::Delivered => ("\u{2713}\u{2713}", tr("Delivered")),
-            MessageStatus::Read => ("\u{2713}\u{2713}", tr("Read")),
-            MessageStatus::Failed => ("\u{26a0}", tr("Not sent")),
-        };
-        imp.ticks_label.set_text(ticks);
-        imp.ticks_label.set_tooltip_text(Some(&tip));
-        if message.status() == MessageStatus::Read {
-            imp.ticks_label.add_css_class("read");
-        } else {
-            imp.ticks_label.remove_css_class("read");
+        let status = own.then(|| message.status());
+        for (label, shown_for) in [
+            (&imp.ticks_sending, MessageStatus::Sending),
+            (&imp.ticks_sent, MessageStatus::Sent),
+            (&imp.ticks_delivered, MessageStatus::Delivered),
+            (&imp.ticks_read, MessageStatus::Read),
+            (&imp.ticks_failed, MessageStatus::Failed),
+        ] {
+            label.set_visible(status == Some(shown_for));
         }
     }
 }
