@@ -111,6 +111,38 @@ async fn account_life_cycle_from_the_command_line() {
     assert_eq!(status, exit::OK);
     assert!(out.contains("@cli_user (Cli User)"), "{out}");
 
+    // profile: only the given fields change; nothing given is a usage error;
+    // a bad value gets a clear message.
+    let (status, me) = cli
+        .json(
+            &[
+                "profile",
+                "--name",
+                "Cli Person",
+                "--bio",
+                "from a terminal",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(status, exit::OK, "{me}");
+    assert_eq!(
+        (&me["display_name"], &me["bio"], &me["handle"]),
+        (
+            &Value::from("Cli Person"),
+            &Value::from("from a terminal"),
+            &Value::from("cli_user")
+        )
+    );
+    let (status, out, _) = cli.run(&["whoami"], "").await;
+    assert_eq!(status, exit::OK);
+    assert!(out.contains("@cli_user (Cli Person)"), "{out}");
+    let (status, _, err) = cli.run(&["profile"], "").await;
+    assert_eq!(status, exit::USAGE, "{err}");
+    let (status, _, err) = cli.run(&["profile", "--handle", "x"], "").await;
+    assert_ne!(status, exit::OK, "{err}");
+    assert!(err.contains("handle must be 3 to 32 characters"), "{err}");
+
     // A second log-in elsewhere (the library), listed and then revoked.
     let other = app
         .client

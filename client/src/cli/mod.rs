@@ -109,6 +109,17 @@ enum Command {
     },
     /// Show the account of the stored session.
     Whoami,
+    /// Change my display name, bio or username (options left out stay).
+    /// Everyone who shares a chat with me sees the change at once.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
+    Profile {
+        #[arg(long, group = "change")]
+        name: Option<String>,
+        #[arg(long, group = "change")]
+        bio: Option<String>,
+        #[arg(long, group = "change")]
+        handle: Option<String>,
+    },
     /// List the account's sessions, or end some of them.
     Sessions {
         #[command(subcommand)]
@@ -363,6 +374,18 @@ async fn execute(args: Args, io: &mut Io<'_>) -> Result<(), CliError> {
                     text.push_str("\nYour email address is not verified yet.");
                 }
                 text
+            })
+        }
+        Command::Profile { name, bio, handle } => {
+            let (session, _) = ctx.stored_session().await?;
+            let update = ferrogram_core::proto::UpdateProfileRequest {
+                display_name: name.clone(),
+                bio: bio.clone(),
+                handle: handle.clone(),
+            };
+            let me = session.update_profile(update).await?;
+            ctx.print(&me, || {
+                format!("profile saved: @{} ({})", me.handle, me.display_name)
             })
         }
         Command::Whoami => {
