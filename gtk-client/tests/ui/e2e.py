@@ -501,6 +501,16 @@ def run_messaging(a, b, ada, bob, search):
     click(wait_for("the send button", lambda: find(a.app, "Send", "push button")))
     a.wait_label_matching(r"^Hello Bob, see code \U0001F44B$", 60)
     log("ada: message sent and shown rendered in her chat")
+    # Bob's app runs but his chat is not open: his device stores the message
+    # and acknowledges it by itself, so Ada's tick turns "Delivered" (each
+    # tick state is its own label with its own accessible name; hidden ones
+    # are not on the accessibility bus).
+    wait_for("ada's delivered tick", lambda: find(a.app, "Delivered", "label"), 60)
+    if find(a.app, "Read", "label"):
+        raise AssertionError("ada's message shows read before bob opened the chat")
+    if find(a.app, "Not sent", "label"):
+        raise AssertionError("hidden tick labels are on the bus: the tick checks prove nothing")
+    log("ada: her message shows delivered (bob has not opened it)")
 
     # Bob's chat list gets the new chat with its preview.
     b.wait_label(ada["name"], 60)
