@@ -21,7 +21,9 @@ The flow: Ada connects, signs up, verifies with the code from the server's
 outbox mail, logs in, checks her settings (verified email, this session, no
 keyring) and switches to the dark style; Bob does the same (his app starts
 dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
-it rendered and replies; both see the same safety number and Ada marks Bob
+it rendered and replies (Ada's tick shows "Delivered" as soon as Bob's app
+stored it); Ada renames herself with ferrogram-cli (another device) and
+Bob's app shows the new name at once; both see the same safety number and Ada marks Bob
 verified; the emoji chooser opens; an emoji-only message arrives.
 Screenshots go to target/ui-screenshots/.
 """
@@ -53,6 +55,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 SERVER = os.path.join(TARGET, "debug", "ferrogram-server")
 APP = os.path.join(TARGET, "debug", "ferrogram")
+CLI = os.path.join(TARGET, "debug", "ferrogram-cli")
 SHOTS = os.path.join(TARGET, "ui-screenshots")
 PASSWORD = "correct horse battery staple"
 
@@ -334,7 +337,7 @@ def close_window(inst, title_node_name):
 
 
 def main():
-    for path in (SERVER, APP):
+    for path in (SERVER, APP, CLI):
         if not os.path.exists(path):
             sys.exit(f"missing {path}: build first (scripts/test-ui does)")
     base = tempfile.mkdtemp(prefix="ferrogram-ui-")
@@ -377,7 +380,7 @@ def main():
         set_text(search, "bob")
         a.wait_label(bob["name"])
         log("ada: found bob by his username")
-        run_messaging(a, b, ada, bob, search)
+        run_messaging(a, b, ada, bob, search, port)
     except Exception as e:
         failures.append(str(e))
         log(f"FAILED: {e}")
@@ -485,7 +488,29 @@ def safety_number(inst):
     return " ".join(wait_for(f"{inst.label}: the safety number", number, 60).name.split())
 
 
-def run_messaging(a, b, ada, bob, search):
+def cli(who, port, *args, stdin=""):
+    """Runs ferrogram-cli as `who` (another device of theirs) and answers
+    its standard output."""
+    home = os.path.join(tempfile.gettempdir(), f"ferrogram-ui-cli-{who['handle']}-{port}")
+    done = subprocess.run(
+        [CLI, "--server", f"127.0.0.1:{port}", "--config-dir", home, *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"ferrogram-cli {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def rename_elsewhere(who, port, viewer, new_name):
+    """`who` changes their display name on another device (the command-line
+    client); `viewer`'s app shows the new name at once (profile_changed)."""
+    cli(who, port, "login", "--email", who["email"], "--device", "cli", stdin=PASSWORD + "\n")
+    cli(who, port, "profile", "--name", new_name)
+    viewer.wait_label(new_name, 60)
+    log(f"{viewer.label}: shows {who['handle']}'s new name {new_name!r} without reloading")
+
+
+def run_messaging(a, b, ada, bob, search, port):
     """Ada starts a chat with Bob and sends Markdown with an emoji; Bob sees
     it rendered, and replies; Ada sees the reply."""
     # The row's "Message" button: GTK 4.8 gives list rows no accessible
@@ -528,6 +553,7 @@ def run_messaging(a, b, ada, bob, search):
     click(wait_for("bob's send button", lambda: find(b.app, "Send", "push button")))
     a.wait_label_matching(r"^Hi Ada! \u2764\ufe0f$", 60)
     log("ada: received bob's reply")
+    rename_elsewhere(ada, port, b, "Ada King")
 
     # Both see the same safety number; Ada marks Bob verified.
     number_a = safety_number(a)
