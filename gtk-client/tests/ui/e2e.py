@@ -24,7 +24,9 @@ dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
 it rendered and replies (Ada's tick shows "Delivered" as soon as Bob's app
 stored it); Ada renames herself with ferrogram-cli (another device) and
 Bob's app shows the new name at once; both see the same safety number and Ada marks Bob
-verified; the emoji chooser opens; an emoji-only message arrives.
+verified; the server stops (both apps show the lost connection) and starts
+again on the same port (both reconnect by themselves, a message goes through);
+the emoji chooser opens; an emoji-only message arrives.
 Screenshots go to target/ui-screenshots/.
 """
 
@@ -117,8 +119,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(data_dir):
-    port = free_port()
+# The running server (restarted by `lose_connection`), for the clean-up.
+SERVER_STATE = {}
+
+
+def start_server(data_dir, port=None):
+    port = port or free_port()
     env = dict(
         os.environ,
         FERROGRAM__SERVER__HOST="127.0.0.1",
@@ -137,7 +143,40 @@ def start_server(data_dir):
             return "listening on" in f.read()
 
     wait_for("the server to start", listening, 60)
+    SERVER_STATE.update(proc=proc, port=port, data=data_dir)
     return proc, port
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+OFFLINE = r"^(Connecting\u2026|Not connected\. Retrying automatically\u2026)$"
+
+
+def lose_connection(instances, sender, receiver):
+    """The server goes away: every app says so in its banner; it comes back
+    on the same port: the apps reconnect by themselves and messages flow."""
+    stop_server(SERVER_STATE["proc"])
+    for inst in instances:
+        inst.wait_label_matching(OFFLINE, 60)
+    log("the apps show the lost connection")
+    screenshot("reconnecting.png")
+    start_server(SERVER_STATE["data"], SERVER_STATE["port"])
+    rx = re.compile(OFFLINE)
+    for inst in instances:
+        wait_for(f"{inst.label}: the banner to go",
+                 lambda: not any(n.name and rx.search(n.name) for n in find_all(inst.app, role="label")),
+                 90)
+    text = "back online"
+    set_text(wait_for("the composer", lambda: find(sender.app, "Message", "text")), text)
+    click(wait_for("the send button", lambda: find(sender.app, "Send", "push button")))
+    receiver.wait_label(text, 60)
+    log("the apps reconnected by themselves and a message went through")
 
 
 def newest_code(outbox, address):
@@ -185,7 +224,7 @@ class Instance:
         env.pop("GNOME_KEYRING_CONTROL", None)
         self.log = open(os.path.join(self.home, "app.log"), "w")
         self.proc = subprocess.Popen([APP], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.app = wait_for(f"{label} on the accessibility bus", self._find_app, 60)
+        self.app = wait_for(f"{label} on the accessibility bus", self._find_app, 120)
 
     def _find_app(self):
         for app in tree.root.applications():
@@ -391,11 +430,7 @@ def main():
     finally:
         for inst in instances:
             inst.stop()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(SERVER_STATE.get("proc", server))
         if failures:
             for inst in instances:
                 log(f"--- {inst.label} app log ---")
@@ -567,6 +602,8 @@ def run_messaging(a, b, ada, bob, search, port):
     log("ada: marked bob as verified")
     close_window(a, "Safety Number")
     close_window(b, "Safety Number")
+
+    lose_connection([a, b], a, b)
 
     # The emoji button opens GTK's emoji chooser. (Its emoji are flow box
     # children without an accessible action in GTK 4.8, so the test cannot
