@@ -26,17 +26,22 @@ stored it); Ada renames herself with ferrogram-cli (another device) and
 Bob's app shows the new name at once; both see the same safety number and Ada marks Bob
 verified; the server stops (both apps show the lost connection) and starts
 again on the same port (both reconnect by themselves, a message goes through);
+while it was down its copy of Bob's reply was tampered with, and Ada on a new
+device sees that message flagged as failed verification, never its text;
 the emoji chooser opens; an emoji-only message arrives.
 Screenshots go to target/ui-screenshots/.
 """
 
+import base64
 import email
 import email.policy
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -158,14 +163,40 @@ def stop_server(proc):
 OFFLINE = r"^(Connecting\u2026|Not connected\. Retrying automatically\u2026)$"
 
 
+def tamper_newest_message(data_dir, handle):
+    """Plays a malicious server: flips one byte of the ciphertext of the
+    newest stored message of `handle`, in the server's database."""
+    db = sqlite3.connect(os.path.join(data_dir, "ferrogram.db"))
+    try:
+        (user,) = db.execute("SELECT id FROM users WHERE handle = ?", (handle,)).fetchone()
+        rowid, body = db.execute(
+            "SELECT rowid, body FROM chat_events WHERE sender = ? AND kind = 'message' "
+            "ORDER BY seq DESC LIMIT 1", (user,)).fetchone()
+        event = json.loads(body)
+        sealed = event["envelope"]["body"]
+        urlsafe = "-" in sealed or "_" in sealed
+        pad = "=" * (-len(sealed) % 4)
+        raw = bytearray((base64.urlsafe_b64decode if urlsafe else base64.b64decode)(sealed + pad))
+        raw[len(raw) // 2] ^= 0x01
+        encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(bytes(raw)).decode()
+        event["envelope"]["body"] = encoded if sealed.endswith("=") else encoded.rstrip("=")
+        db.execute("UPDATE chat_events SET body = ? WHERE rowid = ?", (json.dumps(event), rowid))
+        db.commit()
+    finally:
+        db.close()
+    log(f"the server's copy of {handle}'s newest message was tampered with")
+
+
 def lose_connection(instances, sender, receiver):
     """The server goes away: every app says so in its banner; it comes back
-    on the same port: the apps reconnect by themselves and messages flow."""
+    on the same port: the apps reconnect by themselves and messages flow.
+    While it is down, its copy of Bob's newest message is tampered with."""
     stop_server(SERVER_STATE["proc"])
     for inst in instances:
         inst.wait_label_matching(OFFLINE, 60)
     log("the apps show the lost connection")
     screenshot("reconnecting.png")
+    tamper_newest_message(SERVER_STATE["data"], "bob")
     start_server(SERVER_STATE["data"], SERVER_STATE["port"])
     rx = re.compile(OFFLINE)
     for inst in instances:
@@ -380,6 +411,7 @@ def main():
         if not os.path.exists(path):
             sys.exit(f"missing {path}: build first (scripts/test-ui does)")
     base = tempfile.mkdtemp(prefix="ferrogram-ui-")
+    SERVER_STATE["base"] = base
     data = os.path.join(base, "server")
     os.makedirs(data)
     server, port = start_server(data)
@@ -604,6 +636,23 @@ def run_messaging(a, b, ada, bob, search, port):
     close_window(b, "Safety Number")
 
     lose_connection([a, b], a, b)
+    # Ada on a new device reads the history from the (now malicious) server:
+    # the tampered reply is flagged and its text is not shown.
+    laptop = Instance("ada-laptop", SERVER_STATE["base"])
+    try:
+        connect(laptop, port)
+        log_in(laptop, ada)
+        click(wait_for("the new chat button", lambda: find(laptop.app, "New Chat", "push button")))
+        set_text(wait_for("the people search", lambda: find(laptop.app, "Search people", None)), "bob")
+        click(wait_for("the Message button", lambda: message_button(laptop), 60))
+        laptop.wait_label_matching(r"^This message failed verification", 60)
+        laptop.wait_label_matching(r"^Hello Bob, see code", 60)
+        if find(laptop.app, "Hi Ada! \u2764\ufe0f", "label"):
+            raise AssertionError("the tampered message's text is shown")
+        screenshot("tampered-message.png")
+        log("ada-laptop: the tampered message is flagged, not shown; the intact one reads normally")
+    finally:
+        laptop.stop()
 
     # The emoji button opens GTK's emoji chooser. (Its emoji are flow box
     # children without an accessible action in GTK 4.8, so the test cannot
