@@ -390,7 +390,9 @@ impl EventWriter {
         self.mark(Receipt::Delivered, chat_id, user, seq).await
     }
 
-    async fn mark(
+    /// Moves `user`'s read or delivery position (see `mark_read`,
+    /// `mark_delivered`).
+    pub async fn mark(
         &self,
         receipt: Receipt,
         chat_id: ChatId,

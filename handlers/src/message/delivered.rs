@@ -5,12 +5,12 @@
 //! it newly covers get a delivery receipt (their "delivered" tick), and so
 //! do my own sessions; the rest of a group is not bothered.
 
-use crate::chat::write_error;
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
-use ferrogram_core::proto::{Empty, LiveEvent, MarkDeliveredRequest};
+use ferrogram_core::proto::{Empty, MarkDeliveredRequest};
 use ferrogram_core::ApiError;
+use ferrogram_storage::chats::Receipt;
 
 pub struct MarkDelivered;
 
@@ -27,23 +27,6 @@ impl CommandHandler<HandlerCtx> for MarkDelivered {
         caller: &Caller,
         req: MarkDeliveredRequest,
     ) -> Result<Empty, ApiError> {
-        let me = caller.require_session()?.user_id;
-        if req.seq < 0 {
-            return Err(ApiError::bad_request("seq must not be negative"));
-        }
-        let mark = ctx
-            .writer
-            .mark_delivered(req.chat_id, me, req.seq)
-            .await
-            .map_err(|e| write_error(&e))?;
-        if mark.moved {
-            let receipt = LiveEvent::DeliveryReceipt {
-                chat_id: req.chat_id,
-                user_id: me,
-                seq: mark.seq,
-            };
-            ctx.notifier.live_event(&mark.notify, &receipt);
-        }
-        Ok(Empty {})
+        super::read::advance(ctx, caller, &req, Receipt::Delivered).await
     }
 }
