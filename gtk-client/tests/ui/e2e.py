@@ -17,7 +17,8 @@ What works with GTK 4.8's AT-SPI here (and what this test relies on):
   accessible action, and synthetic XTest clicks do not reach GTK 4 under
   Xvfb: chats are opened through the people search's "Message" button.
 
-The flow: Ada connects, signs up, verifies with the code from the server's
+The flow: Ada's Connect screen tells a closed port from a web server that is
+not Ferrogram; Ada connects, signs up, verifies with the code from the server's
 outbox mail, logs in, checks her settings (verified email, this session, no
 keyring) and switches to the dark style; Bob does the same (his app starts
 dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
@@ -300,6 +301,31 @@ class Instance:
                 self.proc.kill()
 
 
+def connect_errors(inst):
+    """The Connect screen says clearly when nothing answers at the address,
+    and when something answers that is not a Ferrogram server."""
+    page = inst.page("Choose a Server")
+    closed = free_port()
+    set_text(find(page, "Host", "text"), "127.0.0.1")
+    set_text(find(page, "Port", "text"), str(closed))
+    click(find(page, "Connect", "push button"))
+    inst.wait_label_matching(rf"^Cannot reach .*127\.0\.0\.1:{closed}.*Check the address", 60)
+    other = subprocess.Popen(
+        ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tempfile.gettempdir(),
+    )
+    try:
+        line = wait_for("the other web server", other.stdout.readline, 30)
+        other_port = re.search(r"port (\d+)", line).group(1)
+        set_text(find(page, "Port", "text"), other_port)
+        click(find(page, "Connect", "push button"))
+        inst.wait_label_matching(rf"127\.0\.0\.1:{other_port} answered, but it is not a Ferrogram server", 60)
+    finally:
+        other.kill()
+        other.wait()
+    log(f"{inst.label}: the Connect screen tells an unreachable address and a foreign server apart")
+
+
 def connect(inst, port):
     page = inst.page("Choose a Server")
     set_text(find(page, "Host", "text"), "127.0.0.1")
@@ -423,6 +449,7 @@ def main():
     try:
         a = Instance("ada", base)
         instances.append(a)
+        connect_errors(a)
         connect(a, port)
         sign_up(a, outbox, ada)
         log_in(a, ada)
