@@ -349,12 +349,31 @@ def sign_up(inst, outbox, who):
     # Generating two RSA-3072 keys and Argon2id take a while on a busy machine.
     inst.wait_label_matching(rf"We sent a 6-digit code to {re.escape(who['email'])}", 180)
     log(f"{inst.label}: account created, verification mail requested")
+    check_resend_cooldown(inst)
     code = wait_for("the verification mail", lambda: newest_code(outbox, who["email"]), 60)
     verify = inst.page("Verify Your Email")
     set_text(find(verify, "Verification code", None), code)
     click(find(verify, "Verify", "push button"))
     inst.wait_label("Your email address is verified. Log in to start.")
     log(f"{inst.label}: email verified with the code from the outbox")
+
+
+def check_resend_cooldown(inst):
+    """The Verify screen's resend button counts its cool-down down."""
+    rx = re.compile(r"^Send a new code in (\d+) seconds?$")
+
+    def seconds_left():
+        for node in find_all(inst.app, role="push button"):
+            match = node.name and rx.match(node.name)
+            if match:
+                return int(match.group(1))
+        return None
+
+    first = wait_for(f"{inst.label}: the resend cool-down", seconds_left, 30)
+    later = wait_for(f"{inst.label}: the cool-down counting down",
+                     lambda: (seconds_left() or first) < first, 10)
+    log(f"{inst.label}: resend waits out its cool-down ({first} s, counting down)")
+    return later
 
 
 def log_in(inst, who):
