@@ -29,7 +29,8 @@ verified; the server stops (both apps show the lost connection) and starts
 again on the same port (both reconnect by themselves, a message goes through);
 while it was down its copy of Bob's reply was tampered with, and Ada on a new
 device sees that message flagged as failed verification, never its text;
-the emoji chooser opens; an emoji-only message arrives.
+Ada logs out her other sessions from the settings (the command-line one
+stops working); the emoji chooser opens; an emoji-only message arrives.
 Screenshots go to target/ui-screenshots/.
 """
 
@@ -601,14 +602,18 @@ def safety_number(inst):
     return " ".join(wait_for(f"{inst.label}: the safety number", number, 60).name.split())
 
 
-def cli(who, port, *args, stdin=""):
-    """Runs ferrogram-cli as `who` (another device of theirs) and answers
-    its standard output."""
-    home = os.path.join(tempfile.gettempdir(), f"ferrogram-ui-cli-{who['handle']}-{port}")
-    done = subprocess.run(
+def run_cli(who, port, *args, stdin=""):
+    """Runs ferrogram-cli as `who` (another device of theirs)."""
+    home = os.path.join(SERVER_STATE["base"], f"cli-{who['handle']}")
+    return subprocess.run(
         [CLI, "--server", f"127.0.0.1:{port}", "--config-dir", home, *args],
         input=stdin, capture_output=True, text=True, timeout=120,
     )
+
+
+def cli(who, port, *args, stdin=""):
+    """ferrogram-cli as `who`, which must succeed; answers its output."""
+    done = run_cli(who, port, *args, stdin=stdin)
     if done.returncode != 0:
         raise AssertionError(f"ferrogram-cli {args[0]} failed: {done.stderr.strip()}")
     return done.stdout
@@ -621,6 +626,30 @@ def rename_elsewhere(who, port, viewer, new_name):
     cli(who, port, "profile", "--name", new_name)
     viewer.wait_label(new_name, 60)
     log(f"{viewer.label}: shows {who['handle']}'s new name {new_name!r} without reloading")
+
+
+def revoke_other_sessions(inst, who, port):
+    """Settings, Sessions: the list shows the other devices (the command-line
+    client among them); "Log Out Others" ends them on the server."""
+    open_preferences(inst)
+
+    def tab():
+        for node in find_all(inst.app, "Sessions", "page tab"):
+            if "click" in node.actions:
+                return node
+        return None
+
+    click(wait_for("the Sessions tab", tab))
+    inst.wait_label("cli")
+    inst.wait_label("This device")
+    click(wait_for("Log Out Others", lambda: clickable_named(inst.app, "Log Out Others")))
+    inst.wait_label_matching(r"^[2-9] other sessions logged out\.$", 30)
+    done = run_cli(who, port, "whoami")
+    if done.returncode != 5:
+        raise AssertionError(f"the command-line session still works (exit {done.returncode})")
+    wait_for("the other sessions to leave the list", lambda: not find(inst.app, "cli", "label"), 30)
+    close_window(inst, "Preferences")
+    log(f"{inst.label}: logged out the other sessions from the settings (the CLI's ended)")
 
 
 def run_messaging(a, b, ada, bob, search, port):
@@ -699,6 +728,7 @@ def run_messaging(a, b, ada, bob, search, port):
         log("ada-laptop: the tampered message is flagged, not shown; the intact one reads normally")
     finally:
         laptop.stop()
+    revoke_other_sessions(a, ada, port)
 
     # The emoji button opens GTK's emoji chooser. (Its emoji are flow box
     # children without an accessible action in GTK 4.8, so the test cannot
