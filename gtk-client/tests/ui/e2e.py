@@ -30,7 +30,9 @@ again on the same port (both reconnect by themselves, a message goes through);
 while it was down its copy of Bob's reply was tampered with, and Ada on a new
 device sees that message flagged as failed verification, never its text;
 Ada logs out her other sessions from the settings (the command-line one
-stops working); the emoji chooser opens; an emoji-only message arrives.
+stops working); the emoji chooser opens; an emoji-only message arrives;
+Ada changes her password in the settings (a mismatch is refused first) and
+deletes her account with the new one.
 Screenshots go to target/ui-screenshots/.
 """
 
@@ -750,10 +752,44 @@ def run_messaging(a, b, ada, bob, search, port):
     b.stop()
     time.sleep(1)
     screenshot("chat-light.png")
-    delete_account(a)
+    new_password = "a longer passphrase for the test"
+    change_password(a, PASSWORD, new_password)
+    delete_account(a, new_password)
 
 
-def delete_account(inst):
+def editable(inst, name):
+    """The text field of the entry (or entry row) named `name`."""
+    def look():
+        for node in find_all(inst.app, name):
+            if "EditableText" in node.get_interfaces():
+                return node
+            inner = node.findChild(lambda n: "EditableText" in n.get_interfaces(),
+                                   retry=False, requireResult=False)
+            if inner is not None:
+                return inner
+        return None
+
+    return wait_for(f"{inst.label}: the {name!r} field", look, 30)
+
+
+def change_password(inst, old, new):
+    """Settings, Change Password: two different new passwords are refused
+    with a clear message; then the password changes (the keys are sealed
+    again) and the app stays logged in."""
+    open_preferences(inst)
+    set_text(editable(inst, "Current Password"), old)
+    set_text(editable(inst, "New Password"), new)
+    set_text(editable(inst, "Repeat New Password"), new + "x")
+    click(wait_for("Change Password", lambda: button_with_label(inst.app, "Change Password")))
+    inst.wait_label("The two new passwords differ.", 30)
+    set_text(editable(inst, "Repeat New Password"), new)
+    click(wait_for("Change Password", lambda: button_with_label(inst.app, "Change Password")))
+    inst.wait_label_matching(r"^Password changed\. \d+ other sessions? (was|were) logged out\.$", 120)
+    close_window(inst, "Preferences")
+    log(f"{inst.label}: changed the password from the settings")
+
+
+def delete_account(inst, password=PASSWORD):
     """Settings, Delete Account: the confirmation names the consequence and
     takes the password; afterwards the app is back at Log In."""
     open_preferences(inst)
@@ -764,7 +800,7 @@ def delete_account(inst):
         dialog = dialog.parent
     entry = wait_for("the password field", lambda: dialog.findChild(
         lambda n: "text" in n.roleName and "EditableText" in n.get_interfaces(), retry=False, requireResult=False))
-    set_text(entry, PASSWORD)
+    set_text(entry, password)
     click(wait_for("the Delete Account response", lambda: button_with_label(inst.app, "Delete Account")))
     inst.wait_label("Your account was deleted.", 60)
     log(f"{inst.label}: account deleted from the settings, back at Log In")
