@@ -24,7 +24,8 @@ keyring) and switches to the dark style; Bob does the same (his app starts
 dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
 it rendered and replies (Ada's tick shows "Delivered" as soon as Bob's app
 stored it); Ada renames herself with ferrogram-cli (another device) and
-Bob's app shows the new name at once; both see the same safety number and Ada marks Bob
+Bob's app shows the new name at once, and Bob renames himself in the
+settings, which Ada's app shows at once; both see the same safety number and Ada marks Bob
 verified; the server stops (both apps show the lost connection) and starts
 again on the same port (both reconnect by themselves, a message goes through);
 while it was down its copy of Bob's reply was tampered with, and Ada on a new
@@ -698,6 +699,7 @@ def run_messaging(a, b, ada, bob, search, port):
     a.wait_label_matching(r"^Hi Ada! \u2764\ufe0f$", 60)
     log("ada: received bob's reply")
     rename_elsewhere(ada, port, b, "Ada King")
+    rename_in_settings(b, "Bob the Builder", a)
 
     # Both see the same safety number; Ada marks Bob verified.
     number_a = safety_number(a)
@@ -770,6 +772,20 @@ def editable(inst, name):
         return None
 
     return wait_for(f"{inst.label}: the {name!r} field", look, 30)
+
+
+def rename_in_settings(inst, new_name, viewer):
+    """Settings, Profile: a new display name, saved, reaches `viewer`'s app
+    at once."""
+    open_preferences(inst)
+    set_text(editable(inst, "Display Name"), new_name)
+    # The rows' own apply buttons appear only for text typed while the row
+    # has the focus, which AT-SPI cannot give in GTK 4.8: the group's Save.
+    click(wait_for("the profile's Save button", lambda: button_with_label(inst.app, "Save")))
+    inst.wait_label("Profile saved.", 30)
+    viewer.wait_label(new_name, 60)
+    close_window(inst, "Preferences")
+    log(f"{inst.label}: renamed in the settings; {viewer.label} shows {new_name!r}")
 
 
 def change_password(inst, old, new):
