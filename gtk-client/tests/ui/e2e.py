@@ -22,7 +22,7 @@ not Ferrogram; Ada connects, signs up, verifies with the code from the server's
 outbox mail, logs in, checks her settings (verified email, this session, no
 keyring) and switches to the dark style; Bob does the same (his app starts
 dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
-it rendered and replies (Ada's tick shows "Delivered" as soon as Bob's app
+it rendered and replies (Ada sees him typing; Ada's tick shows "Delivered" as soon as Bob's app
 stored it); Ada renames herself with ferrogram-cli (another device) and
 Bob's app shows the new name at once, and Bob renames himself in the
 settings, which Ada's app shows at once; both see the same safety number and Ada marks Bob
@@ -695,6 +695,9 @@ def run_messaging(a, b, ada, bob, search, port):
 
     composer = wait_for("bob's composer", lambda: find(b.app, "Message", "text"))
     set_text(composer, "_Hi_ Ada! \u2764\ufe0f")
+    # Bob is typing: Ada's chat header and chat list say so.
+    a.wait_label("typing\u2026", 20)
+    log("ada: sees bob typing")
     click(wait_for("bob's send button", lambda: find(b.app, "Send", "push button")))
     a.wait_label_matching(r"^Hi Ada! \u2764\ufe0f$", 60)
     log("ada: received bob's reply")
