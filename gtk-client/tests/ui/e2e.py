@@ -23,7 +23,7 @@ outbox mail, logs in, checks her settings (verified email, this session, no
 keyring) and switches to the dark style; Bob does the same (his app starts
 dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
 it rendered and replies (Ada sees him typing; Ada's tick shows "Delivered" as soon as Bob's app
-stored it); Ada renames herself with ferrogram-cli (another device) and
+stored it, and "Read" once Bob read it with ferrogram-cli); Ada renames herself with ferrogram-cli (another device) and
 Bob's app shows the new name at once, and Bob renames himself in the
 settings, which Ada's app shows at once; both see the same safety number and Ada marks Bob
 verified; the server stops (both apps show the lost connection) and starts
@@ -681,6 +681,15 @@ def run_messaging(a, b, ada, bob, search, port):
     if find(a.app, "Not sent", "label"):
         raise AssertionError("hidden tick labels are on the bus: the tick checks prove nothing")
     log("ada: her message shows delivered (bob has not opened it)")
+    # Bob reads it on another device (the command-line client): Ada's tick
+    # turns "Read".
+    cli(bob, port, "login", "--email", bob["email"], "--device", "cli", stdin=PASSWORD + "\n")
+    chats = json.loads(cli(bob, port, "--json", "chats"))["chats"]
+    cli(bob, port, "read", str(chats[0]["id"]))
+    wait_for("ada's read tick", lambda: find(a.app, "Read", "label"), 60)
+    if find(a.app, "Delivered", "label"):
+        raise AssertionError("ada's message still shows delivered next to read")
+    log("ada: her message shows read once bob read it on another device")
 
     # Bob's chat list gets the new chat with its preview.
     b.wait_label(ada["name"], 60)
