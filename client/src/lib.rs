@@ -41,6 +41,7 @@ pub use messenger::{
 };
 pub use session::Session;
 pub use store::{ChatPosition, Store};
+pub use ferrogram_core::crypto::WrapKey;
 pub use unlock::LockedKeys;
 
 pub use ferrogram_core::crypto::Identity;

@@ -7,7 +7,7 @@ use gtk::{glib, CompositeTemplate};
 
 use crate::application::FerrogramApplication;
 use crate::error::messenger_message;
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 use crate::models::{Chat, User};
 
 mod imp {
@@ -90,9 +90,13 @@ impl NewChatDialog {
                 .build();
             let avatar = adw::Avatar::new(36, Some(&user.name()), true);
             row.add_prefix(&avatar);
-            let check = gtk::CheckButton::new();
+            // Labelled, so it is named for assistive technologies too.
+            let check = gtk::CheckButton::with_label(&tr("Add to Group"));
             check.set_valign(gtk::Align::Center);
-            check.set_tooltip_text(Some(&user.name()));
+            check.set_tooltip_text(Some(&tr_args(
+                "Add {name} to the group",
+                &[("name", &user.name())],
+            )));
             check.connect_toggled(glib::clone!(
                 #[weak(rename_to = dialog)]
                 self,
