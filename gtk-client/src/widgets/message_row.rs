@@ -256,7 +256,8 @@ impl MessageRow {
         });
         // The menu button sits on the bubble's inner side.
         if own {
-            imp.line.reorder_child_after(&*imp.menu_button, None::<&gtk::Widget>);
+            imp.line
+                .reorder_child_after(&*imp.menu_button, None::<&gtk::Widget>);
         } else {
             imp.line
                 .reorder_child_after(&*imp.menu_button, Some(&*imp.bubble));

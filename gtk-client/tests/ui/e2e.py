@@ -866,7 +866,8 @@ def group_and_notification(a, b, ada, bob, notifications):
     search = wait_for("the people search", lambda: find(a.app, "Search people", None))
     set_text(search, "bob")
     tick = wait_for("bob's group check box",
-                    lambda: next((n for n in find_all(a.app, "Add to Group") if n.actions), None))
+                    lambda: next((n for n in find_all(a.app, "Add to Group", "check box")
+                                  if n.actions), None))
     click(tick)
     set_text(wait_for("the group name", lambda: find(a.app, "Group name", None)), "Analytical Engine")
     click(wait_for("Create Group", lambda: button_with_label(a.app, "Create Group")))
