@@ -30,7 +30,7 @@ mod imp {
         #[property(get)]
         pub busy: Cell<bool>,
         /// Found people with their tick boxes.
-        pub rows: RefCell<Vec<(User, gtk::CheckButton)>>,
+        pub rows: RefCell<Vec<(User, gtk::ToggleButton)>>,
         pub search: RefCell<Option<glib::JoinHandle<()>>>,
     }
 
@@ -90,9 +90,11 @@ impl NewChatDialog {
                 .build();
             let avatar = adw::Avatar::new(36, Some(&user.name()), true);
             row.add_prefix(&avatar);
-            // Labelled, so it is named for assistive technologies too.
-            let check = gtk::CheckButton::with_label(&tr("Add to Group"));
+            // A labelled toggle rather than a check box: GTK 4.8 gives
+            // check boxes no accessible action, toggle buttons one.
+            let check = gtk::ToggleButton::with_label(&tr("Add to Group"));
             check.set_valign(gtk::Align::Center);
+            check.add_css_class("flat");
             check.set_tooltip_text(Some(&tr_args(
                 "Add {name} to the group",
                 &[("name", &user.name())],
