@@ -33,6 +33,7 @@ pub use client::{
     Client, ClientOptions, RegisterParams, API_PREFIX, MIN_PASSWORD_CHARS, SERVER_NAME,
 };
 pub use error::ClientError;
+pub use ferrogram_core::crypto::WrapKey;
 pub use keys::generate_identity;
 pub use messenger::{
     ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, ContactKeys, EventStream,

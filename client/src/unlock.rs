@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use ferrogram_core::b64::B64;
+use ferrogram_core::crypto::WrapKey;
 use ferrogram_core::ids::UserId;
 use ferrogram_core::proto::KdfParams;
 use ferrogram_core::{ApiError, ErrorCode};
@@ -59,10 +60,29 @@ impl Session {
         }))
     }
 
-    /// Opens `locked` with the password and gives this session the keys.
-    /// Refuses keys of another account, KDF parameters below this client's
-    /// floor, and keys that do not match the account's public keys.
-    pub async fn unlock(&self, password: &str, locked: &LockedKeys) -> Result<(), ClientError> {
+    /// The key derived from the password that opens [`LockedKeys`], for a
+    /// client that keeps it in the OS keyring (so the app opens without the
+    /// password); `None` when the session has no open keys.
+    pub fn wrap_key(&self) -> Option<WrapKey> {
+        self.secrets().map(|s| s.wrap_key.clone())
+    }
+
+    /// Opens `locked` with a wrap key kept from an earlier unlock or log-in
+    /// (see [`Session::wrap_key`]) and gives this session the keys. Refuses
+    /// keys of another account, and a key that does not open them.
+    pub async fn unlock_with_key(
+        &self,
+        wrap_key: &WrapKey,
+        locked: &LockedKeys,
+    ) -> Result<(), ClientError> {
+        self.check_owner(locked)?;
+        let sealed = locked.sealed_keys.0.clone();
+        let key = wrap_key.clone();
+        let identity = run_blocking(move || keys::open(&sealed, &key)).await?;
+        self.adopt(identity, wrap_key.clone(), locked)
+    }
+
+    fn check_owner(&self, locked: &LockedKeys) -> Result<(), ClientError> {
         let me = self.cached_me();
         if locked.user_id != me.id {
             return Err(ClientError::invalid_input(format!(
@@ -70,6 +90,35 @@ impl Session {
                 locked.user_id, me.id
             )));
         }
+        Ok(())
+    }
+
+    /// Gives this session opened keys, once they match the account's public keys.
+    fn adopt(
+        &self,
+        identity: ferrogram_core::crypto::Identity,
+        wrap_key: WrapKey,
+        locked: &LockedKeys,
+    ) -> Result<(), ClientError> {
+        if identity.public_keys() != self.cached_me().public_keys {
+            return Err(ClientError::Crypto(
+                "the stored private keys do not belong to this account's public keys".into(),
+            ));
+        }
+        self.set_secrets(AccountSecrets {
+            identity: Arc::new(identity),
+            wrap_key,
+            salt: locked.kdf_salt.0.clone(),
+            kdf: locked.kdf,
+        });
+        Ok(())
+    }
+
+    /// Opens `locked` with the password and gives this session the keys.
+    /// Refuses keys of another account, KDF parameters below this client's
+    /// floor, and keys that do not match the account's public keys.
+    pub async fn unlock(&self, password: &str, locked: &LockedKeys) -> Result<(), ClientError> {
+        self.check_owner(locked)?;
         let floor = self
             .client()
             .options()
@@ -97,17 +146,6 @@ impl Session {
             Ok((identity, derived.wrap_key))
         })
         .await?;
-        if identity.public_keys() != me.public_keys {
-            return Err(ClientError::Crypto(
-                "the stored private keys do not belong to this account's public keys".into(),
-            ));
-        }
-        self.set_secrets(AccountSecrets {
-            identity: Arc::new(identity),
-            wrap_key,
-            salt: locked.kdf_salt.0.clone(),
-            kdf,
-        });
-        Ok(())
+        self.adopt(identity, wrap_key, locked)
     }
 }

@@ -282,21 +282,47 @@ impl FerrogramApplication {
             return;
         };
         let base = client.base_url().to_owned();
-        let token = {
+        let kept = {
             let email = email.clone();
-            runtime::run(async move { secrets::load_token(&base, &email).await }).await
+            runtime::run(async move { secrets::load_session(&base, &email).await }).await
         };
-        match token {
-            Ok(Some(token)) => {
+        match kept {
+            Ok(Some(kept)) => {
                 let resumed = {
                     let client = client.clone();
+                    let token = kept.token.clone();
                     runtime::run(async move { client.resume(&token).await }).await
                 };
                 match resumed {
                     Ok(session) => {
-                        // A kept token proves the session, but the private keys
-                        // open only with the password: ask for it to unlock.
                         let locked = locked_keys::load(client.addr(), session.user_id());
+                        // The kept wrap key opens the sealed keys: straight in.
+                        if let (Some(key), Some(sealed)) = (kept.wrap_key, locked.clone()) {
+                            let session = Arc::new(session);
+                            let s = session.clone();
+                            let opened =
+                                runtime::run(async move { s.unlock_with_key(&key, &sealed).await })
+                                    .await;
+                            match opened {
+                                Ok(()) => {
+                                    self.sign_in(session).await;
+                                    return;
+                                }
+                                Err(e) => tracing::info!("the kept keys did not open: {e}"),
+                            }
+                            self.imp().locked.replace(locked);
+                            self.imp().session.replace(Some(session));
+                            window.show_login(
+                                Some(&email),
+                                Some(&tr(
+                                    "Welcome back. Enter your password to unlock your messages.",
+                                )),
+                            );
+                            return;
+                        }
+                        // A kept token proves the session, but without the
+                        // wrap key the private keys open only with the
+                        // password: ask for it to unlock.
                         self.imp().locked.replace(locked);
                         self.imp().session.replace(Some(Arc::new(session)));
                         window.show_login(
@@ -349,8 +375,11 @@ impl FerrogramApplication {
 
         let stored = {
             let (base, email) = (base.clone(), me.email.clone());
-            let token = zeroize::Zeroizing::new(session.token().to_owned());
-            runtime::run(async move { secrets::store_token(&base, &email, &token).await }).await
+            let kept = secrets::KeptSession {
+                token: zeroize::Zeroizing::new(session.token().to_owned()),
+                wrap_key: session.wrap_key(),
+            };
+            runtime::run(async move { secrets::store_session(&base, &email, &kept).await }).await
         };
         match stored {
             Ok(()) => {
@@ -402,7 +431,7 @@ impl FerrogramApplication {
             locked_keys::forget(session.client().addr(), session.user_id());
             let base = session.client().base_url().to_owned();
             let email = session.cached_me().email;
-            let _ = runtime::run(async move { secrets::clear_token(&base, &email).await }).await;
+            let _ = runtime::run(async move { secrets::clear_session(&base, &email).await }).await;
         }
         if let Some(window) = self.window() {
             let email = account.map(|a| a.email());

@@ -368,3 +368,36 @@ async fn a_replayed_envelope_is_flagged() {
     assert_eq!(payload, None);
     assert!(reason.contains("replay"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_kept_wrap_key_opens_the_sealed_keys_of_a_resumed_session() {
+    let app = spawn_app().await;
+    let ada = person(&app, "wrapkey", 0).await;
+    let session = app.login(&ada.user).await;
+    let locked = session
+        .locked_keys()
+        .await
+        .expect("sealing")
+        .expect("a log-in has keys");
+    let key = session.wrap_key().expect("a log-in has the wrap key");
+
+    // What the GNOME app does at start: the token and the wrap key from the
+    // keyring, the sealed keys from disk, no password.
+    let resumed = app.client.resume(session.token()).await.expect("resume");
+    assert!(!resumed.has_keys());
+    resumed
+        .unlock_with_key(&key, &locked)
+        .await
+        .expect("the kept key opens the keys");
+    assert!(resumed.has_keys());
+    assert_eq!(
+        resumed.identity().expect("keys").fingerprint(),
+        ada.identity.fingerprint()
+    );
+
+    // Another key does not open them, and leaves the session locked.
+    let other = app.client.resume(session.token()).await.expect("resume");
+    let wrong = ferrogram_client::WrapKey::from_bytes([9; 32]);
+    assert!(other.unlock_with_key(&wrong, &locked).await.is_err());
+    assert!(!other.has_keys());
+}

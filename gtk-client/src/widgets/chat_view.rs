@@ -49,6 +49,8 @@ mod imp {
         #[template_child]
         pub earlier_revealer: TemplateChild<gtk::Revealer>,
         #[template_child]
+        pub earlier_button: TemplateChild<gtk::Button>,
+        #[template_child]
         pub scroller: TemplateChild<gtk::ScrolledWindow>,
         #[template_child]
         pub message_list: TemplateChild<gtk::ListView>,
@@ -335,8 +337,11 @@ impl ChatView {
         let imp = self.imp();
         let Some(chat) = self.chat() else { return };
         let messages = chat.messages();
-        imp.earlier_revealer
-            .set_reveal_child(messages.has_more() && !messages.loading());
+        let more = messages.has_more() && !messages.loading();
+        imp.earlier_revealer.set_reveal_child(more);
+        // Hidden, not only folded away, so that assistive technologies offer
+        // it only when there is something to load.
+        imp.earlier_button.set_visible(more);
     }
 
     fn scroll_to_bottom(&self) {

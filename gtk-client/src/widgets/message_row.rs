@@ -1,7 +1,8 @@
 //! One message: day separator, bubble (own on the right in the accent
 //! colour, others on the left), sender in groups, the quoted reply, the
-//! rendered Markdown, "edited", time and ticks, and a menu (right click or
-//! long press) with reply, edit, delete and copy.
+//! rendered Markdown, "edited", time and ticks, and a menu (its button,
+//! shown on hover or focus, right click or long press) with reply, edit,
+//! delete and copy.
 
 use gtk::subclass::prelude::*;
 use gtk::{gdk, gio, glib, prelude::*, CompositeTemplate};
@@ -55,6 +56,8 @@ mod imp {
         pub ticks_read: TemplateChild<gtk::Label>,
         #[template_child]
         pub ticks_failed: TemplateChild<gtk::Label>,
+        #[template_child]
+        pub menu_button: TemplateChild<gtk::MenuButton>,
         #[property(get, set = Self::set_message, explicit_notify, nullable)]
         pub message: RefCell<Option<Message>>,
         pub handlers: RefCell<Vec<glib::SignalHandlerId>>,
@@ -116,6 +119,34 @@ mod imp {
                 }
             ));
             self.bubble.add_controller(press);
+            // The same menu from a button, for the keyboard and assistive
+            // technologies; built when opened, as the message may change.
+            self.menu_button.set_create_popup_func(glib::clone!(
+                #[weak]
+                obj,
+                move |button| {
+                    button.set_menu_model(obj.menu_model().as_ref());
+                    let Some(popover) = button.popover() else {
+                        return;
+                    };
+                    // Stays visible while its menu is open (CSS fades it otherwise).
+                    button.add_css_class("open");
+                    popover.connect_closed(glib::clone!(
+                        #[weak]
+                        button,
+                        move |_| {
+                            button.remove_css_class("open");
+                            // Built again on the next opening: the row may
+                            // show another message by then (rows are recycled).
+                            glib::idle_add_local_once(glib::clone!(
+                                #[weak]
+                                button,
+                                move || button.set_menu_model(None::<&gio::MenuModel>)
+                            ));
+                        }
+                    ));
+                }
+            ));
         }
 
         fn dispose(&self) {
@@ -151,6 +182,10 @@ mod imp {
                 self.handlers.borrow_mut().push(handler);
             }
             self.message.replace(message);
+            let menu_open = self.menu_button.popover().is_some_and(|p| p.is_visible());
+            if !menu_open {
+                self.menu_button.set_menu_model(None::<&gio::MenuModel>);
+            }
             obj.update();
             obj.notify_message();
         }
@@ -177,13 +212,9 @@ impl MessageRow {
         }
     }
 
-    fn show_menu(&self, x: f64, y: f64) {
-        let Some(message) = self.message() else {
-            return;
-        };
-        if message.deleted() {
-            return;
-        }
+    /// Reply, edit, copy and delete, as far as they apply to this message.
+    fn menu_model(&self) -> Option<gio::Menu> {
+        let message = self.message().filter(|m| !m.deleted())?;
         let menu = gio::Menu::new();
         if message.seq() > 0 {
             menu.append(Some(&tr("Reply")), Some("message.reply"));
@@ -197,6 +228,13 @@ impl MessageRow {
         if message.can_modify() {
             menu.append(Some(&tr("Delete for Everyone")), Some("message.delete"));
         }
+        (menu.n_items() > 0).then_some(menu)
+    }
+
+    fn show_menu(&self, x: f64, y: f64) {
+        let Some(menu) = self.menu_model() else {
+            return;
+        };
         let imp = self.imp();
         if let Some(old) = imp.popover.take() {
             old.unparent();
@@ -224,6 +262,15 @@ impl MessageRow {
         } else {
             gtk::Align::Start
         });
+        // The menu button sits on the bubble's inner side.
+        if own {
+            imp.line
+                .reorder_child_after(&*imp.menu_button, None::<&gtk::Widget>);
+        } else {
+            imp.line
+                .reorder_child_after(&*imp.menu_button, Some(&*imp.bubble));
+        }
+        imp.menu_button.set_visible(!message.deleted());
         if own {
             imp.bubble.add_css_class("own");
         } else {

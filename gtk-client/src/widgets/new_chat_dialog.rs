@@ -7,7 +7,7 @@ use gtk::{glib, CompositeTemplate};
 
 use crate::application::FerrogramApplication;
 use crate::error::messenger_message;
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 use crate::models::{Chat, User};
 
 mod imp {
@@ -30,7 +30,7 @@ mod imp {
         #[property(get)]
         pub busy: Cell<bool>,
         /// Found people with their tick boxes.
-        pub rows: RefCell<Vec<(User, gtk::CheckButton)>>,
+        pub rows: RefCell<Vec<(User, gtk::ToggleButton)>>,
         pub search: RefCell<Option<glib::JoinHandle<()>>>,
     }
 
@@ -90,9 +90,15 @@ impl NewChatDialog {
                 .build();
             let avatar = adw::Avatar::new(36, Some(&user.name()), true);
             row.add_prefix(&avatar);
-            let check = gtk::CheckButton::new();
+            // A labelled toggle rather than a check box: GTK 4.8 gives
+            // check boxes no accessible action, toggle buttons one.
+            let check = gtk::ToggleButton::with_label(&tr("Add to Group"));
             check.set_valign(gtk::Align::Center);
-            check.set_tooltip_text(Some(&user.name()));
+            check.add_css_class("flat");
+            check.set_tooltip_text(Some(&tr_args(
+                "Add {name} to the group",
+                &[("name", &user.name())],
+            )));
             check.connect_toggled(glib::clone!(
                 #[weak(rename_to = dialog)]
                 self,

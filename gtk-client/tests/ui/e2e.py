@@ -17,23 +17,41 @@ What works with GTK 4.8's AT-SPI here (and what this test relies on):
   accessible action, and synthetic XTest clicks do not reach GTK 4 under
   Xvfb: chats are opened through the people search's "Message" button.
 
-The flow: Ada's Connect screen tells a closed port from a web server that is
-not Ferrogram; Ada connects, signs up, verifies with the code from the server's
-outbox mail, logs in, checks her settings (verified email, this session, no
-keyring) and switches to the dark style; Bob does the same (his app starts
-dark). Ada finds Bob, opens a chat and sends Markdown with an emoji; Bob sees
-it rendered and replies (Ada sees him typing; Ada's tick shows "Delivered" as soon as Bob's app
-stored it, and "Read" once Bob read it with ferrogram-cli); Ada renames herself with ferrogram-cli (another device) and
-Bob's app shows the new name at once, and Bob renames himself in the
-settings, which Ada's app shows at once; both see the same safety number and Ada marks Bob
-verified; the server stops (both apps show the lost connection) and starts
-again on the same port (both reconnect by themselves, a message goes through);
-while it was down its copy of Bob's reply was tampered with, and Ada on a new
-device sees that message flagged as failed verification, never its text;
-Ada logs out her other sessions from the settings (the command-line one
-stops working); the emoji chooser opens; an emoji-only message arrives;
-Ada changes her password in the settings (a mismatch is refused first) and
-deletes her account with the new one.
+Messages are reached through their "Message menu" button (the accessible
+twin of right click and long press).
+
+The flow: a notification server (notification_server.py) runs on the
+session bus. Ada's Connect screen tells a closed port from a web server that
+is not Ferrogram; Ada connects, signs up (the resend button counts its
+cool-down down), verifies with the code from the server's outbox mail, logs
+in, checks her settings (verified email, this session, no keyring) and
+switches to the dark style. Then gnome-keyring starts (login keyring
+unlocked with a known password) and Bob does the same (his app starts dark,
+his session goes to the keyring). Ada finds Bob, opens a chat and sends
+Markdown with an emoji; her tick shows "Delivered" as soon as Bob's app
+stored it, and "Read" once Bob read it with ferrogram-cli (another device);
+Bob sees it rendered and replies while Ada sees him typing. Ada renames
+herself with ferrogram-cli and Bob's app shows the new name at once; Bob
+renames himself in the settings and Ada's app shows it at once. Both see
+the same safety number and Ada marks Bob verified. The server stops (both
+apps show the lost connection) and starts again on the same port (both
+reconnect by themselves, a message goes through); while it was down its
+copy of Bob's reply was tampered with, and Ada on a new device sees that
+message flagged as failed verification, never its text. Ada logs out her
+other sessions from the settings (the command-line one stops working); the
+emoji chooser opens; an emoji-only message arrives. Message menus: Ada
+edits a message (Bob sees the new text and "edited"), copies it (the
+clipboard holds the Markdown source), Bob replies to one (Ada sees the
+quote), Ada deletes hers for everyone (gone on both sides). Ada creates a
+group with Bob; while another window has the focus (desktop_helper.py),
+Ada's group message raises a notification in Bob's app; clicking it
+(ActionInvoked) opens the group there, with Ada's name on the message and
+"2 members". Ada sends 55 more messages; Bob quits, starts again straight
+into the main window (keyring), opens the chat, and "Load Earlier
+Messages" brings its first message; Bob logs out and his keyring entry is
+gone. Ada changes her password in the settings (a mismatch is refused
+first) and deletes her account with the new one; an app started with
+LANGUAGE=de greets in German.
 Screenshots go to target/ui-screenshots/.
 """
 
@@ -236,12 +254,13 @@ def newest_code(outbox, address):
 
 
 class Instance:
-    """One running app with its own settings and data folders."""
+    """One running app with its own settings and data folders (`reuse`: the
+    folders of an earlier run with this label: the app is started again)."""
 
-    def __init__(self, label, base, color_scheme=None):
+    def __init__(self, label, base, color_scheme=None, reuse=False, extra_env=None):
         self.label = label
         self.home = os.path.join(base, label)
-        os.makedirs(self.home)
+        os.makedirs(self.home, exist_ok=reuse)
         if color_scheme:
             # The settings file as the Appearance page writes it.
             settings = os.path.join(self.home, "config", "ferrogram")
@@ -256,9 +275,10 @@ class Instance:
             FERROGRAM_LOG="info",
             FERROGRAM_NON_UNIQUE="1",
         )
+        env.update(extra_env or {})
         # No desktop: no GNOME keyring either, which the app must say.
         env.pop("GNOME_KEYRING_CONTROL", None)
-        self.log = open(os.path.join(self.home, "app.log"), "w")
+        self.log = open(os.path.join(self.home, "app.log"), "a")
         self.proc = subprocess.Popen([APP], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.app = wait_for(f"{label} on the accessibility bus", self._find_app, 120)
 
@@ -464,6 +484,7 @@ def main():
     data = os.path.join(base, "server")
     os.makedirs(data)
     server, port = start_server(data)
+    notifications = Notifications(base)
     outbox = os.path.join(data, "outbox")
     log(f"server on port {port}, data in {data}")
     ada = {"email": "ada@example.org", "handle": "ada", "name": "Ada Lovelace"}
@@ -480,6 +501,8 @@ def main():
         screenshot("main-light.png")
 
         check_settings(a, ada)
+        # From here on a keyring runs (Ada's app, started without one, said so).
+        start_keyring(base)
         set_style(a, "Dark")
         time.sleep(1)
         screenshot("preferences-dark.png")
@@ -502,6 +525,20 @@ def main():
         a.wait_label(bob["name"])
         log("ada: found bob by his username")
         run_messaging(a, b, ada, bob, search, port)
+        message_menus(a, b, ada)
+        group_and_notification(a, b, ada, bob, notifications)
+        b = restart_with_keyring(b, base, a, bob)
+        instances.append(b)
+        load_earlier(b, ada)
+        log_out_clears_keyring(b, bob, port)
+        # Bob's window covers Ada's (no window manager): close his app to show hers.
+        b.stop()
+        time.sleep(1)
+        screenshot("chat-light.png")
+        new_password = "a longer passphrase for the test"
+        change_password(a, PASSWORD, new_password)
+        delete_account(a, new_password)
+        german(base)
     except Exception as e:
         failures.append(str(e))
         log(f"FAILED: {e}")
@@ -512,12 +549,15 @@ def main():
     finally:
         for inst in instances:
             inst.stop()
+        notifications.stop()
         stop_server(SERVER_STATE.get("proc", server))
         if failures:
             for inst in instances:
                 log(f"--- {inst.label} app log ---")
                 with open(os.path.join(inst.home, "app.log")) as f:
                     sys.stdout.write(f.read()[-4000:])
+            log("--- notifications ---")
+            sys.stdout.write(notifications.read_text())
         else:
             shutil.rmtree(base, ignore_errors=True)
     if failures:
@@ -627,6 +667,7 @@ def rename_elsewhere(who, port, viewer, new_name):
     client); `viewer`'s app shows the new name at once (profile_changed)."""
     cli(who, port, "login", "--email", who["email"], "--device", "cli", stdin=PASSWORD + "\n")
     cli(who, port, "profile", "--name", new_name)
+    who["name"] = new_name
     viewer.wait_label(new_name, 60)
     log(f"{viewer.label}: shows {who['handle']}'s new name {new_name!r} without reloading")
 
@@ -711,7 +752,7 @@ def run_messaging(a, b, ada, bob, search, port):
     a.wait_label_matching(r"^Hi Ada! \u2764\ufe0f$", 60)
     log("ada: received bob's reply")
     rename_elsewhere(ada, port, b, "Ada King")
-    rename_in_settings(b, "Bob the Builder", a)
+    rename_in_settings(b, bob, "Bob the Builder", a)
 
     # Both see the same safety number; Ada marks Bob verified.
     number_a = safety_number(a)
@@ -762,13 +803,6 @@ def run_messaging(a, b, ada, bob, search, port):
     wait_for("the emoji at bob's", lambda: len(find_all(b.app, GRINNING, "label")) > before, 60)
     log("bob: received an emoji-only message")
     screenshot("chat-dark.png")
-    # Bob's window covers Ada's (no window manager): close his app to show hers.
-    b.stop()
-    time.sleep(1)
-    screenshot("chat-light.png")
-    new_password = "a longer passphrase for the test"
-    change_password(a, PASSWORD, new_password)
-    delete_account(a, new_password)
 
 
 def editable(inst, name):
@@ -786,7 +820,7 @@ def editable(inst, name):
     return wait_for(f"{inst.label}: the {name!r} field", look, 30)
 
 
-def rename_in_settings(inst, new_name, viewer):
+def rename_in_settings(inst, who, new_name, viewer):
     """Settings, Profile: a new display name, saved, reaches `viewer`'s app
     at once."""
     open_preferences(inst)
@@ -794,6 +828,7 @@ def rename_in_settings(inst, new_name, viewer):
     # The rows' own apply buttons appear only for text typed while the row
     # has the focus, which AT-SPI cannot give in GTK 4.8: the group's Save.
     click(wait_for("the profile's Save button", lambda: button_with_label(inst.app, "Save")))
+    who["name"] = new_name
     inst.wait_label("Profile saved.", 30)
     viewer.wait_label(new_name, 60)
     close_window(inst, "Preferences")
@@ -832,6 +867,386 @@ def delete_account(inst, password=PASSWORD):
     click(wait_for("the Delete Account response", lambda: button_with_label(inst.app, "Delete Account")))
     inst.wait_label("Your account was deleted.", 60)
     log(f"{inst.label}: account deleted from the settings, back at Log In")
+
+
+HELPERS = os.path.dirname(os.path.abspath(__file__))
+KEYRING_PASSWORD = "keyring test password"
+
+
+class Notifications:
+    """The notification server of this D-Bus session (notification_server.py)."""
+
+    def __init__(self, base):
+        self.record = os.path.join(base, "notifications.jsonl")
+        open(self.record, "w").close()
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HELPERS, "notification_server.py"), self.record],
+            stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise AssertionError("the notification server did not start")
+
+    def all(self):
+        import json
+        with open(self.record) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def read_text(self):
+        with open(self.record) as f:
+            return f.read()
+
+    def click(self, nid):
+        """What a shell does when the notification is clicked."""
+        import dbus
+        bus = dbus.SessionBus()
+        server = bus.get_object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
+        server.Click(dbus.UInt32(nid), "default", dbus_interface="org.ferrogram.TestNotifications")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class FocusThief:
+    """Another application's window on top, holding the focus."""
+
+    def __init__(self):
+        env = dict(os.environ, GTK_A11Y="none")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HELPERS, "desktop_helper.py"), "focus"],
+            env=env, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        log(f"another window is shown ({line})")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def clipboard_text():
+    env = dict(os.environ, GTK_A11Y="none")
+    out = subprocess.run(
+        ["/usr/bin/python3", os.path.join(HELPERS, "desktop_helper.py"), "clipboard"],
+        env=env, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise AssertionError(f"reading the clipboard: {out.stderr.strip()}")
+    return out.stdout
+
+
+def start_keyring(base):
+    """gnome-keyring-daemon's Secret Service on this session bus, its login
+    keyring created and unlocked with a known password (as a desktop
+    session does at log-in)."""
+    home = os.path.join(base, "keyring-home")
+    runtime = os.path.join(home, "run")
+    os.makedirs(runtime, mode=0o700)
+    env = dict(os.environ, HOME=home, XDG_DATA_HOME=os.path.join(home, "data"),
+               XDG_RUNTIME_DIR=runtime)
+    out = subprocess.run(
+        # --replace: a daemon D-Bus activated earlier (without a usable keyring)
+        # may hold the name.
+        ["gnome-keyring-daemon", "--replace", "--unlock", "--components=secrets"],
+        input=KEYRING_PASSWORD, env=env, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise AssertionError(f"gnome-keyring-daemon: {out.stderr.strip()}")
+    wait_for("the keyring's default collection", default_collection, 20)
+    log("keyring: gnome-keyring-daemon runs, login keyring unlocked")
+
+
+def default_collection():
+    import dbus
+    try:
+        service = dbus.SessionBus().get_object("org.freedesktop.secrets", "/org/freedesktop/secrets")
+        path = service.ReadAlias("default", dbus_interface="org.freedesktop.Secret.Service")
+        return str(path) if str(path) != "/" else None
+    except dbus.DBusException:
+        return None
+
+
+def keyring_items(attributes):
+    """Paths of the Secret Service items with these attributes, or None when
+    no Secret Service answers."""
+    import dbus
+    try:
+        bus = dbus.SessionBus()
+        service = bus.get_object("org.freedesktop.secrets", "/org/freedesktop/secrets")
+        unlocked, locked = service.SearchItems(
+            dbus.Dictionary(attributes, signature="ss"),
+            dbus_interface="org.freedesktop.Secret.Service")
+        return [str(p) for p in list(unlocked) + list(locked)]
+    except dbus.DBusException:
+        return None
+
+
+def ferrogram_items(email):
+    return keyring_items({"application": "org.ferrogram.Ferrogram", "email": email})
+
+
+def row_of(label):
+    """The node of the one message holding `label` (the nearest ancestor with
+    a "Message menu" button), or None when `label` is not in a message (the
+    chat list's previews say the same text)."""
+    node = label
+    for _ in range(4):
+        if node.parent is None:
+            return None
+        node = node.parent
+        menus = find_all(node, "Message menu")
+        if menus:
+            # A menu button is one node, or a node with its inner button.
+            return node if len(menus) <= 2 else None
+    return None
+
+
+def message_row(inst, pattern, timeout=60.0):
+    """The message whose text matches `pattern`, in the open chat."""
+    rx = re.compile(pattern)
+
+    def look():
+        for node in find_all(inst.app, role="label"):
+            if node.name and rx.search(node.name):
+                row = row_of(node)
+                if row is not None:
+                    return row
+        return None
+
+    return wait_for(f"{inst.label}: a message matching {pattern!r}", look, timeout)
+
+
+def open_message_menu(inst, pattern):
+    """Opens the menu of the message whose text matches `pattern` through its
+    "Message menu" button; returns the message's node."""
+    row = message_row(inst, pattern)
+    button = None
+    for node in find_all(row, "Message menu"):
+        if "click" in node.actions:
+            button = node
+    if button is None:
+        raise AssertionError(f"{inst.label}: the message menu button cannot be clicked")
+    click(button)
+    return row
+
+
+def menu_item(inst, row, name, timeout=10.0):
+    def look():
+        for node in find_all(row, name, "menu item") + find_all(inst.app, name, "menu item"):
+            if node.actions:
+                return node
+        return None
+    return wait_for(f"{inst.label}: the {name!r} menu item", look, timeout)
+
+
+def menu_offers(row, name):
+    return any(n.actions for n in find_all(row, name, "menu item"))
+
+
+def composer(inst):
+    return wait_for(f"{inst.label}: the composer", lambda: find(inst.app, "Message", "text"))
+
+
+def send_text(inst, text):
+    set_text(composer(inst), text)
+    click(wait_for(f"{inst.label}: the send button", lambda: find(inst.app, "Send", "push button")))
+
+
+def in_message_list(label):
+    """True when `label` is inside the chat's message list (named "Messages")."""
+    node = label.parent
+    for _ in range(10):
+        if node is None:
+            return False
+        if node.name == "Messages":
+            return True
+        node = node.parent
+    return False
+
+
+def gone(inst, pattern):
+    """No message in the open chat matches `pattern`."""
+    rx = re.compile(pattern)
+    return not any(n.name and rx.search(n.name) and (row_of(n) is not None or in_message_list(n))
+                   for n in find_all(inst.app, role="label"))
+
+
+def message_menus(a, b, ada):
+    """Each message's menu, through its "Message menu" button: Ada edits an
+    own message (Bob sees the new text marked edited), copies its text, Bob
+    (whose menu on Ada's message has no Edit or Delete) replies with a
+    quote, and Ada deletes her message for everyone."""
+    send_text(a, "Typo **here**")
+    message_row(b, r"^Typo here$")
+    row = open_message_menu(a, r"^Typo here$")
+    click(menu_item(a, row, "Edit"))
+    a.wait_label("Edit Message")
+    send_text(a, "Fixed *text*")
+    edited = message_row(b, r"^Fixed text$")
+    wait_for("the edited mark at bob's", lambda: find(edited, "edited", "label"), 30)
+    wait_for("the old text to go", lambda: gone(b, r"^Typo here$"), 30)
+    # Only the edited message carries the mark.
+    hello = message_row(b, r"^Hello Bob, see code")
+    if find(hello, "edited", "label") is not None:
+        raise AssertionError("an unedited message is marked edited")
+    log("ada: edited her message from its menu; bob sees the new text, marked edited")
+
+    row = open_message_menu(a, r"^Fixed text$")
+    click(menu_item(a, row, "Copy Text"))
+    copied = wait_for("the copied text", lambda: clipboard_text() == "Fixed *text*" and "ok", 20)
+    log(f"ada: Copy Text put the message's source on the clipboard ({copied})")
+
+    row = open_message_menu(b, r"^Fixed text$")
+    menu_item(b, row, "Reply")
+    menu_item(b, row, "Copy Text")
+    if menu_offers(row, "Edit") or menu_offers(row, "Delete for Everyone"):
+        raise AssertionError("bob's menu on ada's message offers Edit or Delete")
+    # Close it again (the button toggles its menu).
+    click(next(n for n in find_all(row, "Message menu") if "click" in n.actions))
+    row = open_message_menu(b, r"^Hello Bob, see code")
+    click(menu_item(b, row, "Reply"))
+    b.wait_label(f"Reply to {ada['name']}")
+    send_text(b, "Quoting you")
+    reply = message_row(a, r"^Quoting you$")
+    wait_for("the quote in the reply", lambda: find(reply, ada["name"], "label")
+             and any(n.name and n.name.startswith("Hello Bob, see code")
+                     for n in find_all(reply, role="label")), 30)
+    log("bob: replied to ada's message from its menu; ada sees the quote")
+
+    row = open_message_menu(a, r"^Fixed text$")
+    click(menu_item(a, row, "Delete for Everyone"))
+    a.wait_label("Delete Message?")
+    click(wait_for("the Delete for Everyone response",
+                   lambda: button_with_label(a.app, "Delete for Everyone")))
+    for inst in (a, b):
+        wait_for(f"{inst.label}: the deleted message to go", lambda: gone(inst, r"^Fixed text$"), 30)
+        # (A deleted message has no menu any more.)
+        inst.wait_label("Message deleted", 30)
+    log("ada: deleted her message for everyone from its menu; gone on both sides")
+
+
+def group_and_notification(a, b, ada, bob, notifications):
+    """Ada creates a group with Bob (title and members). While another
+    window has the focus, Bob's app raises a notification for Ada's group
+    message; clicking it (ActionInvoked, as a shell does) opens the group in
+    Bob's app, where the message shows Ada's name and the header the
+    member count."""
+    click(wait_for("the new chat button", lambda: find(a.app, "New Chat", "push button")))
+    search = wait_for("the people search", lambda: find(a.app, "Search people", None))
+    set_text(search, "bob")
+    try:
+        tick = wait_for("bob's Add to Group toggle",
+                        lambda: next((n for n in find_all(a.app, "Add to Group", "push button")
+                                      if "click" in n.actions), None), 20)
+    except AssertionError:
+        describe(a, "Add to Group")
+        raise
+    click(tick)
+    set_text(wait_for("the group name", lambda: find(a.app, "Group name", None)), "Analytical Engine")
+    click(wait_for("Create Group", lambda: button_with_label(a.app, "Create Group")))
+    a.wait_label("2 members", 60)
+    log("ada: created the group 'Analytical Engine' with bob; its header shows 2 members")
+
+    thief = FocusThief()
+    try:
+        before = len(notifications.all())
+        send_text(a, "Hello engineers")
+        message_row(a, r"^Hello engineers$")
+
+        def arrived():
+            for n in notifications.all()[before:]:
+                if n["summary"] == "Analytical Engine" and "Hello engineers" in n["body"]:
+                    return n
+            return None
+
+        note = wait_for("bob's notification", arrived, 60)
+        if not note["body"].startswith(ada["name"]):
+            raise AssertionError(f"the notification does not name the sender: {note['body']!r}")
+        if "default" not in note["actions"]:
+            raise AssertionError(f"the notification cannot be clicked: {note['actions']}")
+        log(f"bob: notification while another window has the focus: {note['summary']}: {note['body']}")
+        if gone(b, r"^Hello engineers$") is False:
+            raise AssertionError("the group was open at bob's before the click")
+        notifications.click(note["id"])
+        row = message_row(b, r"^Hello engineers$", 30)
+        wait_for("the sender's name on the group message",
+                 lambda: find(row, ada["name"], "label"), 30)
+        b.wait_label("2 members", 30)
+        log("bob: clicking the notification opened the group: sender's name shown, 2 members")
+    finally:
+        thief.stop()
+
+
+def restart_with_keyring(b, base, a, bob):
+    """Bob logged in while a keyring ran: his session is kept there. He
+    quits; started again, the app opens straight into the main window."""
+    if not ferrogram_items(bob["email"]):
+        raise AssertionError("bob's session is not in the keyring")
+    # Ada sends enough that Bob's first page (50) cannot hold the chat.
+    open_direct(a, "bob")
+    message_row(a, r"^Quoting you$")
+    field = composer(a)
+    send = wait_for("the send button", lambda: find(a.app, "Send", "push button"))
+    for i in range(1, 56):
+        set_text(field, f"Count {i}")
+        click(send)
+    message_row(a, r"^Count 55$", 120)
+    b.wait_label_matching(r"Count 55$", 120)
+    b.stop()
+    log("bob: quit the app")
+    b = Instance("bob", base, reuse=True)
+    # Signed in: the chat list is there, with the last message's preview
+    # (the main view's own labels exist before, on a hidden page).
+    b.wait_label_matching(r"Count 55$", 120)
+    if find(b.app, "Welcome back. Enter your password to unlock your messages.", "label"):
+        raise AssertionError("the app asked for the password")
+    log("bob: started again, straight into the main window (keyring)")
+    return b
+
+
+def open_direct(inst, handle):
+    click(wait_for(f"{inst.label}: the new chat button", lambda: find(inst.app, "New Chat", "push button")))
+    set_text(wait_for(f"{inst.label}: the people search", lambda: find(inst.app, "Search people", None)),
+             handle)
+    inst.wait_label(f"@{handle}")
+    click(wait_for(f"{inst.label}: the Message button", lambda: message_button(inst)))
+
+
+def load_earlier(b, ada):
+    """Bob's chat with Ada opens with the newest page from his store; the
+    "Load Earlier Messages" button brings the older ones."""
+    open_direct(b, "ada")
+    message_row(b, r"^Count 55$", 60)
+    button = wait_for("the Load Earlier Messages button",
+                      lambda: clickable_named(b.app, "Load Earlier Messages"), 30)
+    if not gone(b, r"^Hello Bob, see code"):
+        raise AssertionError("the first message is shown before loading earlier ones")
+    click(button)
+    message_row(b, r"^Hello Bob, see code", 60)
+    log("bob: Load Earlier Messages brought the chat's first message")
+
+
+def log_out_clears_keyring(b, bob, port):
+    def menu_toggle():
+        for node in find_all(b.app, "Main Menu", "push button"):
+            if "click" in node.actions:
+                return node
+        return None
+
+    click(wait_for("the main menu", menu_toggle))
+    click(wait_for("the Log Out item", lambda: find(b.app, "Log Out", "menu item")
+                   or find(b.app, "_Log Out", "menu item")))
+    b.page("Log In")
+    wait_for("the keyring entry to go", lambda: ferrogram_items(bob["email"]) == [], 30)
+    log("bob: logged out; his session is no longer in the keyring")
+
+
+def german(base):
+    """With LANGUAGE=de the app speaks German (po/de.po, compiled by build.rs)."""
+    inst = Instance("deutsch", base, extra_env={"LANGUAGE": "de"})
+    try:
+        inst.page("Server wählen")
+        inst.wait_label("Verbinden")
+        log("the app in German: 'Server wählen'")
+    finally:
+        inst.stop()
 
 
 if __name__ == "__main__":
