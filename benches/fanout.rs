@@ -137,6 +137,7 @@ fn bench(c: &mut Criterion) {
                             hub.do_send(ChatEventCommitted {
                                 members: members.clone(),
                                 event: message(chat, seq),
+                                origin: None,
                             });
                         }
                         counter.done.notified().await;

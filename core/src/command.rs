@@ -5,7 +5,7 @@
 //! A handler only sees a typed request from an authorised caller.
 
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{SessionId, UserId};
+use crate::ids::{Origin, SessionId, UserId};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,9 @@ pub struct Caller {
     pub request_id: String,
     pub ip: IpAddr,
     pub session: Option<AuthSession>,
+    /// The connection the command came in on, when the transport also
+    /// pushes events to it (WebSocket); `None` for REST.
+    pub origin: Option<Origin>,
 }
 
 impl Caller {
@@ -204,7 +207,7 @@ impl<C: DispatchEnv> Registry<C> {
 
     /// Runs one command: size check, auth, access, rate limit, handler, log.
     pub async fn dispatch(&self, ctx: &C, req: Request) -> Result<serde_json::Value, ApiError> {
-        self.dispatch_inner(ctx, req, None).await
+        self.dispatch_inner(ctx, req, None, None).await
     }
 
     /// Like [`Registry::dispatch`] for a caller the transport has already
@@ -218,7 +221,20 @@ impl<C: DispatchEnv> Registry<C> {
         req: Request,
         session: AuthSession,
     ) -> Result<serde_json::Value, ApiError> {
-        self.dispatch_inner(ctx, req, Some(session)).await
+        self.dispatch_inner(ctx, req, Some(session), None).await
+    }
+
+    /// [`Registry::dispatch_authenticated`] for a command that came in on the
+    /// live connection `origin` (see [`Caller::origin`]).
+    pub async fn dispatch_from(
+        &self,
+        ctx: &C,
+        req: Request,
+        session: AuthSession,
+        origin: Origin,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.dispatch_inner(ctx, req, Some(session), Some(origin))
+            .await
     }
 
     async fn dispatch_inner(
@@ -226,6 +242,7 @@ impl<C: DispatchEnv> Registry<C> {
         ctx: &C,
         req: Request,
         authenticated: Option<AuthSession>,
+        origin: Option<Origin>,
     ) -> Result<serde_json::Value, ApiError> {
         let started = Instant::now();
         let token = if authenticated.is_some() {
@@ -237,6 +254,7 @@ impl<C: DispatchEnv> Registry<C> {
             request_id: req.request_id,
             ip: req.ip,
             session: authenticated,
+            origin,
         };
         let result = self
             .run(
@@ -404,9 +422,11 @@ mod tests {
             caller: &Caller,
             req: EchoReq,
         ) -> Result<serde_json::Value, ApiError> {
-            Ok(
-                serde_json::json!({"text": req.text, "user": caller.session.as_ref().map(|s| s.user_id)}),
-            )
+            Ok(serde_json::json!({
+                "text": req.text,
+                "user": caller.session.as_ref().map(|s| s.user_id),
+                "origin": caller.origin.map(|o| o.0),
+            }))
         }
     }
 
@@ -492,6 +512,35 @@ mod tests {
         let log = env.log.lock().unwrap();
         assert_eq!(log[0].user_id, Some(UserId(7)));
         assert_eq!(log[0].outcome, "ok");
+    }
+
+    #[tokio::test]
+    async fn the_handler_learns_the_connection_a_command_came_in_on() {
+        let (reg, env) = setup();
+        let session = AuthSession {
+            user_id: UserId(7),
+            session_id: SessionId("ws".into()),
+            verified: true,
+        };
+        let body = |text: &str| serde_json::json!({ "text": text });
+        let from = reg
+            .dispatch_from(
+                &env,
+                request("test.echo", None, body("from")),
+                session.clone(),
+                Origin(42),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (from["origin"].clone(), from["user"].clone()),
+            (42.into(), 7.into())
+        );
+        let plain = reg
+            .dispatch_authenticated(&env, request("test.echo", None, body("plain")), session)
+            .await
+            .unwrap();
+        assert!(plain["origin"].is_null());
     }
 
     #[tokio::test]

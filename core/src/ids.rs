@@ -47,3 +47,10 @@ impl std::fmt::Display for ChatId {
 
 /// Position in a chat's event log. Starts at 1 and only grows; 0 means "nothing yet".
 pub type Seq = i64;
+
+/// The live connection (a WebSocket) a command arrived on, as the server's
+/// gateway numbers them: a committed message is not pushed back to the
+/// connection that sent it (its `reply` carries the seq already). Never
+/// reused within a process; not part of the wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin(pub u64);

@@ -12,7 +12,7 @@
 //! `chat_event` runs on the writer's thread, and a slow notifier would hold
 //! up every message of the server.
 
-use ferrogram_core::ids::{SessionId, UserId};
+use ferrogram_core::ids::{Origin, SessionId, UserId};
 use ferrogram_core::proto::{ChatEvent, LiveEvent, PresenceInfo};
 use ferrogram_storage::writer::CommitListener;
 use std::collections::HashMap;
@@ -21,6 +21,13 @@ use std::sync::{Arc, Mutex};
 pub trait Notifier: Send + Sync {
     /// A committed chat event: deliver to every online session of these users.
     fn chat_event(&self, members: &[UserId], event: &ChatEvent);
+    /// As [`Notifier::chat_event`], for an event whose command came in on the
+    /// live connection `origin`: that connection is not sent the event (its
+    /// reply carries the seq); every other session still is.
+    fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
+        let _ = origin;
+        self.chat_event(members, event);
+    }
     /// An unstored event (typing, read receipt, presence, chat joined/removed).
     fn live_event(&self, users: &[UserId], event: &LiveEvent);
     /// Close every socket of this session now (revoked / logged out).
@@ -64,6 +71,10 @@ struct NotifyOnCommit(Arc<dyn Notifier>);
 impl CommitListener for NotifyOnCommit {
     fn committed(&self, event: &ChatEvent, recipients: &[UserId]) {
         self.0.chat_event(recipients, event);
+    }
+
+    fn committed_from(&self, event: &ChatEvent, recipients: &[UserId], origin: Option<Origin>) {
+        self.0.chat_event_from(recipients, event, origin);
     }
 }
 

@@ -200,10 +200,16 @@ impl Handler<ChatEventCommitted> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: ChatEventCommitted, _ctx: &mut Self::Context) {
-        let ChatEventCommitted { members, event } = msg;
+        let ChatEventCommitted {
+            members,
+            event,
+            origin,
+        } = msg;
         let targets: Vec<Recipient<DeliverEvent>> = members
             .iter()
-            .flat_map(|user| self.sessions_of(*user))
+            .flat_map(|user| self.by_user.get(user).into_iter().flatten())
+            .filter(|conn| Some(**conn) != origin)
+            .filter_map(|conn| self.conns.get(conn))
             .map(|conn| conn.link.events.clone())
             .collect();
         let chat_id = event.chat_id;
@@ -359,9 +365,14 @@ mod tests {
     }
 
     fn commit(s: &Setup, members: &[i64], event: ChatEvent) {
+        commit_from(s, members, event, None);
+    }
+
+    fn commit_from(s: &Setup, members: &[i64], event: ChatEvent, origin: Option<u64>) {
         s.hub.do_send(ChatEventCommitted {
             members: members.iter().copied().map(UserId).collect(),
             event,
+            origin: origin.map(ConnId),
         });
     }
 
@@ -410,6 +421,21 @@ mod tests {
                 rooms: 1
             }
         );
+    }
+
+    #[actix_web::test]
+    async fn an_event_skips_only_the_connection_it_came_from() {
+        let s = setup(Duration::from_secs(60));
+        let alice_laptop = connect(&s, 1, 1, "a1");
+        let alice_phone = connect(&s, 2, 1, "a2");
+        let bob = connect(&s, 3, 2, "b1");
+        commit_from(&s, &[1, 2], event(7, 1), Some(1));
+        commit(&s, &[1, 2], event(7, 2));
+        for got in [&alice_phone, &bob] {
+            eventually("both events", || events(got).len() == 2).await;
+        }
+        eventually("the second event", || events(&alice_laptop).len() == 1).await;
+        assert_eq!(events(&alice_laptop), vec![Got::Event(ChatId(7), 2)]);
     }
 
     #[actix_web::test]

@@ -78,6 +78,9 @@ pub struct SessionEnded {
 pub struct ChatEventCommitted {
     pub members: Vec<UserId>,
     pub event: ChatEvent,
+    /// The connection whose command stored the event: it is not sent the
+    /// event (its reply carries the seq).
+    pub origin: Option<ConnId>,
 }
 
 /// Notifier -> hub: an unstored event for the online sessions of these users.

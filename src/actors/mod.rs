@@ -15,7 +15,8 @@
 //! - [`hub::Hub`]: users -> connections, chats -> rooms, presence.
 //! - [`room::ChatRoom`]: started on a chat's first event, stopped when idle;
 //!   puts events in seq order and fans each out to every online session of
-//!   every member (the sender's own sessions included).
+//!   every member (the sender's other sessions included; a message is not
+//!   pushed back to the connection that sent it, whose reply has the seq).
 //!
 //! Handlers reach all of this through [`HubHandle`], a cheap clonable handle
 //! whose methods never block: they `do_send` to the hub.
@@ -29,12 +30,13 @@ pub mod session;
 
 use crate::ws::frame::CloseCause;
 use actix::Addr;
-use ferrogram_core::ids::{SessionId, UserId};
+use ferrogram_core::ids::{Origin, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
 use ferrogram_handlers::Notifier;
 use hub::Hub;
 use messages::{
-    ChatEventCommitted, CloseAllSockets, CloseSessionSockets, CloseUserSockets, LiveEventRaised,
+    ChatEventCommitted, CloseAllSockets, CloseSessionSockets, CloseUserSockets, ConnId,
+    LiveEventRaised,
 };
 use presence::PresenceBoard;
 use std::sync::Arc;
@@ -58,9 +60,16 @@ impl HubHandle {
 
     /// A committed event, to every online session of `members`.
     pub fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
+        self.chat_event_from(members, event, None);
+    }
+
+    /// A committed event, to every online session of `members` except the
+    /// connection `origin` whose command stored it.
+    pub fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
         self.hub.do_send(ChatEventCommitted {
             members: members.to_vec(),
             event: event.clone(),
+            origin: origin.map(|o| ConnId(o.0)),
         });
     }
 
@@ -103,6 +112,10 @@ impl HubHandle {
 impl Notifier for HubHandle {
     fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
         HubHandle::chat_event(self, members, event);
+    }
+
+    fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
+        HubHandle::chat_event_from(self, members, event, origin);
     }
 
     fn live_event(&self, users: &[UserId], event: &LiveEvent) {

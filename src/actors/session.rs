@@ -29,7 +29,7 @@ use actix_web::web;
 use actix_ws::{Message, ProtocolError};
 use bytestring::ByteString;
 use ferrogram_core::command::{AuthSession, DispatchEnv, Registry, Request};
-use ferrogram_core::ids::{now_millis, ChatId, Seq};
+use ferrogram_core::ids::{now_millis, ChatId, Origin, Seq};
 use ferrogram_core::proto::chat::ChatEvent;
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
 use ferrogram_core::{ApiError, ErrorCode};
@@ -391,9 +391,10 @@ impl Session {
         self.update_input(ctx);
         let handlers = self.handlers.clone();
         let registry = self.registry.clone();
+        let origin = Origin(self.conn.0);
         let dispatch = async move {
             registry
-                .dispatch_authenticated(&handlers, request, session)
+                .dispatch_from(&handlers, request, session, origin)
                 .await
         };
         ctx.spawn(dispatch.into_actor(self).map(move |result, session, ctx| {

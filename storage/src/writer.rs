@@ -22,7 +22,7 @@
 
 use crate::chats::{self, Access, Membership, Receipt};
 use crate::{events, Storage, StorageError};
-use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{now_millis, ChatId, Millis, Origin, Seq, UserId};
 use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
 use rusqlite::{Connection, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
@@ -57,6 +57,13 @@ pub trait CommitListener: Send + Sync {
     /// `recipients`: the chat's members after the change, plus anyone the
     /// change removed (they learn of their removal through it).
     fn committed(&self, event: &ChatEvent, recipients: &[UserId]);
+
+    /// As [`CommitListener::committed`], for an event whose request came in
+    /// on the live connection `origin` (see [`EventWriter::append_from`]).
+    fn committed_from(&self, event: &ChatEvent, recipients: &[UserId], origin: Option<Origin>) {
+        let _ = origin;
+        self.committed(event, recipients);
+    }
 }
 
 /// A change to an existing chat, recorded as one (or, for an ownership
@@ -345,9 +352,29 @@ impl EventWriter {
 
     /// Stores a change to a chat; answers after the commit.
     pub async fn append(&self, request: AppendRequest) -> Result<Appended, WriteError> {
+        self.append_inner(request, None).await
+    }
+
+    /// [`EventWriter::append`] for a request that came in on the live
+    /// connection `origin`: the commit listener is told, so that the event is
+    /// not pushed back to that connection (its reply carries the seq).
+    pub async fn append_from(
+        &self,
+        request: AppendRequest,
+        origin: Origin,
+    ) -> Result<Appended, WriteError> {
+        self.append_inner(request, Some(origin)).await
+    }
+
+    async fn append_inner(
+        &self,
+        request: AppendRequest,
+        origin: Option<Origin>,
+    ) -> Result<Appended, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Append {
             request: Some(request),
+            origin,
             reply,
             result: None,
         })
@@ -496,6 +523,8 @@ type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 enum Job {
     Append {
         request: Option<AppendRequest>,
+        /// The live connection the request came in on, if any.
+        origin: Option<Origin>,
         reply: Reply<Appended>,
         result: Option<Result<Appended, WriteError>>,
     },
@@ -602,13 +631,18 @@ impl Job {
     /// After the commit: announce new events, then answer the caller.
     fn finish(self, listener: Option<&dyn CommitListener>) {
         match self {
-            Job::Append { reply, result, .. } => {
+            Job::Append {
+                reply,
+                result,
+                origin,
+                ..
+            } => {
                 let result = result.unwrap_or(Err(WriteError::Failed));
                 if let (Ok(appended), Some(listener)) = (&result, listener) {
                     if !appended.duplicate {
                         let recipients = union(&appended.members, &appended.removed);
                         for event in &appended.events {
-                            announce(listener, event, &recipients);
+                            announce(listener, event, &recipients, origin);
                         }
                     }
                 }
@@ -619,7 +653,7 @@ impl Job {
                 let result = result.unwrap_or(Err(WriteError::Failed));
                 if let (Ok(created), Some(listener)) = (&result, listener) {
                     if let Some(event) = &created.event {
-                        announce(listener, event, &created.members);
+                        announce(listener, event, &created.members, None);
                     }
                 }
                 let _ = reply.send(result);
@@ -640,9 +674,14 @@ impl Job {
 }
 
 /// A panicking listener must not take the writer (and every later message) down.
-fn announce(listener: &dyn CommitListener, event: &ChatEvent, recipients: &[UserId]) {
+fn announce(
+    listener: &dyn CommitListener,
+    event: &ChatEvent,
+    recipients: &[UserId],
+    origin: Option<Origin>,
+) {
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        listener.committed(event, recipients);
+        listener.committed_from(event, recipients, origin);
     }));
     if call.is_err() {
         tracing::error!(chat_id = %event.chat_id, seq = event.seq, "commit listener panicked");
@@ -1811,6 +1850,47 @@ pub(crate) mod tests {
             .unwrap()
             .title;
         assert_eq!(title.as_deref(), Some("renamed"));
+    }
+
+    #[derive(Default)]
+    struct Origins(Mutex<Vec<(Seq, Option<Origin>)>>);
+
+    impl CommitListener for Origins {
+        fn committed(&self, _: &ChatEvent, _: &[UserId]) {
+            unreachable!("the writer calls committed_from");
+        }
+
+        fn committed_from(&self, event: &ChatEvent, _: &[UserId], origin: Option<Origin>) {
+            self.0.lock().unwrap().push((event.seq, origin));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_listener_learns_the_connection_a_change_came_in_on() {
+        let (_dir, storage) = temp_storage();
+        let origins = Arc::new(Origins::default());
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), Some(origins.clone())).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&writer, users[0], &users).await;
+        writer
+            .append_from(message(chat, users[0], "a", &users), Origin(7))
+            .await
+            .unwrap();
+        writer
+            .append(message(chat, users[1], "b", &users))
+            .await
+            .unwrap();
+        // a retry is answered, not announced again
+        let retry = writer
+            .append_from(message(chat, users[0], "a", &users), Origin(8))
+            .await
+            .unwrap();
+        assert!(retry.duplicate);
+        assert_eq!(
+            *origins.0.lock().unwrap(),
+            vec![(1, None), (2, Some(Origin(7))), (3, None)]
+        );
     }
 
     fn add_users_more(storage: &Storage, handle: &str) -> UserId {

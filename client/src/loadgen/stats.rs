@@ -29,8 +29,9 @@ pub struct Tracker {
     pub deliveries: AtomicU64,
     /// Receipts a connection had already had (same chat, seq not newer).
     pub duplicates: AtomicU64,
-    /// Events of a message that reached its own sender's connection (the
-    /// server fans out to every session of every member, the sender's too).
+    /// Events of a message that reached its own sender's connection: none
+    /// from a current server, which does not push a message back to the
+    /// connection that sent it (older servers did).
     pub echoes: AtomicU64,
     /// Receipts naming a message this phase does not know (from an earlier phase).
     pub strays: AtomicU64,

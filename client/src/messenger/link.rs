@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use zeroize::Zeroizing;
 
-use super::{ConnectionState, MessengerError, MessengerOptions};
+use super::{ConnectionState, Message, MessengerError, MessengerOptions};
 use crate::addr::ServerAddr;
 use crate::error::ClientError;
 use crate::ws::{self, Socket};
@@ -33,6 +33,13 @@ pub(crate) enum Inbound {
     Frame(Box<ServerFrame>),
     /// The state to report (reconnecting, offline).
     State(ConnectionState),
+    /// A message this device sent and the server acknowledged: the server
+    /// does not push its event back to the connection that sent it.
+    Sent {
+        message: Box<Message>,
+        /// The key id it was signed under (`envelope.sender_key`).
+        key_id: Vec<u8>,
+    },
 }
 
 /// How a command's reply arrived.

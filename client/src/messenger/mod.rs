@@ -173,6 +173,8 @@ pub(crate) struct Core {
     options: MessengerOptions,
     /// Members' keys as fetched for sending, briefly reused (see `keys.rs`).
     recent_keys: keys::RecentKeys,
+    /// To the event processor: my acknowledged messages (see `Inbound::Sent`).
+    sent: mpsc::UnboundedSender<link::Inbound>,
 }
 
 impl Core {
@@ -197,6 +199,28 @@ impl Core {
                 "unexpected answer to {command}: {e}"
             )))
         })
+    }
+
+    /// Hands my acknowledged message to the event processor, which stores
+    /// and reports it in seq order like a received one.
+    fn sent(&self, outgoing: &OutgoingMessage, envelope: &Envelope, ack: &MessageAck) {
+        let message = Message {
+            chat_id: ack.chat_id,
+            seq: ack.seq,
+            sender: self.me,
+            client_msg_id: outgoing.client_msg_id.clone(),
+            sent_at: envelope.header.sent_at,
+            at: ack.at,
+            payload: Some(outgoing.payload.clone()),
+            verification: Verification::Own,
+            edited_seq: None,
+            deleted: false,
+        };
+        // The processor is gone only when the messenger is.
+        let _ = self.sent.send(link::Inbound::Sent {
+            message: Box::new(message),
+            key_id: envelope.sender_key.0.clone(),
+        });
     }
 
     pub(crate) fn emit(&self, event: ClientEvent) {
@@ -288,6 +312,7 @@ impl Messenger {
         let token = Zeroizing::new(session.token().to_owned());
         let socket = crate::ws::open(&addr, &token, options.connect_timeout).await?;
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let sent = inbound_tx.clone();
         let link = Link::start(addr, token, options.clone(), socket, inbound_tx);
         let (events, rx) = broadcast::channel(options.event_capacity.max(16));
         let (state, _) = watch::channel(ConnectionState::Connecting);
@@ -302,6 +327,7 @@ impl Messenger {
             state,
             options,
             recent_keys: keys::RecentKeys::default(),
+            sent,
         });
         tokio::spawn(sync::process(Arc::clone(&core), inbound_rx));
         let messenger = Messenger {
@@ -469,8 +495,10 @@ impl Messenger {
     /// Seals `payload` for every current member (this account included),
     /// signs it and sends it; retries the same message across reconnects
     /// until [`MessengerOptions::send_deadline`]. Answers after the server
-    /// committed it. The message also comes back as a
-    /// [`ClientEvent::MessageReceived`] with [`Verification::Own`].
+    /// committed it. The message is then stored and reported as a
+    /// [`ClientEvent::MessageReceived`] with [`Verification::Own`], from the
+    /// acknowledgment (the server does not push it back to this connection;
+    /// the account's other devices get it as an event).
     pub async fn send(&self, chat_id: ChatId, payload: MessagePayload) -> Result<MessageAck> {
         let outgoing = self.prepare(chat_id, payload).await?;
         self.send_prepared(&outgoing).await
@@ -506,7 +534,10 @@ impl Messenger {
                 envelope: envelope.clone(),
             };
             match self.core().call("message.send", &request, true).await {
-                Ok(ack) => return Ok(ack),
+                Ok(ack) => {
+                    self.core().sent(outgoing, &envelope, &ack);
+                    return Ok(ack);
+                }
                 Err(e) if e.code() == Some(ErrorCode::InvalidEnvelope) && !resealed => {
                     resealed = true;
                     envelope = self

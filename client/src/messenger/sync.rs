@@ -115,6 +115,16 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
                 }
             }
             Inbound::State(new_state) => core.set_state(new_state),
+            Inbound::Sent { message, key_id } => {
+                if !syncs(&core) {
+                    continue;
+                }
+                let chat_id = message.chat_id;
+                if let Err(e) = on_sent(&core, *message, key_id).await {
+                    tracing::debug!(error = %e, chat = %chat_id, "own message not stored yet");
+                    stale.insert(chat_id);
+                }
+            }
             Inbound::Frame(frame) => match *frame {
                 ServerFrame::Event { event } => {
                     if !syncs(&core) {
@@ -245,6 +255,45 @@ async fn on_event(core: &Core, event: ChatEvent) -> Result<()> {
         }
     }
     apply(core, event).await
+}
+
+/// My own acknowledged message: the server does not push its event back to
+/// the connection that sent it, so it is stored (and reported) from what was
+/// sent, with the seq and time of the ack, exactly once and in seq order like
+/// a received event: dropped if already there, a gap before it filled first.
+/// If this fails, the chat is caught up from history instead.
+async fn on_sent(core: &Core, message: Message, key_id: Vec<u8>) -> Result<()> {
+    let chat_id = message.chat_id;
+    let seq = message.seq;
+    let store = core.store()?;
+    let last = store
+        .run(move |conn| store::last_seq(conn, chat_id))
+        .await?;
+    if seq <= last {
+        return Ok(());
+    }
+    if seq > last + 1 {
+        fill_gap(core, chat_id, last, Some(seq)).await?;
+        let last = store
+            .run(move |conn| store::last_seq(conn, chat_id))
+            .await?;
+        if seq <= last {
+            return Ok(());
+        }
+    }
+    let me = core.me;
+    let entry = ChatEntry::Message(message.clone());
+    store
+        .run(move |conn| {
+            let tx = conn.transaction()?;
+            store_entry(&tx, &entry, me, &key_id)?;
+            store::advance(&tx, chat_id, seq)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    core.emit(ClientEvent::MessageReceived(message));
+    Ok(())
 }
 
 /// Reads and processes the chat's events after `after` (and before `until`).

@@ -55,18 +55,21 @@ impl CommandHandler<HandlerCtx> for SendMessage {
             }
         }
 
-        let done = ctx
-            .writer
-            .append(AppendRequest {
-                chat_id,
-                sender: me,
-                change: Change::Message {
-                    client_msg_id: req.client_msg_id,
-                    envelope: req.envelope,
-                },
-            })
-            .await
-            .map_err(|e| write_error(&e))?;
+        let request = AppendRequest {
+            chat_id,
+            sender: me,
+            change: Change::Message {
+                client_msg_id: req.client_msg_id,
+                envelope: req.envelope,
+            },
+        };
+        // Sent over a WebSocket: the event is not pushed back to that socket,
+        // whose reply (the ack) carries the seq; every other session gets it.
+        let done = match caller.origin {
+            Some(origin) => ctx.writer.append_from(request, origin).await,
+            None => ctx.writer.append(request).await,
+        }
+        .map_err(|e| write_error(&e))?;
         // Fan-out already happened at commit (the writer's listener).
         Ok(ack(done.event(), done.duplicate))
     }
