@@ -295,10 +295,10 @@ impl FerrogramApplication {
                 };
                 match resumed {
                     Ok(session) => {
+                        let session = Arc::new(session);
                         let locked = locked_keys::load(client.addr(), session.user_id());
                         // The kept wrap key opens the sealed keys: straight in.
                         if let (Some(key), Some(sealed)) = (kept.wrap_key, locked.clone()) {
-                            let session = Arc::new(session);
                             let s = session.clone();
                             let opened =
                                 runtime::run(async move { s.unlock_with_key(&key, &sealed).await })
@@ -310,21 +310,13 @@ impl FerrogramApplication {
                                 }
                                 Err(e) => tracing::info!("the kept keys did not open: {e}"),
                             }
-                            self.imp().locked.replace(locked);
-                            self.imp().session.replace(Some(session));
-                            window.show_login(
-                                Some(&email),
-                                Some(&tr(
-                                    "Welcome back. Enter your password to unlock your messages.",
-                                )),
-                            );
-                            return;
                         }
-                        // A kept token proves the session, but without the
-                        // wrap key the private keys open only with the
-                        // password: ask for it to unlock.
+                        // A kept token proves the session, but without a wrap
+                        // key that opens them (none kept, or the password
+                        // changed elsewhere) the private keys open only with
+                        // the password: ask for it to unlock.
                         self.imp().locked.replace(locked);
-                        self.imp().session.replace(Some(Arc::new(session)));
+                        self.imp().session.replace(Some(session));
                         window.show_login(
                             Some(&email),
                             Some(&tr(
@@ -373,24 +365,8 @@ impl FerrogramApplication {
         account.set_verified(me.verified);
         self.imp().account.replace(Some(account.clone()));
 
-        let stored = {
-            let (base, email) = (base.clone(), me.email.clone());
-            let kept = secrets::KeptSession {
-                token: zeroize::Zeroizing::new(session.token().to_owned()),
-                wrap_key: session.wrap_key(),
-            };
-            runtime::run(async move { secrets::store_session(&base, &email, &kept).await }).await
-        };
-        match stored {
-            Ok(()) => {
-                account.set_token_stored(true);
-                // Only useful with the token kept: the pair opens the app
-                // again with the password alone.
-                let s = session.clone();
-                if let Ok(Some(locked)) = runtime::run(async move { s.locked_keys().await }).await {
-                    locked_keys::save(session.client().addr(), &locked);
-                }
-            }
+        match self.keep_session(&session).await {
+            Ok(()) => account.set_token_stored(true),
             Err(e) => {
                 tracing::info!("{e}");
                 self.toast(&secret_message(&e));
@@ -405,6 +381,26 @@ impl FerrogramApplication {
         if let Some(window) = self.window() {
             window.show_main();
         }
+    }
+
+    /// Keeps the session for the next start: the token and the wrap key in
+    /// the keyring, the keys sealed with that wrap key on disk (the three
+    /// open the app without the password). Again after a password change,
+    /// which changes the wrap key.
+    pub async fn keep_session(&self, session: &Arc<Session>) -> Result<(), secrets::SecretError> {
+        let me = session.cached_me();
+        let base = session.client().base_url().to_owned();
+        let kept = secrets::KeptSession {
+            token: zeroize::Zeroizing::new(session.token().to_owned()),
+            wrap_key: session.wrap_key(),
+        };
+        runtime::run(async move { secrets::store_session(&base, &me.email, &kept).await }).await?;
+        // Only useful with the token kept.
+        let s = session.clone();
+        if let Ok(Some(locked)) = runtime::run(async move { s.locked_keys().await }).await {
+            locked_keys::save(session.client().addr(), &locked);
+        }
+        Ok(())
     }
 
     /// Logs out on the server (best effort) and forgets the token.

@@ -371,8 +371,9 @@ impl PreferencesWindow {
             #[weak(rename_to = window)]
             self,
             async move {
+                let changing = session.clone();
                 let result =
-                    runtime::run(async move { session.change_password(&old, &new).await }).await;
+                    runtime::run(async move { changing.change_password(&old, &new).await }).await;
                 let imp = window.imp();
                 imp.password_button.set_sensitive(true);
                 match result {
@@ -391,6 +392,10 @@ impl PreferencesWindow {
                             &[],
                         ));
                         window.load_sessions();
+                        // The wrap key changed with the password.
+                        if let Err(e) = FerrogramApplication::get().keep_session(&session).await {
+                            tracing::info!("{e}");
+                        }
                     }
                     Err(e) => window.toast(&user_message(&e)),
                 }

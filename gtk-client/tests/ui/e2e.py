@@ -9,7 +9,8 @@ so GTK 4 publishes its widgets) and the built binaries.
 What works with GTK 4.8's AT-SPI here (and what this test relies on):
 - widgets are found by role and accessible name; names come from the .ui
   `<accessibility>` labels or the widget's own text;
-- buttons, check boxes and menu items have a "click" action;
+- buttons (toggle buttons too) and menu items have a "click" action;
+  check boxes have none (New Chat's "Add to Group" is a toggle button);
 - entries take text through EditableText (reading it back is not supported);
 - the "showing" state is never set, so searches include hidden stack pages:
   forms are therefore found inside the page of their heading;
@@ -1098,6 +1099,7 @@ def message_menus(a, b, ada):
     menu_item(b, row, "Copy Text")
     if menu_offers(row, "Edit") or menu_offers(row, "Delete for Everyone"):
         raise AssertionError("bob's menu on ada's message offers Edit or Delete")
+    screenshot("message-menu-dark.png")
     # Close it again (the button toggles its menu).
     click(next(n for n in find_all(row, "Message menu") if "click" in n.actions))
     row = open_message_menu(b, r"^Hello Bob, see code")
@@ -1172,6 +1174,8 @@ def group_and_notification(a, b, ada, bob, notifications):
         log("bob: clicking the notification opened the group: sender's name shown, 2 members")
     finally:
         thief.stop()
+    time.sleep(0.5)
+    screenshot("group-dark.png")
 
 
 def restart_with_keyring(b, base, a, bob):
