@@ -8,6 +8,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// jemalloc instead of glibc's malloc: the message path allocates and frees
+/// many short-lived buffers on several threads (frames, envelopes, rows),
+/// where glibc's arenas and consolidation took about a seventh of the
+/// server's CPU under load. jemalloc cut CPU per message by ~10 % and kept
+/// idle connections at ~25 KiB each; mimalloc was as fast but raised them
+/// to ~41 KiB (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit status for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 2;
 
