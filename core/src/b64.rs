@@ -1,4 +1,6 @@
 //! Binary values on the wire: standard base64 (with padding) inside JSON strings.
+//! In binary formats (postcard, used for stored envelopes) they are plain
+//! bytes: serde's `is_human_readable` tells the two apart.
 
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -50,16 +52,42 @@ impl std::fmt::Debug for B64 {
 
 impl Serialize for B64 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&Self::encode(&self.0))
+        if s.is_human_readable() {
+            s.serialize_str(&Self::encode(&self.0))
+        } else {
+            s.serialize_bytes(&self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for B64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::decode(&text)
-            .map(Self)
-            .map_err(|_| serde::de::Error::custom("invalid base64"))
+        if d.is_human_readable() {
+            let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+            Self::decode(&text)
+                .map(Self)
+                .map_err(|_| serde::de::Error::custom("invalid base64"))
+        } else {
+            d.deserialize_byte_buf(BytesVisitor)
+        }
+    }
+}
+
+struct BytesVisitor;
+
+impl serde::de::Visitor<'_> for BytesVisitor {
+    type Value = B64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bytes")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<B64, E> {
+        Ok(B64(v.to_vec()))
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<B64, E> {
+        Ok(B64(v))
     }
 }
 
@@ -81,6 +109,17 @@ mod tests {
         let err = serde_json::from_str::<B64>("\"not base64!!\"").unwrap_err();
         assert!(err.to_string().contains("invalid base64"));
         assert!(!err.to_string().contains("not base64!!"));
+    }
+
+    #[test]
+    fn binary_formats_carry_plain_bytes() {
+        let value = B64(vec![0, 1, 2, 250, 255]);
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        // a length prefix and the bytes themselves, no base64
+        assert_eq!(bytes, vec![5, 0, 1, 2, 250, 255]);
+        let back: B64 = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, value);
+        assert!(postcard::from_bytes::<B64>(&[9, 1]).is_err());
     }
 
     #[test]

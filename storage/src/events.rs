@@ -6,7 +6,8 @@
 
 use crate::StorageError;
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
-use ferrogram_core::proto::{ChatEvent, EventBody};
+use ferrogram_core::proto::{ChatEvent, Envelope, EventBody};
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The `kind` column of an event body (its serde `type` tag).
@@ -24,7 +25,7 @@ pub fn kind_of(body: &EventBody) -> &'static str {
     }
 }
 
-const EVENT_COLUMNS: &str = "chat_id, seq, sender, at, body";
+const EVENT_COLUMNS: &str = "chat_id, seq, sender, at, kind, target_seq, client_msg_id, body";
 
 /// "The message `m` was not deleted". It names `chat_events_target` with
 /// INDEXED BY: without ANALYZE statistics SQLite prefers the chat's
@@ -35,14 +36,56 @@ const NOT_DELETED: &str = "NOT EXISTS (SELECT 1 FROM chat_events AS d \
      WHERE d.chat_id = m.chat_id AND d.target_seq = m.seq AND d.kind = 'delete')";
 
 fn event_from_row(row: &Row<'_>) -> Result<ChatEvent, StorageError> {
-    let body: String = row.get("body")?;
     Ok(ChatEvent {
         chat_id: ChatId(row.get("chat_id")?),
         seq: row.get("seq")?,
         sender: UserId(row.get("sender")?),
         at: row.get("at")?,
-        body: serde_json::from_str(&body).map_err(|_| StorageError::Corrupt { column: "body" })?,
+        body: body_from_row(row)?,
     })
+}
+
+/// The body column: JSON text (every kind, and messages stored before
+/// migration 0005), or for `message` and `edit` the stored envelope in
+/// binary, with the client id and the target from their own columns.
+fn body_from_row(row: &Row<'_>) -> Result<EventBody, StorageError> {
+    const CORRUPT: StorageError = StorageError::Corrupt { column: "body" };
+    match row.get_ref("body")? {
+        ValueRef::Text(json) => serde_json::from_slice(json).map_err(|_| CORRUPT),
+        ValueRef::Blob(stored) => {
+            let envelope = Envelope::from_stored(stored).map_err(|_| CORRUPT)?;
+            let kind: String = row.get("kind")?;
+            match kind.as_str() {
+                "message" => Ok(EventBody::Message {
+                    client_msg_id: row
+                        .get::<_, Option<String>>("client_msg_id")?
+                        .ok_or(CORRUPT)?,
+                    envelope,
+                }),
+                "edit" => Ok(EventBody::Edit {
+                    target_seq: row.get::<_, Option<Seq>>("target_seq")?.ok_or(CORRUPT)?,
+                    envelope,
+                }),
+                _ => Err(CORRUPT),
+            }
+        }
+        _ => Err(CORRUPT),
+    }
+}
+
+/// What the body column stores for `body`: the envelope of a message or an
+/// edit in binary (its other fields are columns), any other body as JSON.
+fn stored_body(body: &EventBody) -> Result<Value, StorageError> {
+    const CORRUPT: StorageError = StorageError::Corrupt { column: "body" };
+    // These types always serialize; failing here would be a bug.
+    match body {
+        EventBody::Message { envelope, .. } | EventBody::Edit { envelope, .. } => {
+            envelope.to_stored().map(Value::Blob).map_err(|_| CORRUPT)
+        }
+        _ => serde_json::to_string(body)
+            .map(Value::Text)
+            .map_err(|_| CORRUPT),
+    }
 }
 
 fn collect(rows: rusqlite::Rows<'_>) -> Result<Vec<ChatEvent>, StorageError> {
@@ -81,9 +124,7 @@ pub(crate) fn append(
         EventBody::Delete { target_seq } => (None, Some(*target_seq)),
         _ => (None, None),
     };
-    // These types serialize to plain JSON objects; failing here would be a bug.
-    let json =
-        serde_json::to_string(&body).map_err(|_| StorageError::Corrupt { column: "body" })?;
+    let stored = stored_body(&body)?;
     conn.prepare_cached(
         "INSERT INTO chat_events (chat_id, seq, sender, at, kind, target_seq, client_msg_id, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -96,7 +137,7 @@ pub(crate) fn append(
         kind_of(&body),
         target_seq,
         client_msg_id,
-        json
+        stored
     ])?;
     Ok(ChatEvent {
         chat_id,
@@ -292,6 +333,94 @@ mod tests {
             .with_conn(|conn| history(conn, chat, &query))
             .unwrap();
         (events.iter().map(|e| e.seq).collect(), more)
+    }
+
+    #[tokio::test]
+    async fn envelopes_are_stored_in_binary_and_read_back_whole() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let chat = group(&writer, u[0], &u).await;
+        let sent = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
+        let mut edit = crate::writer::tests::envelope(chat, u[1], "e1", &u);
+        edit.body = ferrogram_core::b64::B64(vec![7; 100]);
+        writer
+            .append(change(
+                chat,
+                u[1],
+                Change::Edit {
+                    target_seq: 2,
+                    envelope: edit.clone(),
+                },
+            ))
+            .await
+            .unwrap();
+
+        let (types, stored) = storage
+            .with_conn(|conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT typeof(body) FROM chat_events WHERE chat_id = ?1 ORDER BY seq",
+                )?;
+                let types = stmt
+                    .query_map([chat.0], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let stored = events_after(conn, chat, 0, 10)?;
+                Ok::<_, StorageError>((types, stored))
+            })
+            .unwrap();
+        // created (JSON), message and edit (binary envelopes)
+        assert_eq!(types, ["text", "blob", "blob"]);
+        assert_eq!(stored[1], sent.events[0]);
+        assert_eq!(
+            stored[2].body,
+            EventBody::Edit {
+                target_seq: 2,
+                envelope: edit
+            }
+        );
+        // the retry check finds a binary row too
+        let again = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.events, sent.events);
+    }
+
+    #[tokio::test]
+    async fn json_rows_from_before_and_broken_rows() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let chat = group(&writer, u[0], &u).await;
+        let sent = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
+        let json = serde_json::to_string(&sent.events[0].body).unwrap();
+        // A message stored before migration 0005 (JSON text) reads the same.
+        storage
+            .with_conn(|conn| {
+                conn.execute(
+                    "UPDATE chat_events SET body = ?2 WHERE chat_id = ?1 AND seq = 2",
+                    params![chat.0, json],
+                )
+                .map_err(StorageError::from)
+            })
+            .unwrap();
+        let read = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap();
+        assert_eq!(read.as_ref(), Some(&sent.events[0]));
+        // A damaged binary row is an error, not a panic or a wrong message.
+        for broken in [vec![1u8, 0xff], vec![9u8; 40], Vec::new()] {
+            storage
+                .with_conn(|conn| {
+                    conn.execute(
+                        "UPDATE chat_events SET body = ?2 WHERE chat_id = ?1 AND seq = 2",
+                        params![chat.0, broken],
+                    )
+                    .map_err(StorageError::from)
+                })
+                .unwrap();
+            let err = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap_err();
+            assert!(
+                matches!(err, StorageError::Corrupt { column: "body" }),
+                "{err:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_chats.sql"),
     include_str!("../migrations/0003_chat_events_rowid.sql"),
     include_str!("../migrations/0004_delivery_receipts.sql"),
+    include_str!("../migrations/0005_binary_envelopes.sql"),
 ];
 
 /// The schema version this build knows.
@@ -138,6 +139,50 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("newer than this server knows"));
+    }
+
+    #[test]
+    fn the_binary_envelope_migration_keeps_earlier_rows() {
+        // A version 4 database with a JSON message row, as servers before
+        // 0005 stored it; after the upgrade it reads back unchanged.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.sqlite3");
+        let body = r#"{"type":"renamed","title":"before 0005"}"#;
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute_batch(&format!(
+                "INSERT INTO chats (id, kind, title, created_at, last_seq) VALUES (5, 'group', 't', 1, 1);
+                 INSERT INTO chat_events (chat_id, seq, sender, at, kind, body)
+                     VALUES (5, 1, 9, 2, 'renamed', '{body}');"
+            ))
+            .unwrap();
+        }
+        let storage = Storage::open(&path, 1).unwrap();
+        let conn = storage.pool.get().unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        let event = crate::events::by_seq(&conn, ferrogram_core::ids::ChatId(5), 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            event.body,
+            ferrogram_core::proto::EventBody::Renamed {
+                title: "before 0005".into()
+            }
+        );
+        // the indexes are back
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'chat_events' \
+                 AND name IN ('chat_events_seq', 'chat_events_client_msg', 'chat_events_target')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 3);
     }
 
     #[test]

@@ -341,7 +341,7 @@ async fn a_replayed_envelope_is_flagged() {
         use ferrogram_storage::rusqlite::{params, Connection};
         let conn = Connection::open(app.config.database_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let body: String = conn
+        let body: ferrogram_storage::rusqlite::types::Value = conn
             .query_row(
                 "SELECT body FROM chat_events WHERE chat_id = ?1 AND seq = ?2",
                 params![chat.id.0, original.seq],

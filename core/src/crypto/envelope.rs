@@ -465,6 +465,35 @@ mod tests {
     }
 
     #[test]
+    fn envelope_survives_its_stored_form() {
+        let envelope = sealed(&[b'x'; 1024], &[ALICE, BOB], 4);
+        let stored = envelope.to_stored().unwrap();
+        let json = serde_json::to_vec(&envelope).unwrap();
+        // bytes as bytes: 2,334 instead of 3,318 bytes of JSON with base64
+        assert!(
+            stored.len() * 4 < json.len() * 3,
+            "{} vs {}",
+            stored.len(),
+            json.len()
+        );
+        let back = Envelope::from_stored(&stored).unwrap();
+        assert_eq!(back, envelope);
+        assert_eq!(
+            open(&back, BOB, identity(BOB), &keys(ALICE)).unwrap(),
+            [b'x'; 1024]
+        );
+        // another format byte, a truncated or an extended form: refused
+        let mut other = stored.clone();
+        other[0] = 2;
+        assert!(Envelope::from_stored(&other).is_err());
+        assert!(Envelope::from_stored(&stored[..stored.len() - 1]).is_err());
+        let mut longer = stored.clone();
+        longer.push(0);
+        assert!(Envelope::from_stored(&longer).is_err());
+        assert!(Envelope::from_stored(&[]).is_err());
+    }
+
+    #[test]
     fn payload_round_trip_is_padded() {
         let payload = MessagePayload {
             kind: MessageKind::Text,

@@ -188,23 +188,30 @@ OFFLINE = r"^(Connecting\u2026|Not connected\. Retrying automatically\u2026)$"
 
 
 def tamper_newest_message(data_dir, handle):
-    """Plays a malicious server: flips one byte of the ciphertext of the
-    newest stored message of `handle`, in the server's database."""
+    """Plays a malicious server: flips one byte of the newest stored message
+    of `handle`, in the server's database. Messages are stored as a binary
+    envelope whose last field is the 384-byte signature; rows from before
+    that were JSON, where the ciphertext is changed instead."""
     db = sqlite3.connect(os.path.join(data_dir, "ferrogram.db"))
     try:
         (user,) = db.execute("SELECT id FROM users WHERE handle = ?", (handle,)).fetchone()
         rowid, body = db.execute(
             "SELECT rowid, body FROM chat_events WHERE sender = ? AND kind = 'message' "
             "ORDER BY seq DESC LIMIT 1", (user,)).fetchone()
-        event = json.loads(body)
-        sealed = event["envelope"]["body"]
-        urlsafe = "-" in sealed or "_" in sealed
-        pad = "=" * (-len(sealed) % 4)
-        raw = bytearray((base64.urlsafe_b64decode if urlsafe else base64.b64decode)(sealed + pad))
-        raw[len(raw) // 2] ^= 0x01
-        encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(bytes(raw)).decode()
-        event["envelope"]["body"] = encoded if sealed.endswith("=") else encoded.rstrip("=")
-        db.execute("UPDATE chat_events SET body = ? WHERE rowid = ?", (json.dumps(event), rowid))
+        if isinstance(body, bytes):
+            raw = bytearray(body)
+            raw[-100] ^= 0x01
+            db.execute("UPDATE chat_events SET body = ? WHERE rowid = ?", (bytes(raw), rowid))
+        else:
+            event = json.loads(body)
+            sealed = event["envelope"]["body"]
+            urlsafe = "-" in sealed or "_" in sealed
+            pad = "=" * (-len(sealed) % 4)
+            raw = bytearray((base64.urlsafe_b64decode if urlsafe else base64.b64decode)(sealed + pad))
+            raw[len(raw) // 2] ^= 0x01
+            encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(bytes(raw)).decode()
+            event["envelope"]["body"] = encoded if sealed.endswith("=") else encoded.rstrip("=")
+            db.execute("UPDATE chat_events SET body = ? WHERE rowid = ?", (json.dumps(event), rowid))
         db.commit()
     finally:
         db.close()
