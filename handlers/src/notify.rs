@@ -28,6 +28,14 @@ pub trait Notifier: Send + Sync {
         let _ = origin;
         self.chat_event(members, event);
     }
+    /// The events of one writer batch, in commit order. The default passes
+    /// them on one by one; a notifier that can take them at once (the
+    /// gateway: one hub message, one wake-up) overrides it.
+    fn chat_events(&self, events: Vec<CommittedEvent>) {
+        for e in events {
+            self.chat_event_from(&e.members, &e.event, e.origin);
+        }
+    }
     /// An unstored event (typing, read receipt, presence, chat joined/removed).
     fn live_event(&self, users: &[UserId], event: &LiveEvent);
     /// Close every socket of this session now (revoked / logged out).
@@ -63,18 +71,56 @@ pub(crate) fn offline(user: UserId) -> PresenceInfo {
 /// Passes the event writer's committed events to a notifier. Build the
 /// writer with it: `EventWriter::start(&storage, config, Some(commit_listener(notifier)))`.
 pub fn commit_listener(notifier: Arc<dyn Notifier>) -> Arc<dyn CommitListener> {
-    Arc::new(NotifyOnCommit(notifier))
+    Arc::new(NotifyOnCommit {
+        notifier,
+        batch: Mutex::new(Vec::new()),
+    })
 }
 
-struct NotifyOnCommit(Arc<dyn Notifier>);
+/// A committed event and who is told (see [`Notifier::chat_event_from`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedEvent {
+    pub members: Vec<UserId>,
+    pub event: ChatEvent,
+    pub origin: Option<Origin>,
+}
+
+/// Gathers a writer batch's events and passes them on together when the
+/// batch is done: one hand-over (and one wake-up of the gateway) per batch
+/// instead of one per event.
+struct NotifyOnCommit {
+    notifier: Arc<dyn Notifier>,
+    batch: Mutex<Vec<CommittedEvent>>,
+}
 
 impl CommitListener for NotifyOnCommit {
     fn committed(&self, event: &ChatEvent, recipients: &[UserId]) {
-        self.0.chat_event(recipients, event);
+        self.committed_from(event, recipients, None);
     }
 
     fn committed_from(&self, event: &ChatEvent, recipients: &[UserId], origin: Option<Origin>) {
-        self.0.chat_event_from(recipients, event, origin);
+        let committed = CommittedEvent {
+            members: recipients.to_vec(),
+            event: event.clone(),
+            origin,
+        };
+        // Only the writer's thread calls this: the lock is never contended.
+        self.batch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(committed);
+    }
+
+    fn batch_done(&self) {
+        let events = std::mem::take(
+            &mut *self
+                .batch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !events.is_empty() {
+            self.notifier.chat_events(events);
+        }
     }
 }
 

@@ -5,9 +5,9 @@
 //! keeps presence.
 
 use crate::actors::messages::{
-    ChatEventCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets, CloseUserSockets,
-    ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised, PublishEvent,
-    RegisterSession, RoomAddr, SessionEnded, SessionLink, StopRoom,
+    ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets,
+    CloseUserSockets, ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised,
+    PublishEvent, RegisterSession, RoomAddr, SessionEnded, SessionLink, StopRoom,
 };
 use crate::actors::presence::PresenceBoard;
 use crate::actors::room::ChatRoom;
@@ -196,10 +196,28 @@ impl Handler<SessionEnded> for Hub {
     }
 }
 
+impl Handler<ChatEventsCommitted> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChatEventsCommitted, _ctx: &mut Self::Context) {
+        for event in msg.0 {
+            self.publish(event);
+        }
+    }
+}
+
 impl Handler<ChatEventCommitted> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: ChatEventCommitted, _ctx: &mut Self::Context) {
+        self.publish(msg);
+    }
+}
+
+impl Hub {
+    /// Hands a committed event to its chat's room (started if needed) with
+    /// the sessions to reach.
+    fn publish(&mut self, msg: ChatEventCommitted) {
         let ChatEventCommitted {
             members,
             event,

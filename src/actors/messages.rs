@@ -83,6 +83,11 @@ pub struct ChatEventCommitted {
     pub origin: Option<ConnId>,
 }
 
+/// Notifier -> hub: the events of one writer batch, in commit order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChatEventsCommitted(pub Vec<ChatEventCommitted>);
+
 /// Notifier -> hub: an unstored event for the online sessions of these users.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -32,11 +32,12 @@ use crate::ws::frame::CloseCause;
 use actix::Addr;
 use ferrogram_core::ids::{Origin, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
+use ferrogram_handlers::notify::CommittedEvent;
 use ferrogram_handlers::Notifier;
 use hub::Hub;
 use messages::{
-    ChatEventCommitted, CloseAllSockets, CloseSessionSockets, CloseUserSockets, ConnId,
-    LiveEventRaised,
+    ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseSessionSockets,
+    CloseUserSockets, ConnId, LiveEventRaised,
 };
 use presence::PresenceBoard;
 use std::sync::Arc;
@@ -116,6 +117,19 @@ impl Notifier for HubHandle {
 
     fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
         HubHandle::chat_event_from(self, members, event, origin);
+    }
+
+    fn chat_events(&self, events: Vec<CommittedEvent>) {
+        self.hub.do_send(ChatEventsCommitted(
+            events
+                .into_iter()
+                .map(|e| ChatEventCommitted {
+                    members: e.members,
+                    event: e.event,
+                    origin: e.origin.map(|o| ConnId(o.0)),
+                })
+                .collect(),
+        ));
     }
 
     fn live_event(&self, users: &[UserId], event: &LiveEvent) {

@@ -64,6 +64,12 @@ pub trait CommitListener: Send + Sync {
         let _ = origin;
         self.committed(event, recipients);
     }
+
+    /// Every event of one committed batch has been passed, and none of its
+    /// callers has been answered yet (not called for a batch without events). A listener that gathers a batch's
+    /// events (to hand them on with one wake-up instead of one per event)
+    /// hands them on now.
+    fn batch_done(&self) {}
 }
 
 /// A change to an existing chat, recorded as one (or, for an ownership
@@ -307,6 +313,17 @@ impl EventWriter {
         gate: std::sync::mpsc::Receiver<()>,
     ) -> Result<EventWriter, StorageError> {
         Self::spawn(storage, config, None, Some(gate))
+    }
+
+    /// `start_gated` with a listener.
+    #[cfg(test)]
+    pub(crate) fn start_gated_with(
+        storage: &Storage,
+        config: WriterConfig,
+        listener: Arc<dyn CommitListener>,
+        gate: std::sync::mpsc::Receiver<()>,
+    ) -> Result<EventWriter, StorageError> {
+        Self::spawn(storage, config, Some(listener), Some(gate))
     }
 
     fn spawn(
@@ -628,35 +645,46 @@ impl Job {
         }
     }
 
-    /// After the commit: announce new events, then answer the caller.
-    fn finish(self, listener: Option<&dyn CommitListener>) {
+    /// After the commit: tells the listener of the new events. False when
+    /// there were none (a refusal, a duplicate, a position).
+    fn announce(&self, listener: &dyn CommitListener) -> bool {
         match self {
             Job::Append {
-                reply,
-                result,
+                result: Some(Ok(appended)),
                 origin,
                 ..
-            } => {
-                let result = result.unwrap_or(Err(WriteError::Failed));
-                if let (Ok(appended), Some(listener)) = (&result, listener) {
-                    if !appended.duplicate {
-                        let recipients = union(&appended.members, &appended.removed);
-                        for event in &appended.events {
-                            announce(listener, event, &recipients, origin);
-                        }
-                    }
+            } if !appended.duplicate => {
+                let recipients = union(&appended.members, &appended.removed);
+                for event in &appended.events {
+                    announce(listener, event, &recipients, *origin);
                 }
-                // The caller may have gone away; the event is stored all the same.
-                let _ = reply.send(result);
+                true
+            }
+            Job::Create {
+                result:
+                    Some(Ok(Created {
+                        event: Some(event),
+                        members,
+                        ..
+                    })),
+                ..
+            } => {
+                announce(listener, event, members, None);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// After the announcement: answers the caller (who may have gone away;
+    /// what was stored stays stored all the same).
+    fn answer(self) {
+        match self {
+            Job::Append { reply, result, .. } => {
+                let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
             }
             Job::Create { reply, result, .. } => {
-                let result = result.unwrap_or(Err(WriteError::Failed));
-                if let (Ok(created), Some(listener)) = (&result, listener) {
-                    if let Some(event) = &created.event {
-                        announce(listener, event, &created.members, None);
-                    }
-                }
-                let _ = reply.send(result);
+                let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
             }
             Job::Position { reply, result, .. } => {
                 let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
@@ -685,6 +713,13 @@ fn announce(
     }));
     if call.is_err() {
         tracing::error!(chat_id = %event.chat_id, seq = event.seq, "commit listener panicked");
+    }
+}
+
+/// [`CommitListener::batch_done`], panics caught as in [`announce`].
+fn finish_batch(listener: &dyn CommitListener) {
+    if std::panic::catch_unwind(AssertUnwindSafe(|| listener.batch_done())).is_err() {
+        tracing::error!("commit listener panicked at the end of a batch");
     }
 }
 
@@ -722,9 +757,19 @@ impl Thread {
         match apply_batch(&mut self.conn, batch, now_millis()) {
             Ok(()) => {
                 self.stats.committed(size);
-                let listener = self.listener.as_deref();
+                // Every event of the batch is announced before any caller
+                // hears its answer, so no reply overtakes its own event.
+                if let Some(listener) = self.listener.as_deref() {
+                    let mut announced = false;
+                    for job in batch.iter() {
+                        announced |= job.announce(listener);
+                    }
+                    if announced {
+                        finish_batch(listener);
+                    }
+                }
                 for job in batch.drain(..) {
-                    job.finish(listener);
+                    job.answer();
                 }
                 // Its fsync of the database file delays the next batch by tens
                 // of milliseconds, every 256 MiB of WAL (waiting for an idle
@@ -1601,6 +1646,84 @@ pub(crate) mod tests {
                 .unwrap()
                 .push((event.seq, recipients.to_vec(), visible));
         }
+    }
+
+    /// Logs what a listener hears and when callers get their answers.
+    #[derive(Default)]
+    struct BatchLog(Mutex<Vec<String>>);
+
+    impl BatchLog {
+        fn push(&self, line: String) {
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    impl CommitListener for BatchLog {
+        fn committed(&self, event: &ChatEvent, _: &[UserId]) {
+            self.push(format!("event {}", event.seq));
+        }
+
+        fn batch_done(&self) {
+            self.push("batch done".into());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_announced_whole_before_any_caller_is_answered() {
+        let (_dir, storage) = temp_storage();
+        let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&setup, users[0], &users).await;
+
+        let log = Arc::new(BatchLog::default());
+        let (open, gate) = std::sync::mpsc::channel();
+        let writer =
+            EventWriter::start_gated_with(&storage, WriterConfig::default(), log.clone(), gate)
+                .unwrap();
+        let tasks: Vec<_> = (0..5)
+            .map(|n| {
+                let (writer, users, log) = (writer.clone(), users.clone(), log.clone());
+                tokio::spawn(async move {
+                    let done = writer
+                        .append(message(chat, users[n % 2], &format!("m{n}"), &users))
+                        .await
+                        .unwrap();
+                    log.push(format!("answered {}", done.event().seq));
+                })
+            })
+            .collect();
+        queued(&writer, 5).await;
+        open.send(()).unwrap();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // a refused request and a duplicate: answered, nothing to announce
+        writer
+            .append(message(chat, users[0], "m0", &users))
+            .await
+            .unwrap();
+        log.push("duplicate answered".into());
+
+        let lines = log.0.lock().unwrap().clone();
+        let expected_head: Vec<String> = (2..=6)
+            .map(|seq| format!("event {seq}"))
+            .chain(["batch done".to_owned()])
+            .collect();
+        assert_eq!(lines[..6], expected_head[..], "{lines:?}");
+        let mut answered: Vec<&str> = lines[6..11].iter().map(String::as_str).collect();
+        answered.sort_unstable();
+        assert_eq!(
+            answered,
+            [
+                "answered 2",
+                "answered 3",
+                "answered 4",
+                "answered 5",
+                "answered 6"
+            ]
+        );
+        // the duplicate's batch announced nothing and so did not call batch_done
+        assert_eq!(lines[11..], ["duplicate answered".to_owned()]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

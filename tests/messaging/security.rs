@@ -336,18 +336,17 @@ async fn a_replayed_envelope_is_flagged() {
     drop(b);
 
     // A compromised server stores Alice's envelope again, at a new seq (under
-    // another id in its own column, so its uniqueness check does not object).
+    // another id in its own column, so its uniqueness check does not object),
+    // with a body that names the original id, as a JSON row (the form rows
+    // had before envelopes were stored in binary, still read).
     {
         use ferrogram_storage::rusqlite::{params, Connection};
         let conn = Connection::open(app.config.database_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let body: ferrogram_storage::rusqlite::types::Value = conn
-            .query_row(
-                "SELECT body FROM chat_events WHERE chat_id = ?1 AND seq = ?2",
-                params![chat.id.0, original.seq],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let stored = ferrogram_storage::events::by_seq(&conn, chat.id, original.seq)
+            .unwrap()
+            .expect("the original is stored");
+        let body = serde_json::to_string(&stored.body).unwrap();
         let replay_seq = original.seq + 1;
         conn.execute(
             "INSERT INTO chat_events (chat_id, seq, sender, at, kind, client_msg_id, body)
