@@ -1,6 +1,6 @@
 //! `Session`: one actor per WebSocket connection.
 //!
-//! Incoming frames arrive as a stream (actix-ws `MessageStream`); outgoing
+//! Incoming frames arrive as a stream ([`crate::ws::wire::Incoming`]); outgoing
 //! ones go to the connection's writer task through bounded queues
 //! ([`crate::ws::writer`]). The actor authenticates the first frame, runs
 //! commands through the same `Registry::dispatch` as REST (concurrently, at
@@ -25,8 +25,8 @@ use crate::ws::input::InputGate;
 use crate::ws::writer::{CloseRequest, Outbound, Outbox, PushError};
 use crate::ws::Gateway;
 use actix::prelude::*;
+use actix_http::ws::{Message, ProtocolError};
 use actix_web::web;
-use actix_ws::{Message, ProtocolError};
 use bytestring::ByteString;
 use ferrogram_core::command::{AuthSession, DispatchEnv, Registry, Request};
 use ferrogram_core::ids::{now_millis, ChatId, Origin, Seq};

@@ -3,7 +3,7 @@
 //! fragmented messages within the size limit, the close reasons the server
 //! uses, and the invalid-frame policy. No I/O here, so all of it is unit-tested.
 
-use actix_ws::{CloseCode, CloseReason, Item};
+use actix_http::ws::{CloseCode, CloseReason, Item};
 use bytestring::ByteString;
 use ferrogram_core::proto::ws::{ClientFrame, ServerFrame};
 use ferrogram_core::{ApiError, ErrorCode};

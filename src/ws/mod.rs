@@ -1,4 +1,4 @@
-//! The WebSocket endpoint `GET /api/v1/ws` (actix-ws).
+//! The WebSocket endpoint `GET /api/v1/ws` (actix-http's frame codec, see [`wire`]).
 //!
 //! The upgrade itself carries no credentials: the URL takes no parameters
 //! (a request with a query string is refused, so a token put there by
@@ -12,6 +12,7 @@
 pub mod frame;
 pub mod input;
 pub mod socket;
+pub mod wire;
 pub mod writer;
 
 use crate::actors::hub::Hub;
@@ -78,16 +79,14 @@ pub async fn connect(
         )
         .into());
     }
-    let (response, ws, messages) = actix_ws::handle(&req, payload).map_err(|_| {
-        ApiError::bad_request("expected a WebSocket upgrade (GET with Upgrade: websocket)")
-    })?;
     let settings = &gateway.settings;
+    let (response, ws, messages) =
+        wire::accept(&req, payload, settings.max_frame_bytes).map_err(|_| {
+            ApiError::bad_request("expected a WebSocket upgrade (GET with Upgrade: websocket)")
+        })?;
     let outbox = writer::spawn(ws, settings.outbound_queue, socket::SocketCutter::of(&req));
     let input = std::sync::Arc::new(input::InputGate::default());
-    let messages = input::Gated::new(
-        end_after_first_error(messages.max_frame_size(settings.max_frame_bytes)),
-        input.clone(),
-    );
+    let messages = input::Gated::new(end_after_first_error(messages), input.clone());
     let session = Session::new(
         client_ip(&req),
         handlers,
@@ -103,9 +102,9 @@ pub async fn connect(
     Ok(response)
 }
 
-/// actix-ws keeps answering the same error for a frame it cannot decode (it
-/// stays in its buffer); the session closes on the first, so the stream ends
-/// there instead of spinning.
+/// The session closes on the first frame it cannot decode; the stream ends
+/// there too (`wire::Incoming` also stops after an error, this keeps that
+/// true whatever the stream).
 fn end_after_first_error<S, T, E>(stream: S) -> impl futures_util::Stream<Item = Result<T, E>>
 where
     S: futures_util::Stream<Item = Result<T, E>>,

@@ -20,6 +20,7 @@
 
 use crate::ws::frame::CloseCause;
 use crate::ws::socket::SocketCutter;
+use crate::ws::wire::{Closed, FrameWriter};
 use actix_web::web::Bytes;
 use bytestring::ByteString;
 use std::time::Duration;
@@ -112,7 +113,7 @@ impl Outbox {
 }
 
 /// Starts the writer task of one connection and returns its queues.
-pub fn spawn(ws: actix_ws::Session, capacity: usize, cutter: SocketCutter) -> Outbox {
+pub fn spawn(ws: FrameWriter, capacity: usize, cutter: SocketCutter) -> Outbox {
     let (live_tx, live_rx) = mpsc::channel(capacity.max(1));
     let (bulk_tx, bulk_rx) = mpsc::channel(BULK_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
@@ -125,7 +126,7 @@ pub fn spawn(ws: actix_ws::Session, capacity: usize, cutter: SocketCutter) -> Ou
 }
 
 async fn write_loop(
-    mut ws: actix_ws::Session,
+    mut ws: FrameWriter,
     mut live: mpsc::Receiver<Outbound>,
     mut bulk: mpsc::Receiver<Outbound>,
     mut close: oneshot::Receiver<CloseRequest>,
@@ -163,10 +164,10 @@ struct Queues<'a> {
     bulk: &'a mut mpsc::Receiver<Outbound>,
 }
 
-async fn write(ws: &mut actix_ws::Session, frame: &Outbound) -> Result<(), actix_ws::Closed> {
+async fn write(ws: &mut FrameWriter, frame: &Outbound) -> Result<(), Closed> {
     match frame {
-        Outbound::Text(text) => ws.text(text.clone()).await,
-        Outbound::Ping => ws.ping(b"").await,
+        Outbound::Text(text) => ws.text(text).await,
+        Outbound::Ping => ws.ping().await,
         Outbound::Pong(payload) => ws.pong(payload).await,
     }
 }
@@ -176,7 +177,7 @@ async fn write(ws: &mut actix_ws::Session, frame: &Outbound) -> Result<(), actix
 /// open after a short linger. `request` is `None` when the actor went away
 /// without asking to close (the connection already ended).
 async fn finish(
-    ws: actix_ws::Session,
+    ws: FrameWriter,
     request: Option<CloseRequest>,
     unsent: Option<Outbound>,
     queues: Queues<'_>,
@@ -199,7 +200,7 @@ async fn finish(
             }
         }
         if let Some(error) = error_frame {
-            ws.text(error).await?;
+            ws.text(&error).await?;
         }
         ws.close(Some(cause.close_reason())).await
     })
