@@ -63,6 +63,10 @@ impl ConfigError {
     }
 }
 
+/// The longest `database.commit_delay_us`: a longer wait would add more to
+/// every message's latency under load than it can save.
+pub const MAX_COMMIT_DELAY_US: u64 = 50_000;
+
 /// The whole configuration. Fields are public so tests can adjust a loaded
 /// configuration (for example `server.port = 0` and a temporary `data_dir`).
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +103,8 @@ pub struct DatabaseConfig {
     /// Relative to `data_dir`.
     pub path: PathBuf,
     pub pool_size: u32,
+    /// The event writer's wait for company under load (see config.yaml).
+    pub commit_delay_us: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -347,6 +353,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "database.pool_size",
                 "must be at least 1",
+            ));
+        }
+        if self.database.commit_delay_us > MAX_COMMIT_DELAY_US {
+            return Err(ConfigError::invalid(
+                "database.commit_delay_us",
+                format!("must be at most {MAX_COMMIT_DELAY_US} (50 ms)"),
             ));
         }
         if let Err(e) = lettre::message::Mailbox::from_str(&self.mail.from) {
@@ -733,6 +745,7 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.database_path(), PathBuf::from("./data/ferrogram.db"));
         assert_eq!(c.database.pool_size, 8);
+        assert_eq!(c.database.commit_delay_us, 0);
         assert_eq!(c.mail.transport, MailTransport::Outbox);
         assert_eq!(c.outbox_dir(), PathBuf::from("./data/outbox"));
         assert_eq!(c.mail.max_retries, 5);
@@ -946,6 +959,17 @@ mod tests {
             &[("FERROGRAM__SECURITY__MIN_CLIENT_KDF__T_COST", "1000")],
         );
         assert!(msg.starts_with("config: security.min_client_kdf:"), "{msg}");
+        let msg = err(None, &[("FERROGRAM__DATABASE__COMMIT_DELAY_US", "50001")]);
+        assert!(
+            msg.starts_with("config: database.commit_delay_us:"),
+            "{msg}"
+        );
+        let c = Config::load_from(
+            None,
+            &env(&[("FERROGRAM__DATABASE__COMMIT_DELAY_US", "2000")]),
+        )
+        .unwrap();
+        assert_eq!(c.database.commit_delay_us, 2000);
     }
 
     #[test]

@@ -115,7 +115,10 @@ impl Application {
         // in commit order.
         let writer = EventWriter::start(
             &storage,
-            WriterConfig::default(),
+            WriterConfig {
+                commit_delay: Duration::from_micros(config.database.commit_delay_us),
+                ..WriterConfig::default()
+            },
             Some(commit_listener(shared_notifier.clone())),
         )
         .context("cannot start the event writer")?;

@@ -392,29 +392,24 @@ mod tests {
         let chat = group(&writer, u[0], &u).await;
         let sent = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
         let json = serde_json::to_string(&sent.events[0].body).unwrap();
-        // A message stored before migration 0005 (JSON text) reads the same.
-        storage
-            .with_conn(|conn| {
-                conn.execute(
-                    "UPDATE chat_events SET body = ?2 WHERE chat_id = ?1 AND seq = 2",
-                    params![chat.0, json],
-                )
-                .map_err(StorageError::from)
-            })
-            .unwrap();
-        let read = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap();
-        assert_eq!(read.as_ref(), Some(&sent.events[0]));
-        // A damaged binary row is an error, not a panic or a wrong message.
-        for broken in [vec![1u8, 0xff], vec![9u8; 40], Vec::new()] {
+        let set_body = |body: rusqlite::types::Value| {
             storage
                 .with_conn(|conn| {
                     conn.execute(
                         "UPDATE chat_events SET body = ?2 WHERE chat_id = ?1 AND seq = 2",
-                        params![chat.0, broken],
+                        params![chat.0, body],
                     )
                     .map_err(StorageError::from)
                 })
                 .unwrap();
+        };
+        // A message stored before migration 0005 (JSON text) reads the same.
+        set_body(json.into());
+        let read = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap();
+        assert_eq!(read.as_ref(), Some(&sent.events[0]));
+        // A damaged binary row is an error, not a panic or a wrong message.
+        for broken in [vec![1u8, 0xff], vec![9u8; 40], Vec::new()] {
+            set_body(broken.into());
             let err = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap_err();
             assert!(
                 matches!(err, StorageError::Corrupt { column: "body" }),

@@ -39,13 +39,24 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 pub struct WriterConfig {
     pub max_batch: usize,
     pub queue_capacity: usize,
+    /// Group commit under load: after a transaction of at least
+    /// [`BUSY_BATCH`] requests the writer waits this long before taking the
+    /// next batch, so more requests share its commit (and fsync). Zero (the
+    /// default; the server's `database.commit_delay_us`) never waits.
+    pub commit_delay: std::time::Duration,
 }
+
+/// A batch at least this large means the writer is busy: the next one may
+/// wait [`WriterConfig::commit_delay`] for company. A lone request never
+/// waits.
+pub const BUSY_BATCH: usize = 8;
 
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             max_batch: DEFAULT_MAX_BATCH,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            commit_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -351,6 +362,7 @@ impl EventWriter {
             listener,
             stats: stats.clone(),
             max_batch: config.max_batch.max(1),
+            commit_delay: config.commit_delay,
             wal_frames: checkpointer.wal_frames.clone(),
         };
         std::thread::Builder::new()
@@ -729,6 +741,7 @@ struct Thread {
     listener: Option<Arc<dyn CommitListener>>,
     stats: Arc<StatsCell>,
     max_batch: usize,
+    commit_delay: std::time::Duration,
     /// The WAL's length as the checkpointer last saw it.
     wal_frames: Arc<std::sync::atomic::AtomicI64>,
 }
@@ -736,17 +749,24 @@ struct Thread {
 impl Thread {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(self.max_batch);
+        let mut previous = 0;
         // Sleeps until a request arrives, then takes whatever else is
         // already waiting: under load batches grow by themselves, and a lone
-        // request is never held back waiting for company.
+        // request is never held back waiting for company. Only right after a
+        // busy batch does it wait `commit_delay` first (PostgreSQL's
+        // commit_delay with commit_siblings, in effect).
         while let Some(job) = self.queue.blocking_recv() {
             batch.push(job);
+            if previous >= BUSY_BATCH && !self.commit_delay.is_zero() {
+                std::thread::sleep(self.commit_delay);
+            }
             while batch.len() < self.max_batch {
                 match self.queue.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
+            previous = batch.len();
             self.commit(&mut batch);
         }
         tracing::debug!("event writer stopped");
@@ -1447,6 +1467,66 @@ pub(crate) mod tests {
         assert_eq!(stored_seqs(&storage, chat), (1..=101).collect::<Vec<_>>());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_busy_batch_the_writer_waits_for_company_and_never_when_idle() {
+        let (_dir, storage) = temp_storage();
+        let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&setup, users[0], &users).await;
+        let delay = std::time::Duration::from_millis(300);
+        let (open, gate) = std::sync::mpsc::channel();
+        let config = WriterConfig {
+            commit_delay: delay,
+            ..WriterConfig::default()
+        };
+        let writer = EventWriter::start_gated(&storage, config, gate).unwrap();
+        let send = |n: usize| {
+            let (writer, users) = (writer.clone(), users.clone());
+            tokio::spawn(async move {
+                writer
+                    .append(message(chat, users[n % 2], &format!("m{n}"), &users))
+                    .await
+            })
+        };
+
+        // An idle writer answers a lone request at once.
+        let started = std::time::Instant::now();
+        open.send(()).unwrap();
+        send(0).await.unwrap().unwrap();
+        assert!(started.elapsed() < delay, "{:?}", started.elapsed());
+
+        // A busy batch (BUSY_BATCH requests at once) ...
+        let (open2, gate2) = std::sync::mpsc::channel();
+        drop(writer);
+        let writer = EventWriter::start_gated(&storage, config, gate2).unwrap();
+        let send = |n: usize| {
+            let (writer, users) = (writer.clone(), users.clone());
+            tokio::spawn(async move {
+                writer
+                    .append(message(chat, users[n % 2], &format!("b{n}"), &users))
+                    .await
+            })
+        };
+        let busy: Vec<_> = (0..BUSY_BATCH).map(send).collect();
+        queued(&writer, BUSY_BATCH).await;
+        open2.send(()).unwrap();
+        for task in busy {
+            task.await.unwrap().unwrap();
+        }
+        // ... then the next request waits: requests sent while the writer
+        // holds it (a third of the delay later) share its transaction.
+        let first = send(100);
+        tokio::time::sleep(delay / 3).await;
+        let later: Vec<_> = (101..106).map(send).collect();
+        first.await.unwrap().unwrap();
+        for task in later {
+            task.await.unwrap().unwrap();
+        }
+        let stats = writer.stats();
+        assert_eq!(stats.transactions, 2, "{stats:?}");
+        assert_eq!(stats.requests, BUSY_BATCH as u64 + 6, "{stats:?}");
+    }
+
     #[tokio::test]
     async fn batches_never_exceed_max_batch() {
         let (_dir, storage) = temp_storage();
@@ -1457,6 +1537,7 @@ pub(crate) mod tests {
         let config = WriterConfig {
             max_batch: 8,
             queue_capacity: 64,
+            ..WriterConfig::default()
         };
         let writer = EventWriter::start_gated(&storage, config, gate).unwrap();
         let tasks: Vec<_> = (0..20)
