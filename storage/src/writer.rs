@@ -1467,6 +1467,20 @@ pub(crate) mod tests {
         assert_eq!(stored_seqs(&storage, chat), (1..=101).collect::<Vec<_>>());
     }
 
+    /// Appends message `id` from a member (alternating by id) in a task.
+    fn spawn_append(
+        writer: &EventWriter,
+        chat: ChatId,
+        users: &[UserId],
+        id: String,
+    ) -> tokio::task::JoinHandle<Result<Appended, WriteError>> {
+        let (writer, users) = (writer.clone(), users.to_vec());
+        tokio::spawn(async move {
+            let sender = users[id.len() % users.len()];
+            writer.append(message(chat, sender, &id, &users)).await
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_busy_batch_the_writer_waits_for_company_and_never_when_idle() {
         let (_dir, storage) = temp_storage();
@@ -1480,14 +1494,7 @@ pub(crate) mod tests {
             ..WriterConfig::default()
         };
         let writer = EventWriter::start_gated(&storage, config, gate).unwrap();
-        let send = |n: usize| {
-            let (writer, users) = (writer.clone(), users.clone());
-            tokio::spawn(async move {
-                writer
-                    .append(message(chat, users[n % 2], &format!("m{n}"), &users))
-                    .await
-            })
-        };
+        let send = |n: usize| spawn_append(&writer, chat, &users, format!("m{n}"));
 
         // An idle writer answers a lone request at once.
         let started = std::time::Instant::now();
@@ -1499,14 +1506,7 @@ pub(crate) mod tests {
         let (open2, gate2) = std::sync::mpsc::channel();
         drop(writer);
         let writer = EventWriter::start_gated(&storage, config, gate2).unwrap();
-        let send = |n: usize| {
-            let (writer, users) = (writer.clone(), users.clone());
-            tokio::spawn(async move {
-                writer
-                    .append(message(chat, users[n % 2], &format!("b{n}"), &users))
-                    .await
-            })
-        };
+        let send = |n: usize| spawn_append(&writer, chat, &users, format!("b{n}"));
         let busy: Vec<_> = (0..BUSY_BATCH).map(send).collect();
         queued(&writer, BUSY_BATCH).await;
         open2.send(()).unwrap();
