@@ -1,16 +1,17 @@
 //! Fan-out of one committed message to N online sessions through the
 //! gateway's real actors: the `Hub` routes the event to the chat's
-//! `ChatRoom`, which serializes it once and hands the shared frame to every
-//! session. The sessions are stand-in actors that count what they receive
-//! (no sockets), so this is the hub/room path itself: routing, one
-//! serialization and N mailbox deliveries.
+//! `ChatRoom`, which serializes it once and hands every session its frame
+//! (only that member's key wrap spliced in, `ws::event_frames`). The
+//! sessions are stand-in actors that count what they receive (no sockets),
+//! so this is the hub/room path itself: routing, one serialization, N
+//! splices and N mailbox deliveries.
 
 use actix::prelude::*;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrogram_core::b64::B64;
 use ferrogram_core::ids::{ChatId, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
-use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap};
+use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
 use ferrogram_server::actors::hub::Hub;
 use ferrogram_server::actors::messages::{
     ChatEventCommitted, CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession,
@@ -56,7 +57,9 @@ impl Handler<CloseConnection> for FakeSession {
     fn handle(&mut self, _: CloseConnection, _: &mut Context<Self>) {}
 }
 
-fn message(chat: i64, seq: i64) -> ChatEvent {
+/// A message in the current envelope version with a wrap for each of
+/// `members`: each session gets a frame with only its own wrap.
+fn message(chat: i64, seq: i64, members: usize) -> ChatEvent {
     ChatEvent {
         chat_id: ChatId(chat),
         seq,
@@ -65,7 +68,7 @@ fn message(chat: i64, seq: i64) -> ChatEvent {
         body: EventBody::Message {
             client_msg_id: format!("bench-{seq}"),
             envelope: Envelope {
-                version: 1,
+                version: ENVELOPE_VERSION,
                 header: EnvelopeHeader {
                     chat_id: ChatId(chat),
                     sender: UserId(1),
@@ -75,12 +78,15 @@ fn message(chat: i64, seq: i64) -> ChatEvent {
                 sender_key: B64(vec![7; 32]),
                 nonce: B64(vec![1; 12]),
                 body: B64(vec![2; 1104]),
-                wraps: vec![KeyWrap {
-                    user_id: UserId(1),
-                    key_id: B64(vec![3; 32]),
-                    wrapped_key: B64(vec![4; 384]),
-                }],
+                wraps: (1..=members as i64)
+                    .map(|user| KeyWrap {
+                        user_id: UserId(user),
+                        key_id: B64(vec![3; 32]),
+                        wrapped_key: B64(vec![4; 384]),
+                    })
+                    .collect(),
                 signature: B64(vec![5; 384]),
+                wrap_proof: None,
             },
         },
     }
@@ -136,7 +142,7 @@ fn bench(c: &mut Criterion) {
                             seq += 1;
                             hub.do_send(ChatEventCommitted {
                                 members: members.clone(),
-                                event: message(chat, seq),
+                                event: message(chat, seq, sessions),
                                 origin: None,
                             });
                         }

@@ -32,6 +32,7 @@ fn envelope(body_bytes: usize) -> Envelope {
             })
             .collect(),
         signature: B64(vec![5; 384]),
+        wrap_proof: None,
     }
 }
 

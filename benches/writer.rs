@@ -120,6 +120,7 @@ fn message(s: &WriterSetup) -> AppendRequest {
                     })
                     .collect(),
                 signature: B64(vec![5; 384]),
+                wrap_proof: None,
             },
         },
     }

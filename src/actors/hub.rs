@@ -223,12 +223,12 @@ impl Hub {
             event,
             origin,
         } = msg;
-        let targets: Vec<Recipient<DeliverEvent>> = members
+        let targets: Vec<(UserId, Recipient<DeliverEvent>)> = members
             .iter()
             .flat_map(|user| self.by_user.get(user).into_iter().flatten())
             .filter(|conn| Some(**conn) != origin)
             .filter_map(|conn| self.conns.get(conn))
-            .map(|conn| conn.link.events.clone())
+            .map(|conn| (conn.user, conn.link.events.clone()))
             .collect();
         let chat_id = event.chat_id;
         if targets.is_empty() && !self.rooms.contains_key(&chat_id) {

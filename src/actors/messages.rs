@@ -133,12 +133,13 @@ pub struct HubStats {
 
 // ---- to a chat room ----
 
-/// Hub -> room: deliver one committed event to these sessions, in seq order.
+/// Hub -> room: deliver one committed event to these sessions (each with
+/// its user), in seq order.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PublishEvent {
     pub event: ChatEvent,
-    pub targets: Vec<Recipient<DeliverEvent>>,
+    pub targets: Vec<(UserId, Recipient<DeliverEvent>)>,
 }
 
 /// Hub -> room: the room is idle; deliver what is pending and stop.
@@ -151,7 +152,8 @@ pub type RoomAddr = Addr<ChatRoom>;
 
 // ---- to a session ----
 
-/// Room -> session: one committed event, serialized once for all recipients.
+/// Room -> session: one committed event, serialized (once for all
+/// recipients, or with only the recipient's key wrap: `ws::event_frames`).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct DeliverEvent {

@@ -4,14 +4,14 @@
 //! Handlers report committed events from their own tasks, so two events
 //! committed in one batch may be reported out of order. The room puts them
 //! back in seq order (holding a later event briefly while an earlier one is
-//! missing), serializes each event once and hands the same frame to every
-//! online session of every member.
+//! missing), serializes each event once and hands every online session of
+//! every member its frame: the same for all, or for a message in envelope
+//! version 2 one with only that member's key wrap (`ws::event_frames`).
 
 use crate::actors::messages::{DeliverEvent, PublishEvent, StopRoom};
-use crate::ws::frame::encode;
+use crate::ws::event_frames::EventFrames;
 use actix::prelude::*;
-use ferrogram_core::ids::{ChatId, Seq};
-use ferrogram_core::proto::ws::ServerFrame;
+use ferrogram_core::ids::{ChatId, Seq, UserId};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -79,8 +79,10 @@ impl<T> SeqOrderer<T> {
 }
 
 struct Pending {
-    event: DeliverEvent,
-    targets: Vec<Recipient<DeliverEvent>>,
+    chat_id: ChatId,
+    seq: Seq,
+    frames: EventFrames,
+    targets: Vec<(UserId, Recipient<DeliverEvent>)>,
 }
 
 pub struct ChatRoom {
@@ -100,8 +102,12 @@ impl ChatRoom {
 
     fn deliver(ready: Vec<(Seq, Pending)>) {
         for (_, pending) in ready {
-            for target in &pending.targets {
-                target.do_send(pending.event.clone());
+            for (user, target) in &pending.targets {
+                target.do_send(DeliverEvent {
+                    chat_id: pending.chat_id,
+                    seq: pending.seq,
+                    frame: pending.frames.for_member(*user),
+                });
             }
         }
     }
@@ -140,13 +146,10 @@ impl Handler<PublishEvent> for ChatRoom {
     fn handle(&mut self, msg: PublishEvent, ctx: &mut Self::Context) {
         let PublishEvent { event, targets } = msg;
         let (chat_id, seq) = (event.chat_id, event.seq);
-        let frame = encode(&ServerFrame::Event { event });
         let pending = Pending {
-            event: DeliverEvent {
-                chat_id,
-                seq,
-                frame,
-            },
+            chat_id,
+            seq,
+            frames: EventFrames::new(event),
             targets,
         };
         Self::deliver(self.orderer.push(seq, pending));

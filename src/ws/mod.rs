@@ -9,6 +9,7 @@
 //! The frame protocol is documented in `docs/protocol.md` and typed in
 //! `ferrogram_core::proto::ws`.
 
+pub mod event_frames;
 pub mod frame;
 pub mod input;
 pub mod socket;

@@ -7,6 +7,7 @@
 
 use crate::events;
 use crate::StorageError;
+use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
 use ferrogram_core::proto::{Chat, ChatKind, ChatSummary, Member, Role, UserProfile};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -321,7 +322,9 @@ fn summary_of(
         unread_count: events::unread_count(conn, chat.id, me.user_id, me.read_seq)?,
         others_read_seq,
         others_delivered_seq,
-        last_message: events::last_message(conn, chat.id, me.joined_seq)?,
+        // Only the reader's own key wrap travels (envelope version 2).
+        last_message: events::last_message(conn, chat.id, me.joined_seq)?
+            .map(|event| event_for_reader(event, me.user_id)),
     })
 }
 

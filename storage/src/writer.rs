@@ -1273,6 +1273,7 @@ pub(crate) mod tests {
                 })
                 .collect(),
             signature: B64(vec![0; 384]),
+            wrap_proof: None,
         }
     }
 

@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use ferrogram_client::proto::{ChatKind, MessagePayload, Role};
+use ferrogram_client::proto::{
+    ChatKind, Envelope, EventBody, HistoryPage, HistoryRequest, MessagePayload, Role,
+};
 use ferrogram_client::{ChatChangeKind, ClientEvent, Verification};
+use ferrogram_core::crypto::envelope::open_payload;
 
 use crate::helpers::spawn_app;
 use crate::support::{person, Device};
@@ -115,6 +118,50 @@ async fn a_group_of_three_all_read_every_message() {
             .drain_messages(Duration::from_millis(300))
             .await
             .is_empty());
+    }
+
+    // Each member's copy holds only its own key wrap and its proof
+    // (envelope version 2), in history as live, and still opens.
+    for (device, me) in devices.iter().zip(&people) {
+        let page: HistoryPage = device
+            .messenger
+            .call(
+                "message.history",
+                &HistoryRequest {
+                    chat_id: chat.id,
+                    before_seq: None,
+                    after_seq: None,
+                    limit: None,
+                },
+            )
+            .await
+            .unwrap();
+        let envelopes: Vec<&Envelope> = page
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Message { envelope, .. } => Some(envelope),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(envelopes.len(), 3);
+        for envelope in envelopes {
+            assert_eq!(envelope.wraps.len(), 1);
+            assert_eq!(envelope.wraps[0].user_id, me.id);
+            assert_eq!(envelope.wrap_proof.as_ref().map(|p| p.count), Some(3));
+            let sender = people
+                .iter()
+                .find(|p| p.id == envelope.header.sender)
+                .unwrap();
+            let payload = open_payload(
+                envelope,
+                me.id,
+                &me.identity,
+                &sender.identity.public_keys(),
+            )
+            .unwrap();
+            assert!(payload.text.starts_with("message from "));
+        }
     }
 
     // Chat changes reach everyone as events.

@@ -654,6 +654,7 @@ mod tests {
             body: B64(vec![3; 2000]),
             wraps: vec![],
             signature: B64(vec![4; 384]),
+            wrap_proof: None,
         };
         let text = event_frame(EventBody::Message {
             client_msg_id: "ab.2.15.123".into(),

@@ -283,6 +283,7 @@ pub fn chat_template(chat_id: i64, members: &[(i64, usize)], sealed: &Sealed) ->
             })
             .collect(),
         signature: sealed.signature.clone(),
+        wrap_proof: None,
     };
     let request = SendMessageRequest {
         chat_id: ChatId(chat_id),

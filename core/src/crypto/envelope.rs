@@ -7,7 +7,10 @@
 //! - The content key is wrapped with RSA-OAEP (SHA-256, labelled) for every
 //!   recipient, the sender's own account included, so each of its devices reads it.
 //! - The sender signs, with RSA-PSS (SHA-256), a canonical length-prefixed
-//!   encoding of the version, header, key id, nonce, body and every wrap.
+//!   encoding of the version, header, key id, nonce, body, the number of
+//!   wraps and the root of a hash tree over them (`wrap_tree`; version 1
+//!   signed every wrap inline). The server can so deliver each member only
+//!   its own wrap with its path in the tree ([`MemberViews`]).
 //!
 //! Receivers verify the signature before any private-key operation, so
 //! forged or tampered envelopes never reach RSA decryption. The server calls
@@ -19,11 +22,13 @@ use super::fingerprint::fingerprint_bytes;
 use super::identity::{Identity, CONTENT_KEY_OAEP_LABEL};
 use super::sealed::{aead_decrypt, aead_encrypt, NONCE_LEN, TAG_LEN};
 use super::spki::{self, MAX_RSA_BITS, MIN_RSA_BITS};
+use super::wrap_tree::{leaf_hash, root_from_proof, WrapTree};
 use super::{validate_public_keys, CryptoError, KeyRole};
 use crate::b64::B64;
 use crate::ids::{ChatId, UserId};
 use crate::proto::{
-    Envelope, EnvelopeHeader, KeyWrap, MessagePayload, PublicKeys, ENVELOPE_VERSION,
+    ChatEvent, Envelope, EnvelopeHeader, EventBody, KeyWrap, MessagePayload, PublicKeys, WrapProof,
+    ENVELOPE_VERSION,
 };
 use rand_core::CryptoRng;
 use rsa::Oaep;
@@ -152,8 +157,9 @@ pub fn seal(
         body: B64(body),
         wraps,
         signature: B64::default(),
+        wrap_proof: None,
     };
-    envelope.signature = B64(sender.sign(rng, &signed_encoding(&envelope))?);
+    envelope.signature = B64(sender.sign(rng, &signed_encoding(&envelope)?)?);
     Ok(envelope)
 }
 
@@ -233,7 +239,7 @@ pub fn verify_signature(
     envelope: &Envelope,
     sender_public: &PublicKeys,
 ) -> Result<(), EnvelopeError> {
-    if envelope.version != ENVELOPE_VERSION {
+    if !(1..=ENVELOPE_VERSION).contains(&envelope.version) {
         return Err(EnvelopeError::UnsupportedVersion(envelope.version));
     }
     if envelope.sender_key.as_slice() != fingerprint_bytes(sender_public) {
@@ -241,7 +247,7 @@ pub fn verify_signature(
     }
     let key = spki::decode(sender_public.sign.as_slice(), KeyRole::Sign)
         .map_err(EnvelopeError::SenderKey)?;
-    key.pss_verify::<Sha256>(&signed_encoding(envelope), envelope.signature.as_slice())
+    key.pss_verify::<Sha256>(&signed_encoding(envelope)?, envelope.signature.as_slice())
         .map_err(|_| EnvelopeError::BadSignature)
 }
 
@@ -273,6 +279,11 @@ pub fn verify_structure(
     use EnvelopeError::Malformed;
     if envelope.version != ENVELOPE_VERSION {
         return Err(EnvelopeError::UnsupportedVersion(envelope.version));
+    }
+    if envelope.wrap_proof.is_some() {
+        return Err(Malformed(
+            "wrap_proof is set by the server, not by a sender",
+        ));
     }
     check_header(&envelope.header)?;
     if envelope.sender_key.len() != KEY_ID_LEN {
@@ -357,8 +368,11 @@ fn header_encoding(version: u32, header: &EnvelopeHeader, sender_key: &[u8]) -> 
     encoding.finish()
 }
 
-/// Everything the signature covers: every field of the envelope but the signature.
-fn signed_encoding(envelope: &Envelope) -> Vec<u8> {
+/// Everything the signature covers: every field of the envelope but the
+/// signature; the wraps inline (version 1) or as the count and root of their
+/// hash tree (version 2), the root worked out from `wrap_proof` when the
+/// envelope holds only the reader's wrap.
+fn signed_encoding(envelope: &Envelope) -> Result<Vec<u8>, EnvelopeError> {
     let mut encoding = Canonical::new(SIGNATURE_DOMAIN);
     encoding
         .bytes(&header_encoding(
@@ -367,15 +381,97 @@ fn signed_encoding(envelope: &Envelope) -> Vec<u8> {
             envelope.sender_key.as_slice(),
         ))
         .bytes(envelope.nonce.as_slice())
-        .bytes(envelope.body.as_slice())
-        .count(envelope.wraps.len());
-    for wrap in &envelope.wraps {
-        encoding
-            .i64(wrap.user_id.0)
-            .bytes(wrap.key_id.as_slice())
-            .bytes(wrap.wrapped_key.as_slice());
+        .bytes(envelope.body.as_slice());
+    match (envelope.version, &envelope.wrap_proof) {
+        (1, None) => {
+            encoding.count(envelope.wraps.len());
+            for wrap in &envelope.wraps {
+                encoding
+                    .i64(wrap.user_id.0)
+                    .bytes(wrap.key_id.as_slice())
+                    .bytes(wrap.wrapped_key.as_slice());
+            }
+        }
+        (1, Some(_)) => {
+            return Err(EnvelopeError::Malformed(
+                "a version 1 envelope has no wrap_proof",
+            ))
+        }
+        (_, None) => {
+            let tree = WrapTree::new(&envelope.wraps);
+            encoding.count(tree.count()).bytes(&tree.root());
+        }
+        (_, Some(proof)) => {
+            let [wrap] = envelope.wraps.as_slice() else {
+                return Err(EnvelopeError::Malformed(
+                    "an envelope with a wrap_proof holds exactly one wrap",
+                ));
+            };
+            let root = root_from_proof(leaf_hash(wrap), proof).ok_or(EnvelopeError::Malformed(
+                "the wrap_proof does not fit its index and count",
+            ))?;
+            encoding.count(proof.count as usize).bytes(&root);
+        }
     }
-    encoding.finish()
+    Ok(encoding.finish())
+}
+
+/// `event` as `reader` receives it: a message or edit in envelope version 2
+/// with only the reader's wrap and its proof ([`MemberViews`]); anything
+/// else unchanged.
+pub fn event_for_reader(mut event: ChatEvent, reader: UserId) -> ChatEvent {
+    if let EventBody::Message { envelope, .. } | EventBody::Edit { envelope, .. } = &mut event.body
+    {
+        if let Some(view) = MemberViews::new(envelope).and_then(|views| views.view(reader)) {
+            *envelope = view;
+        }
+    }
+    event
+}
+
+/// What a server needs to send each member of a chat only its own wrap of a
+/// version 2 envelope: the hash tree over the wraps, built once per message.
+pub struct MemberViews<'a> {
+    envelope: &'a Envelope,
+    tree: WrapTree,
+}
+
+impl<'a> MemberViews<'a> {
+    /// None for an envelope that cannot be cut down: version 1 (its
+    /// signature covers every wrap) or one already holding a proof.
+    pub fn new(envelope: &'a Envelope) -> Option<Self> {
+        (envelope.version >= 2 && envelope.wrap_proof.is_none()).then(|| Self {
+            envelope,
+            tree: WrapTree::new(&envelope.wraps),
+        })
+    }
+
+    /// `user`'s wrap and its proof, or None when the envelope has no wrap
+    /// for `user`.
+    pub fn wrap_of(&self, user: UserId) -> Option<(&'a KeyWrap, WrapProof)> {
+        let index = self
+            .envelope
+            .wraps
+            .binary_search_by_key(&user, |wrap| wrap.user_id)
+            .ok()?;
+        Some((self.envelope.wraps.get(index)?, self.tree.proof(index)?))
+    }
+
+    /// The envelope as `user` receives it: only `user`'s wrap, with its proof.
+    pub fn view(&self, user: UserId) -> Option<Envelope> {
+        let (wrap, proof) = self.wrap_of(user)?;
+        let envelope = self.envelope;
+        Some(Envelope {
+            version: envelope.version,
+            header: envelope.header.clone(),
+            sender_key: envelope.sender_key.clone(),
+            nonce: envelope.nonce.clone(),
+            body: envelope.body.clone(),
+            wraps: vec![wrap.clone()],
+            signature: envelope.signature.clone(),
+            wrap_proof: Some(proof),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -528,7 +624,8 @@ mod tests {
         let original = sealed(b"tamper with me", &[ALICE, BOB, CAROL], 5);
         let flip = |b: &mut B64, at: usize| b.0[at] ^= 0x01;
         let tampers: Vec<Tamper> = vec![
-            ("version", Box::new(|e| e.version = 2)),
+            ("version 1", Box::new(|e| e.version = 1)),
+            ("version 3", Box::new(|e| e.version = 3)),
             ("chat_id", Box::new(|e| e.header.chat_id = ChatId(8))),
             ("sender", Box::new(|e| e.header.sender = BOB)),
             (
@@ -640,7 +737,7 @@ mod tests {
         let mut envelope = sealed(b"x", &[ALICE, BOB, CAROL], 9);
         envelope.wraps[1].wrapped_key = envelope.wraps[2].wrapped_key.clone();
         envelope.signature = B64(identity(ALICE)
-            .sign(&mut seeded_rng(10), &signed_encoding(&envelope))
+            .sign(&mut seeded_rng(10), &signed_encoding(&envelope).unwrap())
             .unwrap());
         assert_eq!(
             open(&envelope, BOB, identity(BOB), &keys(ALICE)),
@@ -766,11 +863,147 @@ mod tests {
                 "{what}"
             );
         }
-        let mut future = envelope;
-        future.version = 2;
+        for version in [1, 3] {
+            let mut other = envelope.clone();
+            other.version = version;
+            assert_eq!(
+                verify_structure(&other, &[ALICE, BOB], MAX_BODY),
+                Err(EnvelopeError::UnsupportedVersion(version))
+            );
+        }
+        let mut with_proof = envelope.clone();
+        with_proof.wrap_proof = MemberViews::new(&envelope)
+            .unwrap()
+            .wrap_of(BOB)
+            .map(|p| p.1);
+        assert!(matches!(
+            verify_structure(&with_proof, &[ALICE, BOB], MAX_BODY),
+            Err(EnvelopeError::Malformed(_))
+        ));
+    }
+
+    const EVERYONE: [UserId; 4] = [ALICE, BOB, CAROL, MALLORY];
+
+    #[test]
+    fn each_member_opens_its_own_cut_down_view() {
+        let payload = MessagePayload::text("for the whole group");
+        let envelope = seal_payload(
+            &payload,
+            header(ALICE),
+            identity(ALICE),
+            &recipients(&EVERYONE),
+            &mut seeded_rng(21),
+        )
+        .unwrap();
+        let views = MemberViews::new(&envelope).unwrap();
+        let full_json = serde_json::to_string(&envelope).unwrap();
+        assert!(!full_json.contains("wrap_proof"));
+        for member in EVERYONE {
+            let view = views.view(member).unwrap();
+            assert_eq!(view.wraps.len(), 1);
+            assert_eq!(view.wraps[0].user_id, member);
+            let json = serde_json::to_string(&view).unwrap();
+            assert!(json.len() < full_json.len());
+            let view: Envelope = serde_json::from_str(&json).unwrap();
+            verify_signature(&view, &keys(ALICE)).unwrap();
+            assert_eq!(
+                open_payload(&view, member, identity(member), &keys(ALICE)).unwrap(),
+                payload
+            );
+            // The stored form never keeps a proof.
+            let stored = Envelope::from_stored(&view.to_stored().unwrap()).unwrap();
+            assert_eq!(stored.wrap_proof, None);
+        }
+        assert!(views.view(UserId(99)).is_none());
+        // A view is not cut down again; version 1 envelopes are not cut at all.
+        assert!(MemberViews::new(&views.view(BOB).unwrap()).is_none());
+        let old: Envelope = serde_json::from_str(GOLDEN_V1_ENVELOPE).unwrap();
+        assert!(MemberViews::new(&old).is_none());
+    }
+
+    #[test]
+    fn a_cut_down_view_cannot_be_bent() {
+        let envelope = sealed(b"members only", &EVERYONE, 22);
+        let views = MemberViews::new(&envelope).unwrap();
+        let bob = views.view(BOB).unwrap();
+        let (carol_wrap, carol_proof) = views.wrap_of(CAROL).unwrap();
+        let check = |what: &str, edit: &dyn Fn(&mut Envelope)| {
+            let mut bent = bob.clone();
+            edit(&mut bent);
+            let result = open(&bent, BOB, identity(BOB), &keys(ALICE));
+            assert!(
+                matches!(
+                    result,
+                    Err(EnvelopeError::BadSignature | EnvelopeError::Malformed(_))
+                ),
+                "{what}: {result:?}"
+            );
+        };
+        check("another member's wrap", &|e| {
+            e.wraps[0] = carol_wrap.clone();
+        });
+        check("another member's proof", &|e| {
+            e.wrap_proof = Some(carol_proof.clone());
+        });
+        check("wrap with its own proof relabelled", &|e| {
+            e.wraps[0] = KeyWrap {
+                user_id: BOB,
+                ..carol_wrap.clone()
+            };
+            e.wrap_proof = Some(carol_proof.clone());
+        });
+        check("flipped path hash", &|e| {
+            e.wrap_proof.as_mut().unwrap().path[0].0[3] ^= 1;
+        });
+        check("moved index", &|e| {
+            e.wrap_proof.as_mut().unwrap().index ^= 1;
+        });
+        check("other count", &|e| {
+            e.wrap_proof.as_mut().unwrap().count += 1;
+        });
+        check("fewer members claimed", &|e| {
+            let proof = e.wrap_proof.as_mut().unwrap();
+            proof.count = 2;
+            proof.path.truncate(1);
+        });
+        check("two wraps and a proof", &|e| {
+            e.wraps.push(carol_wrap.clone());
+        });
+        check("no wraps and a proof", &|e| e.wraps.clear());
+        check("a proof on version 1", &|e| e.version = 1);
+        // Carol's honest view given to Bob names no wrap of his.
         assert_eq!(
-            verify_structure(&future, &[ALICE, BOB], MAX_BODY),
-            Err(EnvelopeError::UnsupportedVersion(2))
+            open(
+                &views.view(CAROL).unwrap(),
+                BOB,
+                identity(BOB),
+                &keys(ALICE)
+            ),
+            Err(EnvelopeError::NotARecipient)
+        );
+    }
+
+    const GOLDEN_V1_ENVELOPE: &str = include_str!("testdata/golden-envelope-v1.json");
+
+    /// Messages stored before version 2 keep opening: a version 1 envelope
+    /// sealed with the same inputs as the golden one below.
+    #[test]
+    fn golden_version_1_envelope_still_opens() {
+        let (payload, _) = golden_inputs();
+        let stored: Envelope = serde_json::from_str(GOLDEN_V1_ENVELOPE).unwrap();
+        assert_eq!(stored.version, 1);
+        verify_signature(&stored, &keys(ALICE)).unwrap();
+        for member in [ALICE, BOB] {
+            assert_eq!(
+                open_payload(&stored, member, identity(member), &keys(ALICE)).unwrap(),
+                payload
+            );
+        }
+        let mut tampered = stored.clone();
+        tampered.wraps[1].wrapped_key.0[9] ^= 1;
+        assert_eq!(
+            verify_signature(&tampered, &keys(ALICE)),
+            Err(EnvelopeError::BadSignature)
         );
     }
 

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod kdf;
 pub mod sealed;
 mod spki;
+pub mod wrap_tree;
 
 #[cfg(test)]
 mod test_support;

@@ -11,7 +11,10 @@ use crate::ids::{ChatId, Millis, Seq, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Format version of [`Envelope`]; bumped on any change to what is signed.
-pub const ENVELOPE_VERSION: u32 = 1;
+/// Version 2 signs the root of a hash tree over the wraps instead of every
+/// wrap (`crypto::wrap_tree`), so a member can be sent only its own wrap.
+/// Version 1 envelopes (stored before) still open.
+pub const ENVELOPE_VERSION: u32 = 2;
 
 /// One encrypted, signed message (or edit) for every member of a chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +32,56 @@ pub struct Envelope {
     /// (ciphertext followed by the 16-byte tag). The header and `sender_key`
     /// are its associated data.
     pub body: B64,
-    /// The content key wrapped for every recipient, sorted by user id.
+    /// The content key wrapped for every recipient, sorted by user id. In a
+    /// delivered version 2 envelope (`wrap_proof` set): only the reader's wrap.
     pub wraps: Vec<KeyWrap>,
-    /// RSA-PSS (SHA-256) signature by the sender over everything above.
+    /// RSA-PSS (SHA-256) signature by the sender over everything above (in
+    /// version 2, over the wraps' hash tree root and count).
     pub signature: B64,
+    /// Set by the server when it sends a member only that member's wrap: where
+    /// the wrap sits in the sender's hash tree. Never sent by a sender, never
+    /// stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_proof: Option<WrapProof>,
+}
+
+/// A member's wrap's place in the hash tree over all wraps of a version 2
+/// envelope (`crypto::wrap_tree`): enough to check the signature with that
+/// one wrap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrapProof {
+    /// The wrap's position among all the envelope's wraps (sorted by user id).
+    pub index: u32,
+    /// How many wraps the sender sealed.
+    pub count: u32,
+    /// The sibling hashes (32 bytes each) from the leaf up to the root.
+    pub path: Vec<B64>,
+}
+
+/// The fields of an envelope in the stored form, in their order. A delivery's
+/// `wrap_proof` is never stored, and postcard cannot skip a field, so the
+/// stored form has its own shape (the one rows were first written in).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    version: u32,
+    header: &'a EnvelopeHeader,
+    sender_key: &'a B64,
+    nonce: &'a B64,
+    body: &'a B64,
+    wraps: &'a [KeyWrap],
+    signature: &'a B64,
+}
+
+#[derive(Deserialize)]
+struct StoredOwned {
+    version: u32,
+    header: EnvelopeHeader,
+    sender_key: B64,
+    nonce: B64,
+    body: B64,
+    wraps: Vec<KeyWrap>,
+    signature: B64,
 }
 
 /// First byte of an envelope's stored form ([`Envelope::to_stored`]).
@@ -48,8 +97,18 @@ impl Envelope {
     /// fields in postcard (lengths as varints, bytes as they are). About
     /// 70 % of the JSON with base64 (2.3 KB instead of 3.3 KB for a 1 KiB
     /// direct message), and cheaper to write and read.
+    /// A `wrap_proof` is not part of it (see [`WrapProof`]).
     pub fn to_stored(&self) -> Result<Vec<u8>, StoredEnvelopeError> {
-        postcard::to_extend(self, vec![STORED_FORMAT]).map_err(|_| StoredEnvelopeError)
+        let stored = StoredRef {
+            version: self.version,
+            header: &self.header,
+            sender_key: &self.sender_key,
+            nonce: &self.nonce,
+            body: &self.body,
+            wraps: &self.wraps,
+            signature: &self.signature,
+        };
+        postcard::to_extend(&stored, vec![STORED_FORMAT]).map_err(|_| StoredEnvelopeError)
     }
 
     /// Reads [`Envelope::to_stored`]'s output; anything else (another
@@ -57,7 +116,27 @@ impl Envelope {
     pub fn from_stored(bytes: &[u8]) -> Result<Envelope, StoredEnvelopeError> {
         match bytes.split_first() {
             Some((&STORED_FORMAT, rest)) => match postcard::take_from_bytes(rest) {
-                Ok((envelope, [])) => Ok(envelope),
+                Ok((stored, [])) => {
+                    let StoredOwned {
+                        version,
+                        header,
+                        sender_key,
+                        nonce,
+                        body,
+                        wraps,
+                        signature,
+                    } = stored;
+                    Ok(Envelope {
+                        version,
+                        header,
+                        sender_key,
+                        nonce,
+                        body,
+                        wraps,
+                        signature,
+                        wrap_proof: None,
+                    })
+                }
                 _ => Err(StoredEnvelopeError),
             },
             _ => Err(StoredEnvelopeError),

@@ -7,6 +7,7 @@ use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::proto::{HistoryPage, HistoryRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::events::{self, HistoryQuery};
@@ -48,6 +49,11 @@ impl CommandHandler<HandlerCtx> for History {
             .storage
             .run(move |conn| -> Result<_, Fail> { Ok(events::history(conn, chat_id, &query)?) })
             .await?;
+        // Each message with only the reader's own key wrap (envelope version 2).
+        let events = events
+            .into_iter()
+            .map(|event| event_for_reader(event, me))
+            .collect();
         Ok(HistoryPage { events, more })
     }
 }

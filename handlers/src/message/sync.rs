@@ -6,6 +6,7 @@
 use crate::chat::member_access;
 use crate::error::Fail;
 use crate::HandlerCtx;
+use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::ChatEvent;
 use ferrogram_core::ApiError;
@@ -24,12 +25,17 @@ pub async fn missed_events(
 ) -> Result<Vec<ChatEvent>, ApiError> {
     let (_, membership) = member_access(ctx, chat_id, user).await?;
     let from = after_seq.max(membership.joined_seq - 1);
-    Ok(ctx
+    let events = ctx
         .storage
         .run(move |conn| -> Result<_, Fail> {
             Ok(events::events_after(conn, chat_id, from, limit)?)
         })
-        .await?)
+        .await?;
+    // Each message with only the reader's own key wrap (envelope version 2).
+    Ok(events
+        .into_iter()
+        .map(|event| event_for_reader(event, user))
+        .collect())
 }
 
 /// The chats `user` is a member of, with their last seq: what a gateway

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Independent check of golden-envelope.json with Python `cryptography`.
+"""Independent check of golden-envelope.json (version 2) and
+golden-envelope-v1.json with Python `cryptography`.
 
 Re-implements the envelope format from its description (crypto/envelope.rs,
-crypto/fingerprint.rs, crypto/spki.rs) without any Rust code: recomputes the
-key ids, verifies the RSA-PSS signature, unwraps Bob's content key with
-RSA-OAEP and opens the AES-256-GCM body. Run by hand after a format change:
+crypto/wrap_tree.rs, crypto/fingerprint.rs, crypto/spki.rs) without any Rust
+code: recomputes the key ids, the wraps' hash tree (version 2), verifies the
+RSA-PSS signature, unwraps Bob's content key with RSA-OAEP and opens the
+AES-256-GCM body. Run by hand after a format change:
     python3 core/src/crypto/testdata/check_golden_envelope.py
 """
 import base64, hashlib, json, pathlib, struct
@@ -53,45 +55,70 @@ def key_id(sign_key, enc_key) -> bytes:
     return hashlib.sha256(encoding).digest()
 
 
-envelope = json.loads((HERE / "golden-envelope.json").read_text())
+def wrap_fields(wrap) -> bytes:
+    return struct.pack(">q", wrap["user_id"]) + lp(b(wrap["key_id"])) + lp(b(wrap["wrapped_key"]))
+
+
+def tree_root(wraps) -> bytes:
+    """Version 2: leaves pairwise up, a last node without a neighbour moves up."""
+    level = [hashlib.sha256(lp(b"ferrogram/v2/wrap-leaf") + wrap_fields(w)).digest() for w in wraps]
+    while len(level) > 1:
+        pairs = [level[i : i + 2] for i in range(0, len(level), 2)]
+        level = [
+            hashlib.sha256(lp(b"ferrogram/v2/wrap-node") + lp(p[0]) + lp(p[1])).digest() if len(p) == 2 else p[0]
+            for p in pairs
+        ]
+    return level[0]
+
+
+def check(name: str):
+    envelope = json.loads((HERE / name).read_text())
+    alice_sign, alice_enc = identity(0)
+    bob_sign, bob_enc = identity(1)
+
+    assert b(envelope["sender_key"]) == key_id(alice_sign, alice_enc)
+    assert b(envelope["wraps"][1]["key_id"]) == key_id(bob_sign, bob_enc)
+
+    h = envelope["header"]
+    header = (
+        lp(b"ferrogram/v1/envelope-header")
+        + struct.pack(">I", envelope["version"])
+        + struct.pack(">q", h["chat_id"])
+        + struct.pack(">q", h["sender"])
+        + lp(h["client_msg_id"].encode())
+        + struct.pack(">q", h["sent_at"])
+        + lp(b(envelope["sender_key"]))
+    )
+    signed = (
+        lp(b"ferrogram/v1/envelope-signature")
+        + lp(header)
+        + lp(b(envelope["nonce"]))
+        + lp(b(envelope["body"]))
+        + struct.pack(">Q", len(envelope["wraps"]))
+    )
+    if envelope["version"] == 1:
+        for wrap in envelope["wraps"]:
+            signed += wrap_fields(wrap)
+    else:
+        assert envelope["version"] == 2
+        signed += lp(tree_root(envelope["wraps"]))
+
+    alice_sign.public_key().verify(
+        b(envelope["signature"]),
+        signed,
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+        hashes.SHA256(),
+    )
+    content_key = bob_enc.decrypt(
+        b(envelope["wraps"][1]["wrapped_key"]),
+        padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=b"ferrogram/v1/content-key"),
+    )
+    plaintext = AESGCM(content_key).decrypt(b(envelope["nonce"]), b(envelope["body"]), header)
+    assert len(plaintext) % 64 == 0
+    print(json.loads(plaintext))
+    print(f"{name} OK")
+
+
 b = lambda field: base64.b64decode(field)
-alice_sign, alice_enc = identity(0)
-bob_sign, bob_enc = identity(1)
-
-assert b(envelope["sender_key"]) == key_id(alice_sign, alice_enc)
-assert b(envelope["wraps"][1]["key_id"]) == key_id(bob_sign, bob_enc)
-
-h = envelope["header"]
-header = (
-    lp(b"ferrogram/v1/envelope-header")
-    + struct.pack(">I", envelope["version"])
-    + struct.pack(">q", h["chat_id"])
-    + struct.pack(">q", h["sender"])
-    + lp(h["client_msg_id"].encode())
-    + struct.pack(">q", h["sent_at"])
-    + lp(b(envelope["sender_key"]))
-)
-signed = (
-    lp(b"ferrogram/v1/envelope-signature")
-    + lp(header)
-    + lp(b(envelope["nonce"]))
-    + lp(b(envelope["body"]))
-    + struct.pack(">Q", len(envelope["wraps"]))
-)
-for wrap in envelope["wraps"]:
-    signed += struct.pack(">q", wrap["user_id"]) + lp(b(wrap["key_id"])) + lp(b(wrap["wrapped_key"]))
-
-alice_sign.public_key().verify(
-    b(envelope["signature"]),
-    signed,
-    padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
-    hashes.SHA256(),
-)
-content_key = bob_enc.decrypt(
-    b(envelope["wraps"][1]["wrapped_key"]),
-    padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=b"ferrogram/v1/content-key"),
-)
-plaintext = AESGCM(content_key).decrypt(b(envelope["nonce"]), b(envelope["body"]), header)
-assert len(plaintext) % 64 == 0
-print(json.loads(plaintext))
-print("golden envelope OK")
+check("golden-envelope-v1.json")
+check("golden-envelope.json")
