@@ -84,6 +84,21 @@ struct StoredOwned {
     signature: B64,
 }
 
+impl From<StoredOwned> for Envelope {
+    fn from(stored: StoredOwned) -> Self {
+        Envelope {
+            version: stored.version,
+            header: stored.header,
+            sender_key: stored.sender_key,
+            nonce: stored.nonce,
+            body: stored.body,
+            wraps: stored.wraps,
+            signature: stored.signature,
+            wrap_proof: None,
+        }
+    }
+}
+
 /// First byte of an envelope's stored form ([`Envelope::to_stored`]).
 const STORED_FORMAT: u8 = 1;
 
@@ -115,28 +130,8 @@ impl Envelope {
     /// format byte, trailing bytes, a truncated field) is an error.
     pub fn from_stored(bytes: &[u8]) -> Result<Envelope, StoredEnvelopeError> {
         match bytes.split_first() {
-            Some((&STORED_FORMAT, rest)) => match postcard::take_from_bytes(rest) {
-                Ok((stored, [])) => {
-                    let StoredOwned {
-                        version,
-                        header,
-                        sender_key,
-                        nonce,
-                        body,
-                        wraps,
-                        signature,
-                    } = stored;
-                    Ok(Envelope {
-                        version,
-                        header,
-                        sender_key,
-                        nonce,
-                        body,
-                        wraps,
-                        signature,
-                        wrap_proof: None,
-                    })
-                }
+            Some((&STORED_FORMAT, rest)) => match postcard::take_from_bytes::<StoredOwned>(rest) {
+                Ok((stored, [])) => Ok(stored.into()),
                 _ => Err(StoredEnvelopeError),
             },
             _ => Err(StoredEnvelopeError),
