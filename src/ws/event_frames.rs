@@ -4,7 +4,7 @@
 //! edit in envelope version 2 is not: each member gets only its own key wrap
 //! and that wrap's path in the sender's hash tree (`wrap_proof`, see
 //! `ferrogram_core::crypto::wrap_tree`), so a member of a group of 100 gets
-//! about 3 KB instead of 60 KB. The event is serialized once with no wraps;
+//! about 3.4 KB instead of 63 KB. The event is serialized once with no wraps;
 //! each member's frame is that text with the member's wrap and proof spliced
 //! in, so no member costs a serialization of the whole event.
 

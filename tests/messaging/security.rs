@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ferrogram_client::proto::{EnvelopeHeader, MessageAck, MessagePayload, SendMessageRequest};
 use ferrogram_client::{ClientEvent, ErrorCode, MessengerError, Verification};
-use ferrogram_core::crypto::envelope::seal_payload;
+use ferrogram_core::crypto::envelope::{seal_payload, MemberViews};
 use ferrogram_core::crypto::Identity;
 use ferrogram_core::ids::{now_millis, ChatId};
 
@@ -399,4 +399,42 @@ async fn a_kept_wrap_key_opens_the_sealed_keys_of_a_resumed_session() {
     let wrong = ferrogram_client::WrapKey::from_bytes([9; 32]);
     assert!(other.unlock_with_key(&wrong, &locked).await.is_err());
     assert!(!other.has_keys());
+}
+
+/// A `wrap_proof` is the server's to add when it cuts an envelope down for
+/// one member; an envelope sent with one is refused, and nothing is stored.
+#[tokio::test]
+async fn a_sender_cannot_send_a_cut_down_envelope() {
+    let app = spawn_app().await;
+    let alice = person(&app, "wpalice", 0).await;
+    let bob = person(&app, "wpbob", 1).await;
+    let a = Device::new(&app, &alice).await;
+    let chat = a.messenger.create_direct(bob.id).await.unwrap();
+    let mut request = forged(chat.id, &alice, &alice.identity, &[&alice, &bob], "cut");
+    let views = MemberViews::new(&request.envelope).unwrap();
+    request.envelope = views.view(bob.id).unwrap();
+    let err = a
+        .messenger
+        .call::<_, MessageAck>("message.send", &request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidEnvelope), "{err}");
+
+    // The whole envelope with a proof added is refused as well.
+    let mut request = forged(chat.id, &alice, &alice.identity, &[&alice, &bob], "cut");
+    let proof = MemberViews::new(&request.envelope)
+        .unwrap()
+        .wrap_of(bob.id)
+        .unwrap()
+        .1;
+    request.envelope.wrap_proof = Some(proof);
+    let err = a
+        .messenger
+        .call::<_, MessageAck>("message.send", &request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidEnvelope), "{err}");
+    assert!(a.messenger.list_chats().await.unwrap()[0]
+        .last_message
+        .is_none());
 }
