@@ -102,6 +102,19 @@ async fn a_short_run_delivers_every_message_exactly_once() {
         assert!(report.e2e_latency.max_ms < 5_000.0, "{}", report.table());
         let usage = report.server.unwrap();
         assert!(usage.peak_rss_kib > 0 && usage.cpu_seconds > 0.0);
+        #[allow(clippy::cast_precision_loss)]
+        let per_message = usage.cpu_seconds * 1e6 / report.sent as f64;
+        assert!((usage.cpu_us_per_message - per_message).abs() < 1e-6);
+        // Here the server runs in the generator's process: both see the
+        // same process's CPU time, read moments apart.
+        let generator = report.generator.unwrap();
+        assert!(generator.cpu_seconds > 0.0, "{}", report.table());
+        assert!(
+            (generator.cpu_seconds - usage.cpu_seconds).abs() < 0.5,
+            "{}",
+            report.table()
+        );
+        assert!(report.table().contains("µs per message"));
     }
     fleet.close();
 }

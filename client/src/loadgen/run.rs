@@ -5,7 +5,7 @@ use super::conn::{Conn, Phase, SendOrder, Shared, SocketOptions};
 use super::creds::Credentials;
 use super::procfs::{self, RssWatch};
 use super::schedule::{FastRng, Schedule};
-use super::stats::{LatencySummary, Report, ServerUsage};
+use super::stats::{cpu_shares, GeneratorUsage, LatencySummary, Report, ServerUsage};
 use super::workload::{self, ChatPlan, Kind, Workload};
 use crate::addr::ServerAddr;
 use futures_util::{stream, StreamExt};
@@ -232,6 +232,7 @@ pub async fn run_phase(
     let total = schedule.total();
     let dropped_before = fleet.shared.dropped.load(Ordering::Relaxed);
     let before = options.server_pid.and_then(procfs::sample);
+    let own_before = procfs::sample(std::process::id());
     let watch = options
         .server_pid
         .map(|pid| RssWatch::start(pid, Duration::from_millis(100)));
@@ -298,6 +299,7 @@ pub async fn run_phase(
     fleet.shared.phase.set(None);
     let wall = start.elapsed();
     let after = options.server_pid.and_then(procfs::sample);
+    let own_after = procfs::sample(std::process::id());
     let peak = match watch {
         Some(w) => w.finish().await,
         None => 0,
@@ -344,15 +346,28 @@ pub async fn run_phase(
         options.duration,
         Duration::from_micros(t.last_activity_us.load(Ordering::Relaxed)),
     );
+    let cpu_between = |before: procfs::ProcSample, after: procfs::ProcSample| {
+        let seconds = procfs::ticks_to_secs(after.cpu_ticks.saturating_sub(before.cpu_ticks));
+        cpu_shares(seconds, wall, report.sent)
+    };
     if let (Some(pid), Some(before), Some(after)) = (options.server_pid, before, after) {
-        let cpu = procfs::ticks_to_secs(after.cpu_ticks.saturating_sub(before.cpu_ticks));
+        let (cpu_seconds, cpu_cores_busy, cpu_us_per_message) = cpu_between(before, after);
         report.server = Some(ServerUsage {
             pid,
             peak_rss_kib: peak.max(after.rss_kib),
             rss_before_kib: before.rss_kib,
             rss_after_kib: after.rss_kib,
-            cpu_seconds: cpu,
-            cpu_cores_busy: cpu / wall.as_secs_f64().max(1e-9),
+            cpu_seconds,
+            cpu_cores_busy,
+            cpu_us_per_message,
+        });
+    }
+    if let (Some(before), Some(after)) = (own_before, own_after) {
+        let (cpu_seconds, cpu_cores_busy, cpu_us_per_message) = cpu_between(before, after);
+        report.generator = Some(GeneratorUsage {
+            cpu_seconds,
+            cpu_cores_busy,
+            cpu_us_per_message,
         });
     }
     report

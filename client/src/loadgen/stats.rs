@@ -198,6 +198,27 @@ pub struct ServerUsage {
     pub cpu_seconds: f64,
     /// `cpu_seconds` per second of the phase (2.0 = both cores of a 2-core machine).
     pub cpu_cores_busy: f64,
+    /// `cpu_seconds` per message sent in the phase, in microseconds.
+    pub cpu_us_per_message: f64,
+}
+
+/// The generator's own CPU time during the phase (this process, from
+/// /proc/self): on a shared machine, what it takes is not the server's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct GeneratorUsage {
+    pub cpu_seconds: f64,
+    pub cpu_cores_busy: f64,
+    pub cpu_us_per_message: f64,
+}
+
+/// CPU seconds as (seconds, cores busy over `wall`, µs per message).
+#[allow(clippy::cast_precision_loss)]
+pub fn cpu_shares(cpu_seconds: f64, wall: Duration, messages: u64) -> (f64, f64, f64) {
+    (
+        cpu_seconds,
+        cpu_seconds / wall.as_secs_f64().max(1e-9),
+        cpu_seconds * 1e6 / messages.max(1) as f64,
+    )
 }
 
 /// One phase's result.
@@ -238,6 +259,7 @@ pub struct Report {
     /// 10 ms (then it is the bottleneck, not the server).
     pub generator_lag_ms_max: f64,
     pub server: Option<ServerUsage>,
+    pub generator: Option<GeneratorUsage>,
 }
 
 impl Report {
@@ -326,13 +348,23 @@ impl Report {
             row(
                 "server",
                 format!(
-                    "pid {}: peak RSS {:.1} MiB (before {:.1}, after {:.1}), CPU {:.2} s ({:.2} cores)",
+                    "pid {}: peak RSS {:.1} MiB (before {:.1}, after {:.1}), CPU {:.2} s ({:.2} cores, {:.1} µs per message)",
                     s.pid,
                     kib_to_mib(s.peak_rss_kib),
                     kib_to_mib(s.rss_before_kib),
                     kib_to_mib(s.rss_after_kib),
                     s.cpu_seconds,
-                    s.cpu_cores_busy
+                    s.cpu_cores_busy,
+                    s.cpu_us_per_message
+                ),
+            );
+        }
+        if let Some(g) = &self.generator {
+            row(
+                "generator",
+                format!(
+                    "CPU {:.2} s ({:.2} cores, {:.1} µs per message)",
+                    g.cpu_seconds, g.cpu_cores_busy, g.cpu_us_per_message
                 ),
             );
         }
@@ -348,6 +380,28 @@ fn kib_to_mib(kib: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_shared_out_over_the_wall_time_and_the_messages() {
+        let (seconds, cores, per_message) = cpu_shares(3.0, Duration::from_secs(2), 30_000);
+        assert!((seconds - 3.0).abs() < 1e-9);
+        assert!((cores - 1.5).abs() < 1e-9);
+        assert!((per_message - 100.0).abs() < 1e-9);
+        // no messages, no wall time: finite numbers, no division by zero
+        let (_, cores, per_message) = cpu_shares(1.0, Duration::ZERO, 0);
+        assert!(cores.is_finite() && per_message.is_finite());
+        let report = Report {
+            generator: Some(GeneratorUsage {
+                cpu_seconds: 4.2,
+                cpu_cores_busy: 0.42,
+                cpu_us_per_message: 42.0,
+            }),
+            ..Report::default()
+        };
+        assert!(report
+            .table()
+            .contains("generator              CPU 4.20 s (0.42 cores, 42.0 µs per message)"));
+    }
 
     #[test]
     fn percentiles_come_from_the_histogram_in_milliseconds() {
