@@ -116,5 +116,40 @@ async fn a_short_run_delivers_every_message_exactly_once() {
         );
         assert!(report.table().contains("µs per message"));
     }
+    // A connection lost before a phase is missing from it: the phase says so.
+    let workload = run::setup_workload(&fleet, &creds, Kind::Direct { peers: 2 }, 256)
+        .await
+        .unwrap();
+    fleet.conns[0].close();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fleet
+        .shared
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = run::run_phase(
+        &fleet,
+        &workload,
+        4,
+        &PhaseOptions {
+            rate: 50.0,
+            duration: Duration::from_secs(1),
+            drain: Duration::from_secs(3),
+            server_pid: None,
+            message_bytes: 256,
+            seed: 7,
+            progress: false,
+        },
+    )
+    .await;
+    assert_eq!(report.connection_errors, 1, "{}", report.table());
+    assert!(!report.clean(), "{}", report.table());
     fleet.close();
 }

@@ -230,7 +230,6 @@ pub async fn run_phase(
 ) -> Report {
     let schedule = Schedule::new(options.rate, options.duration);
     let total = schedule.total();
-    let dropped_before = fleet.shared.dropped.load(Ordering::Relaxed);
     let before = options.server_pid.and_then(procfs::sample);
     let own_before = procfs::sample(std::process::id());
     let watch = options
@@ -337,7 +336,9 @@ pub async fn run_phase(
         strays: t.strays.load(Ordering::Relaxed),
         e2e_latency: LatencySummary::of(&e2e),
         ack_latency: LatencySummary::of(&ack),
-        connection_errors: fleet.shared.dropped.load(Ordering::Relaxed) - dropped_before,
+        // A connection lost before the phase (in the warm-up, say) is
+        // missing from it too: its user's sends and receipts are.
+        connection_errors: fleet.shared.dropped.load(Ordering::Relaxed),
         generator_lag_ms_max: lag_max.as_secs_f64() * 1000.0,
         server: None,
         ..Report::default()

@@ -253,7 +253,8 @@ pub struct Report {
     pub delivered_per_sec: f64,
     pub e2e_latency: LatencySummary,
     pub ack_latency: LatencySummary,
-    /// Connections that failed to open or were closed during the phase.
+    /// Connections of the fleet closed before the end of the phase (during
+    /// it, or earlier, e.g. in the warm-up: they are missing from it too).
     pub connection_errors: u64,
     /// Moments the generator itself fell behind its schedule by more than
     /// 10 ms (then it is the bottleneck, not the server).
