@@ -787,6 +787,51 @@ async fn a_client_that_stops_reading_its_events_is_disconnected_with_a_reason() 
     );
 }
 
+/// A client may send many commands at once and read the replies afterwards:
+/// the server stops reading while the replies back up, and never takes such
+/// a client for a slow consumer.
+#[tokio::test]
+async fn a_client_that_pipelines_commands_and_then_reads_is_not_too_slow() {
+    const BURST: u64 = 250;
+    let app = spawn_app_with(|c| {
+        c.websocket.outbound_queue = 16;
+        c.websocket.client_timeout_secs = 60;
+    })
+    .await;
+    let alice = person(&app, "wspipea", 0).await;
+    let bob = person(&app, "wspipeb", 1).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+    let chat = bob_ws
+        .ok("chat.create_direct", json!({"user_id": alice.id}))
+        .await;
+    for round in 0..4 {
+        let first = 1_000_000 + round * BURST;
+        for id in first..first + BURST {
+            bob_ws
+                .send(json!({"type": "command", "id": id, "command": "chat.get",
+                    "body": {"chat_id": chat["id"]}}))
+                .await;
+        }
+        let mut ids = Vec::new();
+        while ids.len() < BURST as usize {
+            let frame = match bob_ws.read().await {
+                Got::Frame(frame) => frame,
+                Got::Closed(close) => panic!(
+                    "closed after {} of {BURST} replies of round {round}: {close:?}",
+                    ids.len()
+                ),
+            };
+            if frame["type"] == "reply" {
+                assert!(frame.get("error").is_none(), "{frame}");
+                ids.push(frame["id"].as_u64().unwrap());
+            }
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, (first..first + BURST).collect::<Vec<_>>());
+    }
+}
+
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: usize = statm

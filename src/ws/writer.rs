@@ -23,8 +23,9 @@ use crate::ws::socket::SocketCutter;
 use crate::ws::wire::{Closed, FrameWriter};
 use actix_web::web::Bytes;
 use bytestring::ByteString;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Capacity of the resume backlog queue.
 pub const BULK_QUEUE: usize = 16;
@@ -66,6 +67,9 @@ pub struct Outbox {
     live: mpsc::Sender<Outbound>,
     bulk: mpsc::Sender<Outbound>,
     close: Option<oneshot::Sender<CloseRequest>>,
+    /// Told by the writer each time it takes a frame off `live` (and when it
+    /// ends), for [`Outbox::wait_for_room`].
+    room: Arc<Notify>,
 }
 
 impl Outbox {
@@ -93,11 +97,26 @@ impl Outbox {
     }
 
     /// Resolves once `slots` slots of the live queue are free (false if the
-    /// writer is gone).
+    /// writer is gone). It takes no slot itself: waiting with
+    /// `reserve_many` would hold every slot the writer frees until it had
+    /// them all, so the replies of commands still running would find the
+    /// queue "full" and a client that does read would be closed as too slow.
     pub fn wait_for_room(&self, slots: usize) -> impl std::future::Future<Output = bool> {
         let live = self.live.clone();
+        let room = self.room.clone();
         let slots = slots.clamp(1, live.max_capacity());
-        async move { live.reserve_many(slots).await.is_ok() }
+        async move {
+            loop {
+                if live.is_closed() {
+                    return false;
+                }
+                if live.capacity() >= slots {
+                    return true;
+                }
+                // A wake-up given before this wait is kept (`notify_one`).
+                room.notified().await;
+            }
+        }
     }
 
     /// Asks the writer to close the connection. False when already asked.
@@ -117,11 +136,29 @@ pub fn spawn(ws: FrameWriter, capacity: usize, cutter: SocketCutter) -> Outbox {
     let (live_tx, live_rx) = mpsc::channel(capacity.max(1));
     let (bulk_tx, bulk_rx) = mpsc::channel(BULK_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
-    actix_web::rt::spawn(write_loop(ws, live_rx, bulk_rx, close_rx, cutter));
+    let room = Arc::new(Notify::new());
+    actix_web::rt::spawn(write_loop(
+        ws,
+        live_rx,
+        bulk_rx,
+        close_rx,
+        cutter,
+        room.clone(),
+    ));
     Outbox {
         live: live_tx,
         bulk: bulk_tx,
         close: Some(close_tx),
+        room,
+    }
+}
+
+/// Wakes a [`Outbox::wait_for_room`] for good when the writer ends.
+struct WakeOnDrop(Arc<Notify>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
     }
 }
 
@@ -131,7 +168,9 @@ async fn write_loop(
     mut bulk: mpsc::Receiver<Outbound>,
     mut close: oneshot::Receiver<CloseRequest>,
     cutter: SocketCutter,
+    room: Arc<Notify>,
 ) {
+    let _ended = WakeOnDrop(room.clone());
     let queues = Queues {
         live: &mut live,
         bulk: &mut bulk,
@@ -141,7 +180,10 @@ async fn write_loop(
             biased;
             request = &mut close => return finish(ws, request.ok(), None, queues, &cutter).await,
             Some(frame) = queues.bulk.recv() => frame,
-            Some(frame) = queues.live.recv() => frame,
+            Some(frame) = queues.live.recv() => {
+                room.notify_one();
+                frame
+            }
             // Both queues are gone with the actor: the connection ended.
             else => return,
         };
