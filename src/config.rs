@@ -145,6 +145,9 @@ pub struct SmtpConfig {
     /// Empty: no authentication.
     pub username: String,
     pub password: SecretString,
+    /// PEM file of CA certificates trusted for the SMTP server's certificate
+    /// besides the system's, relative to `data_dir`; `None`: the system's only.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -378,6 +381,12 @@ impl Config {
             }
             if self.mail.smtp.port == 0 {
                 return Err(ConfigError::invalid("mail.smtp.port", "must not be 0"));
+            }
+            if self.mail.smtp.ca_file.is_some() && self.mail.smtp.security == SmtpSecurity::None {
+                return Err(ConfigError::invalid(
+                    "mail.smtp.ca_file",
+                    "only applies with security starttls or tls",
+                ));
             }
         }
         if self.limits.max_body_bytes < 1024 {
@@ -930,6 +939,26 @@ mod tests {
 
         let file = write(dir.path(), "empty.yaml", "");
         assert!(Config::load_from(Some(&file), &[]).is_ok());
+    }
+
+    #[test]
+    fn an_smtp_ca_file_needs_tls() {
+        let smtp = [
+            ("FERROGRAM__MAIL__TRANSPORT", "smtp"),
+            ("FERROGRAM__MAIL__SMTP__CA_FILE", "smtp-ca.pem"),
+        ];
+        let msg = err(
+            None,
+            &[
+                smtp[0],
+                smtp[1],
+                ("FERROGRAM__MAIL__SMTP__SECURITY", "none"),
+            ],
+        );
+        assert!(msg.starts_with("config: mail.smtp.ca_file:"), "{msg}");
+        let c = Config::load_from(None, &env(&smtp)).unwrap();
+        assert_eq!(c.mail.smtp.ca_file, Some(PathBuf::from("smtp-ca.pem")));
+        assert_eq!(Config::embedded_defaults().mail.smtp.ca_file, None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use ferrogram_handlers::{MailQueue, OutgoingMail};
 use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
@@ -63,9 +64,13 @@ impl Transport {
                 let smtp = &config.mail.smtp;
                 let builder = match smtp.security {
                     SmtpSecurity::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                            .tls(Tls::Required(tls_parameters(config)?))
                     }
-                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
+                    SmtpSecurity::Tls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                            .tls(Tls::Wrapper(tls_parameters(config)?))
+                    }
                     SmtpSecurity::None => {
                         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
                     }
@@ -132,6 +137,33 @@ impl Transport {
                 }),
         }
     }
+}
+
+/// How the SMTP server's certificate is checked: for `mail.smtp.host`, against
+/// the system's trusted CAs and those of `mail.smtp.ca_file` if set.
+fn tls_parameters(config: &Config) -> anyhow::Result<TlsParameters> {
+    let smtp = &config.mail.smtp;
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if let Some(file) = &smtp.ca_file {
+        let path = config.resolve(file);
+        let pem = std::fs::read(&path).map_err(|e| {
+            anyhow::anyhow!("mail.smtp.ca_file: cannot read {}: {e}", path.display())
+        })?;
+        let certificates = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                anyhow::anyhow!("mail.smtp.ca_file: {}: invalid PEM: {e}", path.display())
+            })?;
+        if certificates.is_empty() {
+            anyhow::bail!("mail.smtp.ca_file: no CERTIFICATE in {}", path.display());
+        }
+        for der in certificates {
+            let certificate = Certificate::from_der(der.to_vec())
+                .map_err(|e| anyhow::anyhow!("mail.smtp.ca_file: {}: {e}", path.display()))?;
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    Ok(builder.build()?)
 }
 
 struct DeliveryError {
@@ -440,6 +472,29 @@ mod tests {
             MailerHandle::new(Mailer::new(from(), Transport::Outbox(blocked), policy).start());
         handle.enqueue(mail("carol@example.org"));
         assert!(handle.flush(Duration::from_secs(10)).await);
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_smtp_ca_file_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded_defaults();
+        config.data_dir = dir.path().to_owned();
+        config.mail.transport = MailTransport::Smtp;
+        config.mail.smtp.ca_file = Some("missing.pem".into());
+        let error = Transport::from_config(&config).err().unwrap().to_string();
+        assert!(
+            error.starts_with("mail.smtp.ca_file: cannot read") && error.contains("missing.pem"),
+            "{error}"
+        );
+        std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+        config.mail.smtp.ca_file = Some("empty.pem".into());
+        let error = Transport::from_config(&config).err().unwrap().to_string();
+        assert!(
+            error.starts_with("mail.smtp.ca_file: no CERTIFICATE"),
+            "{error}"
+        );
+        config.mail.smtp.ca_file = None;
+        assert!(Transport::from_config(&config).is_ok());
     }
 
     /// A real SMTP server on loopback: Python's aiosmtpd writing into a Maildir.

@@ -12,7 +12,7 @@ use crate::helpers::{connect, spawn_app_with, TestApp, TestUser, TEST_CA_FILE};
 
 /// Writes the CA certificate (`TEST_CA_FILE`), `cert.pem` and `key.pem` into `dir`: a CA and a server
 /// certificate it issued for 127.0.0.1 and localhost.
-fn make_certificates(dir: &std::path::Path) {
+pub(crate) fn make_certificates(dir: &std::path::Path) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
