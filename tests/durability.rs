@@ -286,14 +286,22 @@ async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
             received.push(m);
         }
     }
-    // Nothing more comes: no duplicates.
-    while let Ok(Some(event)) =
-        tokio::time::timeout(Duration::from_millis(700), bob_events.next()).await
-    {
-        assert!(
-            !matches!(event, ClientEvent::MessageReceived(_)),
-            "duplicate: {event:?}"
-        );
+    // Nothing more comes before a marker sent last (events of a chat come in
+    // seq order, so a duplicate would come before it).
+    let marker = a
+        .send(chat, MessagePayload::text("marker"))
+        .await
+        .unwrap()
+        .seq;
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), bob_events.next())
+            .await
+            .expect("the marker in time")
+            .expect("events");
+        if let ClientEvent::MessageReceived(m) = event {
+            assert_eq!(m.seq, marker, "duplicate: {m:?}");
+            break;
+        }
     }
     let seqs: Vec<i64> = received.iter().map(|m| m.seq).collect();
     let mut sorted = seqs.clone();

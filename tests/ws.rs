@@ -249,26 +249,6 @@ impl Ws {
             assert_eq!(frame["type"], "live", "{frame}");
         }
     }
-
-    /// Asserts that no frame (other than live events) arrives for `quiet`.
-    async fn assert_no_event(&mut self, quiet: Duration) {
-        assert!(
-            self.stash.iter().all(|f| f["type"] != "event"),
-            "{:?}",
-            self.stash
-        );
-        let deadline = Instant::now() + quiet;
-        while let Ok(next) = tokio::time::timeout_at(deadline.into(), self.stream.next()).await {
-            match next {
-                Some(Ok(Message::Text(text))) => {
-                    let frame: Value = serde_json::from_str(&text).unwrap();
-                    assert_ne!(frame["type"], "event", "unexpected {frame}");
-                }
-                Some(Ok(_)) => {}
-                other => panic!("connection ended: {other:?}"),
-            }
-        }
-    }
 }
 
 fn assert_closed_with(close: Option<&CloseFrame>, code: CloseCode, reason: &str) {
@@ -897,20 +877,30 @@ async fn a_message_reaches_the_recipient_and_the_senders_other_socket_not_its_ow
         assert_eq!(event["sender"], alice.id.0, "{who}");
         assert_eq!(event["body"]["client_msg_id"], "m-1", "{who}");
     }
-    // The sending socket is not sent the event (its reply has the seq)...
+    // The sending socket is not sent the event (its reply has the seq): the
+    // next event it gets is the phone's later message (events of a chat come
+    // in seq order, so its own would have come first)...
     let (_, created_seq, created) = laptop.event().await;
     assert_eq!(created["body"]["type"], "created", "{created}");
-    laptop.assert_no_event(Duration::from_millis(300)).await;
+    let marker = seal_for(chat_id, &alice, "m-2", "from the phone", &[&alice, &bob]);
+    let marker_seq = phone.ok("message.send", marker).await["seq"]
+        .as_i64()
+        .unwrap();
+    let (got_chat, got_seq, event) = laptop.event().await;
+    assert_eq!((got_chat, got_seq), (chat_id, marker_seq), "{event}");
+    assert_eq!(event["body"]["client_msg_id"], "m-2");
     // ...but a resume returns it like any other.
     laptop
         .send(json!({"type": "resume", "positions": [{"chat_id": chat_id, "seq": created_seq}]}))
         .await;
-    let (got_chat, got_seq, event) = laptop.event().await;
-    assert_eq!((got_chat, got_seq), (chat_id, seq));
-    assert_eq!(event["body"]["client_msg_id"], "m-1");
+    for (want_seq, want_id) in [(seq, "m-1"), (marker_seq, "m-2")] {
+        let (got_chat, got_seq, event) = laptop.event().await;
+        assert_eq!((got_chat, got_seq), (chat_id, want_seq));
+        assert_eq!(event["body"]["client_msg_id"], want_id);
+    }
     let resumed = laptop.frame().await;
     assert_eq!(resumed["type"], "resumed", "{resumed}");
-    assert_eq!(resumed["positions"][0]["seq"], seq);
+    assert_eq!(resumed["positions"][0]["seq"], marker_seq);
 }
 
 #[tokio::test]
@@ -980,7 +970,13 @@ async fn resume_after_reconnect_delivers_exactly_the_missed_events_in_order() {
     let positions = &resumed.unwrap()["positions"];
     assert_eq!(positions[0]["chat_id"], chat_id.0);
     assert!(positions[0]["seq"].as_i64().unwrap() >= *missed.last().unwrap());
-    bob_ws.assert_no_event(Duration::from_millis(500)).await;
+    // Nothing was repeated: the next event is a later message (events of a
+    // chat come in seq order, so a repeat would have come before it).
+    let marker = alice_ws.ok("message.send", send(16)).await["seq"]
+        .as_i64()
+        .unwrap();
+    let (got_chat, got_seq, _) = bob_ws.event().await;
+    assert_eq!((got_chat, got_seq), (chat_id, marker));
 
     // Resuming from the newest position gives nothing; a chat of others is refused.
     let carol_session = app.login(&carol.user).await;
@@ -990,10 +986,10 @@ async fn resume_after_reconnect_delivers_exactly_the_missed_events_in_order() {
         .await;
     let refused = carol_ws.frame().await;
     assert_eq!(error_code(&refused), "not_a_member", "{refused}");
+    // `resumed` comes after every event of the resume: none came before it.
     let resumed = carol_ws.frame().await;
-    assert_eq!(resumed["type"], "resumed");
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
     assert_eq!(resumed["positions"], json!([]));
-    carol_ws.assert_no_event(Duration::from_millis(300)).await;
 }
 
 /// The next live presence frame about `user` that `ws` receives.

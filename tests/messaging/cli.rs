@@ -122,7 +122,16 @@ async fn two_users_chat_from_the_command_line() {
     assert_eq!(lines[0]["payload"]["text"], "hello from the shell");
     assert_eq!(lines[0]["sender_handle"], alice_user.handle.as_str());
     assert_eq!(lines[0]["verification"]["state"], "trusted");
-    // Once per device: a second watch has nothing new.
+    // Once per device: a second watch starts after it (the next message it
+    // shows is a later one; a repeat would come first)...
+    alice.ok(&["send", &at_bob, "marker"]).await;
+    let (status, lines, err) = bob
+        .watch(&["--count", "1", "--timeout", "20", "--incoming"])
+        .await;
+    assert_eq!(status, exit::OK, "{err}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["payload"]["text"], "marker");
+    // ...and a watch that gets fewer messages than asked for says so.
     let (status, lines, _) = bob.watch(&["--count", "1", "--timeout", "1"]).await;
     assert_eq!(status, exit::FAILURE, "{lines:?}");
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -137,7 +146,7 @@ async fn two_users_chat_from_the_command_line() {
         .iter()
         .map(|m| m["payload"]["text"].as_str().unwrap())
         .collect();
-    assert_eq!(texts, ["hello from the shell", "hi Alice"]);
+    assert_eq!(texts, ["hello from the shell", "marker", "hi Alice"]);
     let (status, human, _) = alice.run(&["history", &chat_id], &alice.password).await;
     assert_eq!(status, exit::OK);
     assert!(human.contains(&format!("{at_bob}: hi Alice")), "{human}");

@@ -25,7 +25,10 @@ async fn an_offline_member_gets_everything_on_reconnect_exactly_once() {
         sent.push(a.send(chat.id, &format!("while away {i}")).await.seq);
     }
     let mut b = Device::new(&app, &bob).await;
-    let got = b.drain_messages(Duration::from_millis(500)).await;
+    // A marker sent last: everything before it arrives before it.
+    let marker = a.send(chat.id, "marker 1").await.seq;
+    let got = b.messages_through(chat.id, marker).await;
+    sent.push(marker);
     assert_eq!(got.iter().map(|m| m.seq).collect::<Vec<_>>(), sent);
     assert_eq!(got[4].text(), Some("while away 4"));
     let store_dir = Arc::clone(&b.store_dir);
@@ -42,7 +45,9 @@ async fn an_offline_member_gets_everything_on_reconnect_exactly_once() {
     let from_phone = phone.send(chat.id, "sent from the phone").await.seq;
     later.push(from_phone);
     let mut b = Device::with_store(&app, &bob, store_dir).await;
-    let got = b.drain_messages(Duration::from_millis(500)).await;
+    let marker = a.send(chat.id, "marker 2").await.seq;
+    let got = b.messages_through(chat.id, marker).await;
+    later.push(marker);
     assert_eq!(got.iter().map(|m| m.seq).collect::<Vec<_>>(), later);
     assert_eq!(got[3].sender, bob.id);
     assert!(got[3].verification == ferrogram_client::Verification::Own);
@@ -57,16 +62,21 @@ async fn an_offline_member_gets_everything_on_reconnect_exactly_once() {
 
     // Live again: new messages arrive live, still once.
     let live = a.send(chat.id, "live now").await.seq;
-    let got = b.drain_messages(Duration::from_millis(500)).await;
-    assert_eq!(got.iter().map(|m| m.seq).collect::<Vec<_>>(), [live]);
+    let marker = a.send(chat.id, "marker 3").await.seq;
+    let got = b.messages_through(chat.id, marker).await;
+    assert_eq!(
+        got.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [live, marker]
+    );
     let stored = b
         .messenger
         .stored_messages(chat.id, None, 100)
         .await
         .unwrap();
+    // 5 + 4 + 1 messages and 3 markers.
     assert_eq!(
         stored.len(),
-        10,
+        13,
         "{:#?}",
         stored.iter().map(|m| (m.seq, m.text())).collect::<Vec<_>>()
     );
@@ -93,8 +103,13 @@ async fn a_retried_send_is_stored_once() {
     assert!(again.duplicate);
     assert_eq!(first.seq, again.seq);
 
-    let got = b.drain_messages(Duration::from_millis(500)).await;
-    assert_eq!(got.len(), 1, "{got:?}");
+    let marker = a.send(chat.id, "marker").await.seq;
+    let got = b.messages_through(chat.id, marker).await;
+    assert_eq!(
+        got.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [first.seq, marker],
+        "{got:?}"
+    );
     let history = b
         .messenger
         .history(chat.id, None, None, 50)
@@ -170,10 +185,9 @@ async fn the_messenger_reconnects_and_a_send_during_the_outage_is_stored_once() 
     let got = b.message().await;
     assert_eq!(got.seq, ack.seq);
     assert_eq!(got.text(), Some("during the outage"));
-    assert!(b
-        .drain_messages(Duration::from_millis(500))
-        .await
-        .is_empty());
+    // Once: the next message is a later one.
+    let marker = a.send(chat.id, "after the restart").await.seq;
+    assert_eq!(b.message().await.seq, marker);
     assert_eq!(b.messenger.connection_state(), ConnectionState::Connected);
     a.messenger
         .wait_synced(EVENT_TIMEOUT)

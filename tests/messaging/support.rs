@@ -142,7 +142,23 @@ impl Device {
         .await
     }
 
-    /// Every message received within `quiet` (until nothing comes for that long).
+    /// Every message received up to and including `chat`'s message at `seq`.
+    /// Events of a chat come in seq order, so with a marker sent last this is
+    /// everything that came before it, each as many times as it came.
+    pub async fn messages_through(&mut self, chat: ChatId, seq: i64) -> Vec<Message> {
+        let mut found = Vec::new();
+        loop {
+            let message = self.message().await;
+            let last = message.chat_id == chat && message.seq == seq;
+            found.push(message);
+            if last {
+                return found;
+            }
+        }
+    }
+
+    /// Every message received within `quiet` (until nothing comes for that
+    /// long). Only where no barrier exists (a chat one has left).
     pub async fn drain_messages(&mut self, quiet: Duration) -> Vec<Message> {
         let mut found = Vec::new();
         while let Ok(Some(event)) = tokio::time::timeout(quiet, self.events.next()).await {
