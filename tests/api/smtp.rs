@@ -169,7 +169,7 @@ fn use_sink(
     config.mail.smtp.security = security;
     config.mail.smtp.ca_file = Some(sink.ca_file());
     if let Some(auth) = auth {
-        config.mail.smtp.username = auth.user.to_owned();
+        auth.user.clone_into(&mut config.mail.smtp.username);
         config.mail.smtp.password = SecretString::from(auth.password.to_owned());
     }
 }
@@ -316,14 +316,6 @@ async fn a_wrong_smtp_password_is_logged_as_an_error_without_the_password() {
     let sink = SmtpSink::start(Security::Starttls, Some(&auth));
     let data = tempfile::tempdir().unwrap();
     let stderr_path = data.path().join("server.err");
-    let cost = |key: &str| -> (String, String) {
-        let value = match key {
-            "M_COST_KIB" => TEST_KDF.m_cost_kib,
-            "T_COST" => TEST_KDF.t_cost,
-            _ => TEST_KDF.p_cost,
-        };
-        (key.to_owned(), value.to_string())
-    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferrogram-server"));
     command
         .env("FERROGRAM__DATA_DIR", data.path().join("data"))
