@@ -19,10 +19,6 @@ fn strict_per_ip() -> RateRule {
     RateRule::both(STRICT, LOOSE)
 }
 
-fn strict_per_account() -> RateRule {
-    RateRule::both(LOOSE, STRICT)
-}
-
 /// Three failures per (account, address) then a minute's wait; an address
 /// may fail `per_ip` times in all.
 fn three_strikes(per_ip: u32) -> RateRule {
