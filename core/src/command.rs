@@ -165,7 +165,7 @@ where
     ) -> Result<serde_json::Value, ApiError> {
         let req: H::Req = serde_json::from_value(body)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}")))?;
-        let limited = H::RATE_CLASS.map(|class| {
+        let rate_scope = H::RATE_CLASS.map(|class| {
             let account = H::rate_key(&req).or_else(|| {
                 caller
                     .session
@@ -174,7 +174,7 @@ where
             });
             (class, account)
         });
-        if let Some((class, account)) = &limited {
+        if let Some((class, account)) = &rate_scope {
             if let Err(retry_after) = ctx
                 .rate_limiter()
                 .check(class, caller.ip, account.as_deref())
@@ -183,7 +183,7 @@ where
             }
         }
         let result = self.0.handle(ctx, caller, req).await;
-        if let Some((class, account)) = &limited {
+        if let Some((class, account)) = &rate_scope {
             let limiter = ctx.rate_limiter();
             match &result {
                 Ok(_) => limiter.record_success(class, caller.ip, account.as_deref()),
