@@ -167,6 +167,8 @@ pub struct LimitsConfig {
     pub max_group_members: usize,
     pub max_message_bytes: usize,
     pub rate_limits: RateLimitsConfig,
+    /// Most entries (buckets and failure counters) the rate limiter holds.
+    pub rate_limit_max_keys: usize,
 }
 
 /// The WebSocket gateway (`GET /api/v1/ws`): timers and queue sizes.
@@ -188,7 +190,8 @@ pub struct WebSocketConfig {
     pub room_idle_secs: u64,
 }
 
-/// One rule per rate class; the class names are the ones handlers use.
+/// One rule per rate class; the class names are the ones handlers use (a
+/// test checks that every command's class is here).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitsConfig {
@@ -197,21 +200,57 @@ pub struct RateLimitsConfig {
     pub prelogin: RateRule,
     pub verify: RateRule,
     pub resend: RateRule,
+    pub password: RateRule,
+    pub session: RateRule,
+    pub profile: RateRule,
+    pub info: RateRule,
+    pub user_search: RateRule,
+    pub user_lookup: RateRule,
+    pub chat_create: RateRule,
+    pub group_create: RateRule,
+    pub add_members: RateRule,
+    pub chat_admin: RateRule,
+    pub read: RateRule,
+    pub send: RateRule,
+    pub edit: RateRule,
+    pub receipts: RateRule,
+    pub typing: RateRule,
 }
 
 impl RateLimitsConfig {
+    /// Every class with its rule.
+    pub fn each_mut(&mut self) -> [(&'static str, &mut RateRule); 20] {
+        [
+            ("register", &mut self.register),
+            ("login", &mut self.login),
+            ("prelogin", &mut self.prelogin),
+            ("verify", &mut self.verify),
+            ("resend", &mut self.resend),
+            ("password", &mut self.password),
+            ("session", &mut self.session),
+            ("profile", &mut self.profile),
+            ("info", &mut self.info),
+            ("user_search", &mut self.user_search),
+            ("user_lookup", &mut self.user_lookup),
+            ("chat_create", &mut self.chat_create),
+            ("group_create", &mut self.group_create),
+            ("add_members", &mut self.add_members),
+            ("chat_admin", &mut self.chat_admin),
+            ("read", &mut self.read),
+            ("send", &mut self.send),
+            ("edit", &mut self.edit),
+            ("receipts", &mut self.receipts),
+            ("typing", &mut self.typing),
+        ]
+    }
+
     /// The rules keyed by rate class, as `RateLimiter::new` takes them.
     pub fn rules(&self) -> HashMap<String, RateRule> {
-        [
-            ("register", self.register),
-            ("login", self.login),
-            ("prelogin", self.prelogin),
-            ("verify", self.verify),
-            ("resend", self.resend),
-        ]
-        .into_iter()
-        .map(|(class, rule)| (class.to_owned(), rule))
-        .collect()
+        let mut copy = self.clone();
+        copy.each_mut()
+            .into_iter()
+            .map(|(class, rule)| (class.to_owned(), *rule))
+            .collect()
     }
 }
 
@@ -236,7 +275,7 @@ pub struct SecurityConfig {
 }
 
 /// Load-testing mode (`bench.enabled`): cheap keys, verified accounts and no
-/// account rate limits, so `ferrogram-loadgen provision` is quick. Off by
+/// rate limits, so `ferrogram-loadgen provision` is quick. Off by
 /// default; never for a server with real users.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -416,13 +455,32 @@ impl Config {
         self.websocket.validate()?;
         for (class, rule) in self.limits.rate_limits.rules() {
             for (which, rate) in [("per_ip", rule.per_ip), ("per_account", rule.per_account)] {
-                if rate.burst == 0 || rate.window_secs == 0 {
+                if rate.is_some_and(|r| r.burst == 0 || r.window_secs == 0) {
                     return Err(ConfigError::invalid(
                         &format!("limits.rate_limits.{class}.{which}"),
                         "burst and window_secs must be at least 1",
                     ));
                 }
             }
+            if let Some(f) = rule.failures {
+                if f.per_account_ip == 0
+                    || f.per_ip == 0
+                    || f.backoff_secs == 0
+                    || f.max_backoff_secs < f.backoff_secs
+                {
+                    return Err(ConfigError::invalid(
+                        &format!("limits.rate_limits.{class}.failures"),
+                        "counts and backoff_secs must be at least 1, \
+                         max_backoff_secs at least backoff_secs",
+                    ));
+                }
+            }
+        }
+        if self.limits.rate_limit_max_keys < 1000 {
+            return Err(ConfigError::invalid(
+                "limits.rate_limit_max_keys",
+                "must be at least 1000",
+            ));
         }
         let s = &self.security;
         for (key, value) in [
@@ -763,7 +821,8 @@ mod tests {
         assert_eq!(c.limits.max_body_bytes, 1_048_576);
         assert_eq!(c.limits.max_group_members, 1000);
         assert_eq!(c.limits.max_message_bytes, 65_536);
-        assert_eq!(c.limits.rate_limits.rules().len(), 5);
+        assert_eq!(c.limits.rate_limits.rules().len(), 20);
+        assert_eq!(c.limits.rate_limit_max_keys, 200_000);
         assert!(c.security.registration_open);
         assert_eq!(c.min_client_kdf(), KdfParams::DEFAULT);
         assert_eq!(
@@ -771,6 +830,29 @@ mod tests {
             Some(PathBuf::from("./data/commands.log"))
         );
         assert!(c.workers() >= 1);
+    }
+
+    /// A new command without a rate class, or with a class that
+    /// config.yaml does not configure, fails here.
+    #[test]
+    fn every_command_has_a_configured_rate_class() {
+        let mut registry = ferrogram_core::command::Registry::new();
+        ferrogram_handlers::register_all(&mut registry);
+        let rules = Config::embedded_defaults().limits.rate_limits.rules();
+        let mut used = std::collections::HashSet::new();
+        for name in registry.names() {
+            let class = registry
+                .rate_class(name)
+                .unwrap_or_else(|| panic!("{name} has no rate class"));
+            assert!(
+                rules.contains_key(class),
+                "{name}: class {class} is not in config.yaml"
+            );
+            used.insert(class);
+        }
+        for class in rules.keys() {
+            assert!(used.contains(class.as_str()), "class {class} is unused");
+        }
     }
 
     #[test]
@@ -809,7 +891,7 @@ mod tests {
         assert!(!c.bench.enabled);
         assert_eq!(c.min_client_kdf(), KdfParams::DEFAULT);
         assert_eq!(c.auth_hash_cost(), c.security.auth_hash);
-        assert_eq!(c.rate_rules().len(), 5);
+        assert_eq!(c.rate_rules().len(), 20);
         let c = Config::load_from(None, &env(&[("FERROGRAM__BENCH__ENABLED", "true")])).unwrap();
         assert!(c.bench.enabled);
         assert_eq!(c.min_client_kdf(), ferrogram_core::crypto::kdf::MIN_PARAMS);
@@ -853,7 +935,7 @@ mod tests {
         assert!(!c.security.registration_open);
         assert_eq!(c.mail.smtp.password.expose_secret(), "s3cr3t: with colon");
         assert_eq!(c.mail.smtp.username, "");
-        assert_eq!(c.limits.rate_limits.login.per_ip.burst, 3);
+        assert_eq!(c.limits.rate_limits.login.per_ip.unwrap().burst, 3);
         assert_eq!(c.server.public_url, "https://chat.example.org");
         // the password never shows in Debug output
         assert!(!format!("{c:?}").contains("s3cr3t"));
@@ -973,12 +1055,12 @@ mod tests {
         let msg = err(
             None,
             &[(
-                "FERROGRAM__LIMITS__RATE_LIMITS__VERIFY__PER_ACCOUNT__BURST",
+                "FERROGRAM__LIMITS__RATE_LIMITS__REGISTER__PER_ACCOUNT__BURST",
                 "0",
             )],
         );
         assert!(
-            msg.starts_with("config: limits.rate_limits.verify.per_account:"),
+            msg.starts_with("config: limits.rate_limits.register.per_account:"),
             "{msg}"
         );
         let msg = err(None, &[("FERROGRAM__LOG__LEVEL", "info,=[")]);

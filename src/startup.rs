@@ -130,7 +130,10 @@ impl Application {
             storage,
             mail: Arc::new(mailer.clone()),
             settings,
-            rate_limiter: RateLimiter::new(config.rate_rules()),
+            rate_limiter: RateLimiter::with_max_keys(
+                config.rate_rules(),
+                config.limits.rate_limit_max_keys,
+            ),
             command_log: command_log.clone(),
             notifier: shared_notifier,
             writer,
@@ -307,7 +310,7 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
 
 /// Said at start-up (log and startup message) while `bench.enabled` is on.
 pub const BENCH_WARNING: &str = "BENCH MODE IS ON (bench.enabled): cheap password hashing, \
-     accounts verified without email, no account rate limits. For load tests only; \
+     accounts verified without email, no rate limits. For load tests only; \
      never use this server for real users.";
 
 /// Framing around a request body in a WebSocket `command` frame (type, id,

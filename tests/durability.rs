@@ -69,6 +69,11 @@ impl Server {
             .env("FERROGRAM__SECURITY__MIN_CLIENT_KDF__M_COST_KIB", &cheap)
             .env("FERROGRAM__SECURITY__MIN_CLIENT_KDF__T_COST", "1")
             .env("FERROGRAM__MAIL__MAX_RETRIES", "0")
+            // the burst is larger than a person's message rate
+            .env(
+                "FERROGRAM__LIMITS__RATE_LIMITS__SEND__PER_ACCOUNT__BURST",
+                "100000",
+            )
             .env("FERROGRAM__LOG__LEVEL", "warn")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())

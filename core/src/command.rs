@@ -61,15 +61,24 @@ where
     /// Stable command name, e.g. `session.create`.
     const NAME: &'static str;
     const ACCESS: Access;
-    /// Rate class checked before the handler runs (see `RateLimiter`).
+    /// Rate class checked before the handler runs (see `RateLimiter`). Every
+    /// command has one (a test pins it); `None` is for test handlers.
     const RATE_CLASS: Option<&'static str> = None;
     type Req: DeserializeOwned + Send + 'static;
     type Resp: Serialize + Send + 'static;
 
     /// The account a request is about, for per-account rate limits (for
-    /// example the normalised email of a log-in attempt).
+    /// example the normalised email of a log-in attempt). `None`: the
+    /// caller's own account, if logged in.
     fn rate_key(_req: &Self::Req) -> Option<String> {
         None
+    }
+
+    /// The answer to a request over its rate: by default `rate_limited`.
+    /// A command whose requests supersede each other (typing) may drop the
+    /// request instead and answer as if it had run.
+    fn over_rate(retry_after: u64) -> Result<Self::Resp, ApiError> {
+        Err(ApiError::rate_limited(retry_after))
     }
 
     async fn handle(
@@ -123,6 +132,7 @@ pub struct CommandLogEntry {
 #[async_trait]
 trait ErasedHandler<C>: Send + Sync {
     fn access(&self) -> Access;
+    fn rate_class(&self) -> Option<&'static str>;
     async fn call(
         &self,
         ctx: &C,
@@ -143,6 +153,10 @@ where
         H::ACCESS
     }
 
+    fn rate_class(&self) -> Option<&'static str> {
+        H::RATE_CLASS
+    }
+
     async fn call(
         &self,
         ctx: &C,
@@ -151,18 +165,43 @@ where
     ) -> Result<serde_json::Value, ApiError> {
         let req: H::Req = serde_json::from_value(body)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}")))?;
-        if let Some(class) = H::RATE_CLASS {
-            let account = H::rate_key(&req);
-            ctx.rate_limiter()
-                .check(class, &caller.ip.to_string(), account.as_deref())
-                .map_err(ApiError::rate_limited)?;
+        let rate_scope = H::RATE_CLASS.map(|class| {
+            let account = H::rate_key(&req).or_else(|| {
+                caller
+                    .session
+                    .as_ref()
+                    .map(|s| format!("user:{}", s.user_id))
+            });
+            (class, account)
+        });
+        if let Some((class, account)) = &rate_scope {
+            if let Err(retry_after) = ctx
+                .rate_limiter()
+                .check(class, caller.ip, account.as_deref())
+            {
+                return H::over_rate(retry_after).and_then(|resp| to_json(H::NAME, resp));
+            }
         }
-        let resp = self.0.handle(ctx, caller, req).await?;
-        serde_json::to_value(resp).map_err(|e| {
-            tracing::error!(command = H::NAME, error = %e, "response serialization failed");
-            ApiError::internal()
-        })
+        let result = self.0.handle(ctx, caller, req).await;
+        if let Some((class, account)) = &rate_scope {
+            let limiter = ctx.rate_limiter();
+            match &result {
+                Ok(_) => limiter.record_success(class, caller.ip, account.as_deref()),
+                Err(e) if e.code.is_failed_proof() => {
+                    limiter.record_failure(class, caller.ip, account.as_deref());
+                }
+                Err(_) => {}
+            }
+        }
+        to_json(H::NAME, result?)
     }
+}
+
+fn to_json(command: &'static str, resp: impl Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(resp).map_err(|e| {
+        tracing::error!(command, error = %e, "response serialization failed");
+        ApiError::internal()
+    })
 }
 
 /// Duplicate names are a programming error caught at start-up.
@@ -199,6 +238,12 @@ impl<C: DispatchEnv> Registry<C> {
     /// Sorted command names.
     pub fn names(&self) -> Vec<&'static str> {
         self.handlers.keys().copied().collect()
+    }
+
+    /// The rate class of a command, `None` for an unknown command or one
+    /// without a class.
+    pub fn rate_class(&self, name: &str) -> Option<&'static str> {
+        self.handlers.get(name).and_then(|h| h.rate_class())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -363,7 +408,7 @@ pub fn format_rfc3339_millis(millis: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::{Rate, RateLimiter, RateRule};
+    use crate::ratelimit::{FailureRule, Rate, RateLimiter, RateRule};
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -447,17 +492,72 @@ mod tests {
         }
     }
 
+    /// Over its rate, answers `"dropped"` instead of an error.
+    struct Droppable;
+    #[async_trait]
+    impl CommandHandler<Env> for Droppable {
+        const NAME: &'static str = "test.drop";
+        const ACCESS: Access = Access::Session;
+        const RATE_CLASS: Option<&'static str> = Some("drop");
+        type Req = serde_json::Value;
+        type Resp = &'static str;
+        fn over_rate(_: u64) -> Result<&'static str, ApiError> {
+            Ok("dropped")
+        }
+        async fn handle(
+            &self,
+            _: &Env,
+            _: &Caller,
+            _: serde_json::Value,
+        ) -> Result<&'static str, ApiError> {
+            Ok("ran")
+        }
+    }
+
+    /// Checks a "password": right when it is "right".
+    struct Proof;
+    #[async_trait]
+    impl CommandHandler<Env> for Proof {
+        const NAME: &'static str = "test.proof";
+        const ACCESS: Access = Access::Session;
+        const RATE_CLASS: Option<&'static str> = Some("proof");
+        type Req = EchoReq;
+        type Resp = &'static str;
+        async fn handle(
+            &self,
+            _: &Env,
+            _: &Caller,
+            req: EchoReq,
+        ) -> Result<&'static str, ApiError> {
+            if req.text == "right" {
+                Ok("welcome")
+            } else {
+                Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong"))
+            }
+        }
+    }
+
     fn setup() -> (Registry<Env>, Env) {
         let mut reg = Registry::new();
         reg.register(Echo).unwrap();
         reg.register(Secret).unwrap();
+        reg.register(Droppable).unwrap();
+        reg.register(Proof).unwrap();
         let mut rules = HashMap::new();
         rules.insert(
             "echo".to_owned(),
-            RateRule {
-                per_ip: Rate::new(100, 60),
-                per_account: Rate::new(2, 60),
-            },
+            RateRule::both(Rate::new(100, 60), Rate::new(2, 60)),
+        );
+        rules.insert("drop".to_owned(), RateRule::per_account(Rate::new(1, 60)));
+        rules.insert(
+            "proof".to_owned(),
+            RateRule::per_ip(Rate::new(100, 60)).with_failures(FailureRule {
+                per_account_ip: 2,
+                per_ip: 100,
+                backoff_secs: 30,
+                max_backoff_secs: 60,
+                forget_after_secs: 60,
+            }),
         );
         let env = Env {
             limiter: RateLimiter::new(rules),
@@ -547,7 +647,12 @@ mod tests {
     async fn duplicate_names_are_refused() {
         let (mut reg, _) = setup();
         assert!(reg.register(Echo).is_err());
-        assert_eq!(reg.names(), vec!["test.echo", "test.secret"]);
+        assert_eq!(
+            reg.names(),
+            vec!["test.drop", "test.echo", "test.proof", "test.secret"]
+        );
+        assert_eq!(reg.rate_class("test.echo"), Some("echo"));
+        assert_eq!(reg.rate_class("test.secret"), None);
     }
 
     #[tokio::test]
@@ -669,6 +774,58 @@ mod tests {
             )
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_droppable_command_over_its_rate_answers_without_running() {
+        let (reg, env) = setup();
+        let call = || {
+            reg.dispatch(
+                &env,
+                request("test.drop", Some("good"), serde_json::json!({})),
+            )
+        };
+        assert_eq!(call().await.unwrap(), "ran");
+        assert_eq!(call().await.unwrap(), "dropped");
+        // the budget is the caller's account: another account still runs
+        let other = reg
+            .dispatch(
+                &env,
+                request("test.drop", Some("unverified"), serde_json::json!({})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(other, "ran");
+    }
+
+    #[tokio::test]
+    async fn failed_proofs_back_off_and_a_success_starts_over() {
+        let (reg, env) = setup();
+        let call = |text: &str| {
+            reg.dispatch(
+                &env,
+                request(
+                    "test.proof",
+                    Some("good"),
+                    serde_json::json!({ "text": text }),
+                ),
+            )
+        };
+        assert_eq!(
+            call("wrong").await.unwrap_err().code,
+            ErrorCode::InvalidCredentials
+        );
+        assert_eq!(call("right").await.unwrap(), "welcome");
+        // the success reset the count: two more failures before the wait
+        for _ in 0..2 {
+            assert_eq!(
+                call("wrong").await.unwrap_err().code,
+                ErrorCode::InvalidCredentials
+            );
+        }
+        let err = call("right").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::RateLimited);
+        assert_eq!(err.retry_after, Some(30));
     }
 
     #[test]

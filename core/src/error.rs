@@ -87,6 +87,13 @@ error_codes! {
     Unavailable = ("unavailable", 503),
 }
 
+impl ErrorCode {
+    /// A wrong password or code: what rate classes count as a failure.
+    pub fn is_failed_proof(self) -> bool {
+        matches!(self, ErrorCode::InvalidCredentials | ErrorCode::InvalidCode)
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -1,10 +1,23 @@
 //! The OpenAPI 3.0 document of the REST API, generated from the route table.
 
 use super::routes::{Param, ParamIn, ParamType, Route, OPENAPI_PATH, ROUTES, VERIFY_PAGE_PATH};
-use ferrogram_core::command::Access;
+use ferrogram_core::command::{Access, Registry};
 use ferrogram_core::ErrorCode;
+use ferrogram_handlers::{register_all, HandlerCtx};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
+
+/// A command's rate class, as its handler declares it.
+fn rate_class(command: &str) -> Option<&'static str> {
+    static REGISTRY: OnceLock<Registry<HandlerCtx>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(|| {
+            let mut registry = Registry::new();
+            register_all(&mut registry);
+            registry
+        })
+        .rate_class(command)
+}
 
 /// The document as served (built once).
 pub fn document_json() -> &'static str {
@@ -121,7 +134,7 @@ fn operation(route: &Route) -> Value {
             "default": {"$ref": "#/components/responses/Error"}
         }
     });
-    if let Some(class) = route.rate_class {
+    if let Some(class) = rate_class(route.command) {
         op["x-ferrogram-rate-class"] = json!(class);
     }
     if !route.params.is_empty() {

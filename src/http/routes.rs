@@ -99,8 +99,6 @@ pub struct Route {
     pub summary: &'static str,
     /// Who may call it (documentation; dispatch enforces the handler's own).
     pub access: Access,
-    /// Rate class, if the command is rate limited.
-    pub rate_class: Option<&'static str>,
     pub params: &'static [Param],
     /// Whether the command takes a JSON request body.
     pub body: bool,
@@ -119,7 +117,6 @@ const fn route(
         command,
         summary,
         access,
-        rate_class: None,
         params: &[],
         body: false,
     }
@@ -133,11 +130,6 @@ impl Route {
 
     const fn params(mut self, params: &'static [Param]) -> Self {
         self.params = params;
-        self
-    }
-
-    const fn rate(mut self, class: &'static str) -> Self {
-        self.rate_class = Some(class);
         self
     }
 }
@@ -162,8 +154,7 @@ pub const ROUTES: &[Route] = &[
         "Key-derivation salt and parameters of an account (a stable fake one for unknown emails)",
         Access::Public,
     )
-    .params(&[query("email", Text, true, "Email address of the account")])
-    .rate("prelogin"),
+    .params(&[query("email", Text, true, "Email address of the account")]),
     route(
         Post,
         "/api/v1/accounts",
@@ -171,8 +162,7 @@ pub const ROUTES: &[Route] = &[
         "Create an account",
         Access::Public,
     )
-    .with_body()
-    .rate("register"),
+    .with_body(),
     route(
         Post,
         "/api/v1/accounts/verify",
@@ -180,8 +170,7 @@ pub const ROUTES: &[Route] = &[
         "Verify an email address with the code or the link token from the mail",
         Access::Public,
     )
-    .with_body()
-    .rate("verify"),
+    .with_body(),
     route(
         Post,
         "/api/v1/accounts/verification",
@@ -189,8 +178,7 @@ pub const ROUTES: &[Route] = &[
         "Send the verification mail again",
         Access::Public,
     )
-    .with_body()
-    .rate("resend"),
+    .with_body(),
     route(
         Post,
         "/api/v1/sessions",
@@ -198,8 +186,7 @@ pub const ROUTES: &[Route] = &[
         "Log in",
         Access::Public,
     )
-    .with_body()
-    .rate("login"),
+    .with_body(),
     route(
         Get,
         "/api/v1/sessions",
@@ -265,7 +252,7 @@ pub const ROUTES: &[Route] = &[
         "/api/v1/users",
         "user.search",
         "Search users by handle or display-name prefix",
-        Access::Session,
+        Access::Verified,
     )
     .params(&[
         query("query", Text, true, "Prefix of a handle or display name"),
@@ -276,7 +263,7 @@ pub const ROUTES: &[Route] = &[
         "/api/v1/users/{handle}",
         "user.get",
         "A user's public profile",
-        Access::Session,
+        Access::Verified,
     )
     .params(&[path("handle", Text, "The user's handle")]),
     route(
@@ -284,7 +271,7 @@ pub const ROUTES: &[Route] = &[
         "/api/v1/users/{id}/keys",
         "user.keys",
         "A user's public keys and their fingerprint",
-        Access::Session,
+        Access::Verified,
     )
     .params(&[path("id", Integer, "The user's numeric id")]),
 ];

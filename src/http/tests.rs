@@ -147,10 +147,7 @@ fn harness() -> Harness {
     let mut rules = HashMap::new();
     rules.insert(
         "login".to_owned(),
-        RateRule {
-            per_ip: Rate::new(2, 3600),
-            per_account: Rate::new(2, 3600),
-        },
+        RateRule::both(Rate::new(2, 3600), Rate::new(2, 3600)),
     );
     let storage = ferrogram_storage::Storage::open(config.database_path(), 2).unwrap();
     let writer = ferrogram_storage::EventWriter::start(

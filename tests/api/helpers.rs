@@ -46,10 +46,7 @@ pub fn identity_b() -> Arc<Identity> {
 
 /// Rate limits that no test reaches unless it means to.
 pub fn generous(rule: &mut RateRule) {
-    *rule = RateRule {
-        per_ip: Rate::new(100_000, 1),
-        per_account: Rate::new(100_000, 1),
-    };
+    *rule = RateRule::both(Rate::new(100_000, 1), Rate::new(100_000, 1));
 }
 
 /// The test configuration: loopback, port 0, the given data folder, cheap
@@ -69,14 +66,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.security.min_client_kdf = cheap;
     config.mail.max_retries = 0;
     config.log.level = "warn".into();
-    let limits = &mut config.limits.rate_limits;
-    for rule in [
-        &mut limits.register,
-        &mut limits.login,
-        &mut limits.prelogin,
-        &mut limits.verify,
-        &mut limits.resend,
-    ] {
+    for (_, rule) in config.limits.rate_limits.each_mut() {
         generous(rule);
     }
     config

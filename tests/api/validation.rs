@@ -466,7 +466,7 @@ async fn tokens_are_required_and_checked() {
 async fn other_bad_requests() {
     let app = spawn_app().await;
     let user = TestUser::new("other");
-    app.register(&user).await;
+    app.register_verified(&user).await;
     let session = app.login(&user).await;
     let token = Some(session.token());
     // Unknown route and method: JSON errors too.

@@ -61,7 +61,12 @@ impl CommandHandler<HandlerCtx> for Register {
             })
             .await?;
 
-        let auth_hash = password::hash(settings.auth_hash, req.auth_key.0).await?;
+        let auth_hash = password::hash(
+            password::Priority::Login,
+            settings.auth_hash,
+            req.auth_key.0,
+        )
+        .await?;
 
         let now = now_millis();
         let code = secrets::new_code();

@@ -2,8 +2,13 @@
 //! code (and the email) or the link token from the verification mail.
 //!
 //! Codes are single use, expire, and are void after `max_code_attempts`
-//! wrong guesses (the limit applies to codes only: a 256-bit link token
-//! cannot be guessed). Unknown emails and wrong codes answer alike.
+//! wrong guesses from all addresses together (the limit applies to codes
+//! only: a 256-bit link token cannot be guessed). Wrong codes are also
+//! counted per (email, address) by the `verify` rate class, which stops one
+//! address long before, so a stranger cannot void someone else's code.
+//! Unknown emails, verified accounts and wrong codes answer alike
+//! (`invalid_code`); that a code expired or was voided is told only to
+//! whoever gives the right one.
 
 use crate::account::email_rate_key;
 use crate::error::Fail;
@@ -111,27 +116,33 @@ async fn by_code(ctx: &HandlerCtx, email: &str, code: &str) -> Result<VerifyResp
         .run(
             move |conn| -> Result<Result<VerifyResponse, ApiError>, Fail> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let Some(user_id) = users::id_by_email(&tx, &email)? else {
+                let user_id = users::id_by_email(&tx, &email)?;
+                // An unknown email costs the same lookups and hash as a
+                // known one, and answers exactly like a wrong code.
+                let pending = match user_id {
+                    Some(id) => verifications::for_user(&tx, id)?,
+                    None => verifications::for_user(&tx, UserId(0))?,
+                };
+                let given = secrets::code_hash(&secret, user_id.unwrap_or(UserId(0)), &code);
+                let (Some(user_id), Some(pending)) = (user_id, pending) else {
                     return Ok(Err(invalid_code()));
                 };
-                let Some(pending) = verifications::for_user(&tx, user_id)? else {
+                if !secrets::ct_eq(&given, &pending.code_hash) {
+                    // Counted from all addresses together, as a bound on
+                    // guessing by many; each address is stopped far
+                    // earlier by the rate limiter's failure counts.
+                    if pending.attempts < max_attempts {
+                        verifications::record_failed_attempt(&tx, user_id)?;
+                        tx.commit()?;
+                    }
                     return Ok(Err(invalid_code()));
-                };
+                }
+                // Only whoever holds the right code learns what became of it.
                 if pending.attempts >= max_attempts {
                     return Ok(Err(exhausted()));
                 }
                 if pending.is_expired(now) {
                     return Ok(Err(expired()));
-                }
-                let given = secrets::code_hash(&secret, user_id, &code);
-                if !secrets::ct_eq(&given, &pending.code_hash) {
-                    let attempts = verifications::record_failed_attempt(&tx, user_id)?;
-                    tx.commit()?;
-                    return Ok(Err(if attempts >= max_attempts {
-                        exhausted()
-                    } else {
-                        invalid_code()
-                    }));
                 }
                 let done = complete(&tx, user_id, now)?;
                 tx.commit()?;

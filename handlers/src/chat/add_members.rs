@@ -15,6 +15,7 @@ pub struct AddMembers;
 impl CommandHandler<HandlerCtx> for AddMembers {
     const NAME: &'static str = "chat.add_members";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("add_members");
     type Req = AddMembersRequest;
     type Resp = Chat;
 

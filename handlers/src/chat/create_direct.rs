@@ -15,6 +15,7 @@ pub struct CreateDirectChat;
 impl CommandHandler<HandlerCtx> for CreateDirectChat {
     const NAME: &'static str = "chat.create_direct";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_create");
     type Req = CreateDirectRequest;
     type Resp = Chat;
 

@@ -14,6 +14,7 @@ pub struct CreateGroup;
 impl CommandHandler<HandlerCtx> for CreateGroup {
     const NAME: &'static str = "chat.create_group";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("group_create");
     type Req = CreateGroupRequest;
     type Resp = Chat;
 

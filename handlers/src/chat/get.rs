@@ -13,6 +13,7 @@ pub struct GetChat;
 impl CommandHandler<HandlerCtx> for GetChat {
     const NAME: &'static str = "chat.get";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("read");
     type Req = ChatRef;
     type Resp = Chat;
 

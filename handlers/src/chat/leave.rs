@@ -15,6 +15,7 @@ pub struct LeaveChat;
 impl CommandHandler<HandlerCtx> for LeaveChat {
     const NAME: &'static str = "chat.leave";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = ChatRef;
     type Resp = Empty;
 

@@ -15,6 +15,7 @@ pub struct ListChats;
 impl CommandHandler<HandlerCtx> for ListChats {
     const NAME: &'static str = "chat.list";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("read");
     type Req = Empty;
     type Resp = ChatList;
 

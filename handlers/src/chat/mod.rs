@@ -23,7 +23,7 @@ use crate::error::{internal, Fail};
 use crate::HandlerCtx;
 use ferrogram_core::ids::{ChatId, UserId};
 use ferrogram_core::proto::{Chat, LiveEvent};
-use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::chats::{self, Access, ChatRecord, Membership};
 use ferrogram_storage::writer::{AppendRequest, Appended, Change, WriteError};
 
@@ -117,7 +117,8 @@ pub(crate) async fn change(
     Ok(done)
 }
 
-/// A group title: trimmed, 1 to 128 characters, no control characters.
+/// A group title: trimmed, 1 to 128 characters, no control or invisible
+/// formatting characters (`validate::hidden_format_char`).
 pub(crate) fn title(raw: &str) -> Result<String, ApiError> {
     let title = raw.trim();
     let bad = |why: &str| ApiError::new(ErrorCode::InvalidTitle, format!("title {why}"));
@@ -129,6 +130,9 @@ pub(crate) fn title(raw: &str) -> Result<String, ApiError> {
     }
     if title.chars().any(char::is_control) {
         return Err(bad("must not contain control characters"));
+    }
+    if validate::hidden_format_char(title).is_some() {
+        return Err(bad(validate::HIDDEN_FORMAT_MESSAGE));
     }
     Ok(title.to_owned())
 }

@@ -16,6 +16,7 @@ pub struct RemoveMember;
 impl CommandHandler<HandlerCtx> for RemoveMember {
     const NAME: &'static str = "chat.remove_member";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = ChatMemberRequest;
     type Resp = Chat;
 

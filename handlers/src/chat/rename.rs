@@ -14,6 +14,7 @@ pub struct RenameChat;
 impl CommandHandler<HandlerCtx> for RenameChat {
     const NAME: &'static str = "chat.rename";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = RenameChatRequest;
     type Resp = Chat;
 

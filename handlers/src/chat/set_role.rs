@@ -14,6 +14,7 @@ pub struct SetRole;
 impl CommandHandler<HandlerCtx> for SetRole {
     const NAME: &'static str = "chat.set_role";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = SetRoleRequest;
     type Resp = Chat;
 

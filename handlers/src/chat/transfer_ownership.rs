@@ -15,6 +15,7 @@ pub struct TransferOwnership;
 impl CommandHandler<HandlerCtx> for TransferOwnership {
     const NAME: &'static str = "chat.transfer_ownership";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = ChatMemberRequest;
     type Resp = Chat;
 

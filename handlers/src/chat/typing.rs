@@ -1,5 +1,6 @@
 //! `chat.typing`: "is typing" for the other members' online sessions. Not
-//! stored; clients send it every few seconds while typing.
+//! stored; clients send it every few seconds while typing. Over its rate
+//! class a notice is dropped, never queued.
 
 use super::{chat_not_found, not_a_member};
 use crate::error::Fail;
@@ -16,8 +17,14 @@ pub struct Typing;
 impl CommandHandler<HandlerCtx> for Typing {
     const NAME: &'static str = "chat.typing";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("typing");
     type Req = ChatRef;
     type Resp = Empty;
+
+    /// A notice over the rate is dropped: the next one says the same.
+    fn over_rate(_retry_after: u64) -> Result<Empty, ApiError> {
+        Ok(Empty {})
+    }
 
     async fn handle(
         &self,

@@ -22,6 +22,7 @@ pub struct ChangePassword;
 impl CommandHandler<HandlerCtx> for ChangePassword {
     const NAME: &'static str = "me.change_password";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("password");
     type Req = ChangePasswordRequest;
     type Resp = RevokedSessions;
 
@@ -43,6 +44,7 @@ impl CommandHandler<HandlerCtx> for ChangePassword {
         let user = super::load(ctx, me.user_id).await?;
         let old_hash = user.auth_hash.clone();
         if !password::verify(
+            password::Priority::Other,
             settings.auth_hash,
             req.old_auth_key.0,
             Some(old_hash.clone()),
@@ -52,7 +54,12 @@ impl CommandHandler<HandlerCtx> for ChangePassword {
             return Err(invalid_credentials());
         }
         let material = PasswordMaterial {
-            auth_hash: password::hash(settings.auth_hash, req.new_auth_key.0).await?,
+            auth_hash: password::hash(
+                password::Priority::Other,
+                settings.auth_hash,
+                req.new_auth_key.0,
+            )
+            .await?,
             kdf_salt: req.new_kdf_salt.0,
             kdf: req.new_kdf,
             sealed_keys: req.sealed_keys.0,

@@ -24,6 +24,7 @@ pub struct DeleteAccount;
 impl CommandHandler<HandlerCtx> for DeleteAccount {
     const NAME: &'static str = "me.delete";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("password");
     type Req = DeleteAccountRequest;
     type Resp = Empty;
 
@@ -38,7 +39,14 @@ impl CommandHandler<HandlerCtx> for DeleteAccount {
             return Err(invalid_credentials());
         }
         let user = super::load(ctx, user_id).await?;
-        if !password::verify(ctx.settings.auth_hash, req.auth_key.0, Some(user.auth_hash)).await? {
+        if !password::verify(
+            password::Priority::Other,
+            ctx.settings.auth_hash,
+            req.auth_key.0,
+            Some(user.auth_hash),
+        )
+        .await?
+        {
             return Err(invalid_credentials());
         }
         leave_every_chat(ctx, user_id).await?;

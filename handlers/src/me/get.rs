@@ -12,6 +12,7 @@ pub struct GetMe;
 impl CommandHandler<HandlerCtx> for GetMe {
     const NAME: &'static str = "me.get";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("session");
     type Req = Empty;
     type Resp = Me;
 

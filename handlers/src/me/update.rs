@@ -18,6 +18,7 @@ pub struct UpdateMe;
 impl CommandHandler<HandlerCtx> for UpdateMe {
     const NAME: &'static str = "me.update";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("profile");
     type Req = UpdateProfileRequest;
     type Resp = Me;
 

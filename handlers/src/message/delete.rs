@@ -17,6 +17,7 @@ pub struct DeleteMessage;
 impl CommandHandler<HandlerCtx> for DeleteMessage {
     const NAME: &'static str = "message.delete";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("edit");
     type Req = DeleteMessageRequest;
     type Resp = MessageAck;
 

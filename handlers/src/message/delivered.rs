@@ -18,6 +18,7 @@ pub struct MarkDelivered;
 impl CommandHandler<HandlerCtx> for MarkDelivered {
     const NAME: &'static str = "message.delivered";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("receipts");
     type Req = MarkDeliveredRequest;
     type Resp = Empty;
 

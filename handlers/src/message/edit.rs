@@ -20,6 +20,7 @@ pub struct EditMessage;
 impl CommandHandler<HandlerCtx> for EditMessage {
     const NAME: &'static str = "message.edit";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("edit");
     type Req = EditMessageRequest;
     type Resp = MessageAck;
 

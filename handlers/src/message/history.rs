@@ -21,6 +21,7 @@ pub struct History;
 impl CommandHandler<HandlerCtx> for History {
     const NAME: &'static str = "message.history";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("read");
     type Req = HistoryRequest;
     type Resp = HistoryPage;
 

@@ -18,6 +18,7 @@ pub struct MarkRead;
 impl CommandHandler<HandlerCtx> for MarkRead {
     const NAME: &'static str = "message.read";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("receipts");
     type Req = MarkReadRequest;
     type Resp = Empty;
 

@@ -20,6 +20,7 @@ pub struct SendMessage;
 impl CommandHandler<HandlerCtx> for SendMessage {
     const NAME: &'static str = "message.send";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("send");
     type Req = SendMessageRequest;
     type Resp = MessageAck;
 

@@ -19,6 +19,7 @@ pub struct GetPresence;
 impl CommandHandler<HandlerCtx> for GetPresence {
     const NAME: &'static str = "presence.get";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("read");
     type Req = PresenceRequest;
     type Resp = PresenceList;
 

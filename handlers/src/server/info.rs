@@ -22,6 +22,7 @@ pub struct Info;
 impl CommandHandler<HandlerCtx> for Info {
     const NAME: &'static str = "server.info";
     const ACCESS: Access = Access::Public;
+    const RATE_CLASS: Option<&'static str> = Some("info");
     type Req = Empty;
     type Resp = ServerInfo;
 

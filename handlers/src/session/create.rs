@@ -52,7 +52,13 @@ impl CommandHandler<HandlerCtx> for CreateSession {
             .await?;
         // Unknown emails still pay for one hash (see password::verify).
         let stored = user.as_ref().map(|u| u.auth_hash.clone());
-        let matches = password::verify(ctx.settings.auth_hash, req.auth_key.0, stored).await?;
+        let matches = password::verify(
+            password::Priority::Login,
+            ctx.settings.auth_hash,
+            req.auth_key.0,
+            stored,
+        )
+        .await?;
         let Some(user) = user.filter(|_| matches) else {
             return Err(invalid_credentials());
         };

@@ -15,6 +15,7 @@ pub struct DeleteCurrentSession;
 impl CommandHandler<HandlerCtx> for DeleteCurrentSession {
     const NAME: &'static str = "session.delete_current";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("session");
     type Req = Empty;
     type Resp = Empty;
 

@@ -15,6 +15,7 @@ pub struct ListSessions;
 impl CommandHandler<HandlerCtx> for ListSessions {
     const NAME: &'static str = "session.list";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("session");
     type Req = Empty;
     type Resp = SessionList;
 

@@ -15,6 +15,7 @@ pub struct RevokeSession;
 impl CommandHandler<HandlerCtx> for RevokeSession {
     const NAME: &'static str = "session.revoke";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("session");
     type Req = RevokeSessionRequest;
     type Resp = Empty;
 

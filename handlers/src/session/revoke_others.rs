@@ -17,6 +17,7 @@ pub struct RevokeOtherSessions;
 impl CommandHandler<HandlerCtx> for RevokeOtherSessions {
     const NAME: &'static str = "session.revoke_others";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = Some("session");
     type Req = Empty;
     type Resp = RevokedSessions;
 

@@ -1,6 +1,7 @@
 //! Handler tests: every command driven through a real `Registry<HandlerCtx>`
 //! and `dispatch`, over a temporary database file and a fake mail queue.
 
+mod abuse;
 mod accounts;
 mod authz;
 mod chat_support;

@@ -62,10 +62,7 @@ fn registering_twice_fails_loudly() {
 }
 
 fn tight_limits(classes: &[&str]) -> RateLimiter {
-    let rule = RateRule {
-        per_ip: Rate::new(100, 3600),
-        per_account: Rate::new(2, 3600),
-    };
+    let rule = RateRule::both(Rate::new(100, 3600), Rate::new(2, 3600));
     RateLimiter::new(
         classes
             .iter()

@@ -77,9 +77,11 @@ async fn wrong_codes_void_the_code_after_the_limit() {
         app.err("account.verify", None, wrong.clone()).await,
         "invalid_code"
     );
-    // the third wrong code uses up the attempts
-    assert_eq!(app.err("account.verify", None, wrong).await, "code_expired");
-    // now even the right code is refused: a new one is needed
+    // the third wrong code uses up the attempts, and answers like any
+    // wrong code (a stranger learns nothing)
+    assert_eq!(app.err("account.verify", None, wrong).await, "invalid_code");
+    // now even the right code is refused: a new one is needed, and only
+    // its holder is told so
     let right = json!({"email": "a@x.org", "code": code});
     assert_eq!(app.err("account.verify", None, right).await, "code_expired");
 

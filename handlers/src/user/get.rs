@@ -13,7 +13,8 @@ pub struct GetUser;
 #[async_trait]
 impl CommandHandler<HandlerCtx> for GetUser {
     const NAME: &'static str = "user.get";
-    const ACCESS: Access = Access::Session;
+    const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("user_lookup");
     type Req = GetUserRequest;
     type Resp = UserProfile;
 

@@ -15,7 +15,8 @@ pub struct GetUserKeys;
 #[async_trait]
 impl CommandHandler<HandlerCtx> for GetUserKeys {
     const NAME: &'static str = "user.keys";
-    const ACCESS: Access = Access::Session;
+    const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("user_lookup");
     type Req = GetUserKeysRequest;
     type Resp = UserKeys;
 

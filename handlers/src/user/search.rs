@@ -17,7 +17,8 @@ pub struct SearchUsers;
 #[async_trait]
 impl CommandHandler<HandlerCtx> for SearchUsers {
     const NAME: &'static str = "user.search";
-    const ACCESS: Access = Access::Session;
+    const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("user_search");
     type Req = SearchUsersRequest;
     type Resp = UserList;
 
