@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_chat_events_rowid.sql"),
     include_str!("../migrations/0004_delivery_receipts.sql"),
     include_str!("../migrations/0005_binary_envelopes.sql"),
+    include_str!("../migrations/0007_account_storage.sql"),
 ];
 
 /// The schema version this build knows.
@@ -77,6 +78,7 @@ mod tests {
                 assert_eq!(
                     table_names(conn),
                     [
+                        "account_storage",
                         "chat_events",
                         "chat_members",
                         "chats",
