@@ -50,7 +50,11 @@ fn read_to_close(stream: &mut TcpStream) -> (String, Duration) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("no close after {:?}: {e}", started.elapsed()),
+            Err(e) => panic!(
+                "no close after {:?}: {e}; got {}",
+                started.elapsed(),
+                String::from_utf8_lossy(&got)
+            ),
         }
     }
     (
@@ -122,6 +126,39 @@ fn a_body_trickling_below_the_minimum_rate_is_cut() {
     assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
     // Due after the grace and the few bytes it covers (about 1.3 s), far
     // before the body deadline or the 20 s the whole body would take.
+    assert!(took < Duration::from_secs(6), "cut after {took:?}");
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_chunked_body_trickling_below_the_minimum_rate_is_cut_too() {
+    let (server, _dir) = serve(|c| {
+        c.http.body_timeout_secs = 60;
+        c.http.min_body_rate_bytes_per_sec = 20;
+        c.http.min_body_rate_grace_secs = 1;
+    });
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(
+            b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+    // One chunk of one byte every 200 ms, never the last chunk.
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..150 {
+                if stream.write_all(b"1\r\n \r\n").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let (answer, took) = read_to_close(&mut stream);
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    // Not drained for the rest of the body: closed right after the answer.
     assert!(took < Duration::from_secs(6), "cut after {took:?}");
     writer.join().unwrap();
 }

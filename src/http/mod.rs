@@ -240,7 +240,17 @@ async fn rest(
     let deadlines = req
         .app_data::<web::Data<BodyLimits>>()
         .map_or_else(BodyLimits::default, |d| *d.get_ref());
-    let body = read_body(&req, payload, limit, deadlines).await?;
+    let body = match read_body(&req, payload, limit, deadlines).await {
+        Ok(body) => body,
+        Err(e) => {
+            if e.code == ErrorCode::RequestTimeout {
+                // actix would otherwise drain the rest of a chunked body,
+                // as slowly as it comes, before closing.
+                crate::ws::socket::SocketCutter::of(&req).stop_reading();
+            }
+            return Err(e.into());
+        }
+    };
     let mut request = if body.is_empty() {
         Map::new()
     } else {
