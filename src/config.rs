@@ -815,6 +815,40 @@ mod tests {
     }
 
     #[test]
+    fn hostile_client_limits_have_their_defaults_and_are_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.http.header_timeout_secs, 10);
+        assert_eq!(c.http.body_timeout_secs, 30);
+        assert_eq!(c.http.min_body_rate_bytes_per_sec, 1024);
+        assert_eq!(c.http.min_body_rate_grace_secs, 5);
+        assert_eq!(c.limits.max_connections_per_ip, 512);
+        assert_eq!(c.limits.account_storage_bytes, 1 << 30);
+        assert_eq!(c.log.command_log_max_bytes, 64 << 20);
+        assert_eq!(c.log.command_log_keep, 7);
+        for (var, key) in [
+            (
+                "FERROGRAM__LIMITS__MAX_CONNECTIONS_PER_IP",
+                "limits.max_connections_per_ip",
+            ),
+            (
+                "FERROGRAM__HTTP__HEADER_TIMEOUT_SECS",
+                "http.header_timeout_secs",
+            ),
+            (
+                "FERROGRAM__HTTP__BODY_TIMEOUT_SECS",
+                "http.body_timeout_secs",
+            ),
+            (
+                "FERROGRAM__LOG__COMMAND_LOG_MAX_BYTES",
+                "log.command_log_max_bytes",
+            ),
+        ] {
+            let message = err(None, &[(var, "0")]);
+            assert!(message.contains(key), "{message}");
+        }
+    }
+
+    #[test]
     fn every_key_of_config_yaml_is_documented() {
         // A leaf key is documented by the comment right above it, or shares the
         // comment of the documented sibling or parent right above it (a group
