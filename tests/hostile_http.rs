@@ -19,7 +19,7 @@ fn config(data_dir: &Path) -> Config {
     config.server.host = "127.0.0.1".into();
     config.server.port = 0;
     config.server.workers = 1;
-    config.data_dir = data_dir.to_owned();
+    data_dir.clone_into(&mut config.data_dir);
     config.log.command_log = "".into();
     config
 }
@@ -316,6 +316,9 @@ impl Drop for Process {
     }
 }
 
+/// actix-server's message when an accept fails for want of descriptors.
+const SAID: &str = "Error accepting connection: Too many open files";
+
 #[test]
 fn out_of_descriptors_the_server_says_so_once_and_serves_again_when_they_free() {
     use rustix::process::{getrlimit, prlimit, Pid, Resource, Rlimit};
@@ -344,7 +347,6 @@ fn out_of_descriptors_the_server_says_so_once_and_serves_again_when_they_free() 
     // More connections than there are descriptors: the kernel completes
     // them all (the listen backlog); the server cannot accept the rest.
     let held: Vec<TcpStream> = (0..20).map(|_| connect(server.addr)).collect();
-    const SAID: &str = "Error accepting connection: Too many open files";
     server.wait_for_stderr(SAID, Duration::from_secs(10));
     // actix-server retries the accept twice a second, and fails each time:
     // over 3 s that would be about 6 lines.

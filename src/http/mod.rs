@@ -334,7 +334,9 @@ impl BodyLimits {
         if self.min_rate_bytes_per_sec == 0 {
             return overall;
         }
-        let covered = Duration::from_secs_f64(received as f64 / self.min_rate_bytes_per_sec as f64);
+        let covered = Duration::from_millis(
+            (received as u64).saturating_mul(1000) / self.min_rate_bytes_per_sec,
+        );
         overall.min(started + self.grace + covered)
     }
 }

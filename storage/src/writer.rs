@@ -947,12 +947,12 @@ fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> 
     use rusqlite::OptionalExtension;
     let bytes = bytes as i64;
     if quota > 0 {
-        let used: i64 = conn
+        let stored: i64 = conn
             .prepare_cached("SELECT stored_bytes FROM account_storage WHERE user_id = ?1")?
             .query_row([user.0], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        if used.saturating_add(bytes) as u64 > quota {
+        if stored.saturating_add(bytes) as u64 > quota {
             return Err(WriteError::QuotaExceeded { quota }.into());
         }
     }

@@ -23,7 +23,7 @@ async fn sends_past_the_account_storage_quota_fail_with_quota_exceeded() {
     let refused = loop {
         match a
             .messenger
-            .send(chat.id, MessagePayload::text(&format!("message {sent}")))
+            .send(chat.id, MessagePayload::text(format!("message {sent}")))
             .await
         {
             Ok(_) => sent += 1,
