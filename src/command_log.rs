@@ -6,6 +6,13 @@
 //! session, command, outcome, duration): never a body, key, token or password.
 //! Writing never blocks a request: when the writer falls behind by more than
 //! [`QUEUE_CAPACITY`] lines, further lines are dropped and counted.
+//!
+//! Rotation ([`Rotation`]): before a line would take the file past
+//! `max_bytes`, it is renamed `commands.log.1` (the one before becomes `.2`,
+//! and so on), files past `keep` are deleted, and a new file is started.
+//! Lines are never split across files. (Written here rather than with a
+//! rotation crate: the writer thread already owns the file and the line
+//! boundaries, and file-rotate 0.8 panics when its folder cannot be created.)
 
 use ferrogram_core::command::CommandLogEntry;
 use ferrogram_handlers::CommandLogSink;
@@ -23,6 +30,25 @@ pub const QUEUE_CAPACITY: usize = 16_384;
 /// How long the writer thread lets lines gather after writing a batch: at
 /// most 16,384 lines fit, so up to 1.6 million commands a second.
 const GATHER: Duration = Duration::from_millis(10);
+
+/// When the command log is rotated and how many old files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// A line that would take the file past this many bytes goes to a new file.
+    pub max_bytes: u64,
+    /// Rotated files kept (`.1` the newest); 0 keeps none.
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    /// The defaults of config.yaml: 64 MiB, 7 files.
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 64 * 1024 * 1024,
+            keep: 7,
+        }
+    }
+}
 
 enum Op {
     Line(String),
@@ -43,8 +69,13 @@ struct FileWriter {
 
 impl CommandLog {
     /// Opens (creating, mode 0600) the file at `path` for appending, or logs
-    /// through `tracing` only when `path` is `None`.
+    /// through `tracing` only when `path` is `None`; rotated by the defaults.
     pub fn open(path: Option<&Path>) -> std::io::Result<CommandLog> {
+        Self::open_rotating(path, Rotation::default())
+    }
+
+    /// [`CommandLog::open`] with the given rotation.
+    pub fn open_rotating(path: Option<&Path>, rotation: Rotation) -> std::io::Result<CommandLog> {
         let dropped = Arc::new(AtomicU64::new(0));
         let Some(path) = path else {
             return Ok(CommandLog {
@@ -55,18 +86,11 @@ impl CommandLog {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let file = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)?
-        };
+        let file = RotatingFile::open(path.to_owned(), rotation)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("command-log".to_owned())
-            .spawn(move || write_lines(&rx, BufWriter::new(file)))?;
+            .spawn(move || write_lines(&rx, file))?;
         Ok(CommandLog {
             file: Some(FileWriter {
                 path: path.to_owned(),
@@ -161,9 +185,83 @@ impl Drop for CommandLog {
     }
 }
 
+/// The open log file, its size, and where it rotates.
+struct RotatingFile {
+    path: PathBuf,
+    rotation: Rotation,
+    out: BufWriter<std::fs::File>,
+    size: u64,
+}
+
+impl RotatingFile {
+    fn open(path: PathBuf, rotation: Rotation) -> std::io::Result<RotatingFile> {
+        let file = Self::open_file(&path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingFile {
+            path,
+            rotation,
+            out: BufWriter::new(file),
+            size,
+        })
+    }
+
+    fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+    }
+
+    /// `commands.log.N`
+    fn numbered(&self, n: usize) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        let len = line.len() as u64 + 1;
+        if self.size > 0 && self.size + len > self.rotation.max_bytes {
+            self.rotate()?;
+        }
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.size += len;
+        Ok(())
+    }
+
+    /// Moves `.N` to `.N+1` (the oldest past `keep` is overwritten or
+    /// deleted), the current file to `.1`, and starts an empty one.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        let keep = self.rotation.keep;
+        // Files past `keep`, e.g. after `keep` was lowered.
+        let mut n = keep + 1;
+        while std::fs::remove_file(self.numbered(n)).is_ok() {
+            n += 1;
+        }
+        if keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            for n in (1..keep).rev() {
+                match std::fs::rename(self.numbered(n), self.numbered(n + 1)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&self.path, self.numbered(1))?;
+        }
+        self.out = BufWriter::new(Self::open_file(&self.path)?);
+        self.size = 0;
+        Ok(())
+    }
+}
+
 /// The writer thread: appends lines, flushing whenever the queue runs dry so
 /// a line reaches the file within moments of its command.
-fn write_lines(rx: &Receiver<Op>, mut out: BufWriter<std::fs::File>) {
+fn write_lines(rx: &Receiver<Op>, mut out: RotatingFile) {
     // Report a failing disk once, not once per line.
     fn report(result: std::io::Result<()>, failing: &mut bool) {
         match result {
@@ -181,7 +279,7 @@ fn write_lines(rx: &Receiver<Op>, mut out: BufWriter<std::fs::File>) {
         let op = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(op) => op,
             Err(RecvTimeoutError::Timeout) => {
-                report(out.flush(), &mut failing);
+                report(out.out.flush(), &mut failing);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -190,15 +288,11 @@ fn write_lines(rx: &Receiver<Op>, mut out: BufWriter<std::fs::File>) {
         while let Some(op) = next.take() {
             match op {
                 Op::Line(line) => {
-                    report(
-                        out.write_all(line.as_bytes())
-                            .and_then(|()| out.write_all(b"\n")),
-                        &mut failing,
-                    );
+                    report(out.write_line(&line), &mut failing);
                 }
                 Op::Flush(done) => {
                     report(
-                        out.flush().and_then(|()| out.get_ref().sync_data()),
+                        out.out.flush().and_then(|()| out.out.get_ref().sync_data()),
                         &mut failing,
                     );
                     let _ = done.send(());
@@ -211,7 +305,7 @@ fn write_lines(rx: &Receiver<Op>, mut out: BufWriter<std::fs::File>) {
         // Idle, it blocks in `recv_timeout` above and costs nothing.
         std::thread::sleep(GATHER);
     }
-    report(out.flush(), &mut failing);
+    report(out.out.flush(), &mut failing);
 }
 
 #[cfg(test)]
@@ -261,6 +355,72 @@ mod tests {
         log.write(&entry(1));
         drop(log);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn rotates_by_size_and_keeps_only_the_newest_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("commands.log");
+        let line_len = serde_json::to_string(&entry(100)).unwrap().len() as u64 + 1;
+        // Three lines per file; a left-over file past `keep` goes too.
+        std::fs::write(dir.path().join("commands.log.3"), "old\n").unwrap();
+        let rotation = Rotation {
+            max_bytes: line_len * 3,
+            keep: 2,
+        };
+        let log = CommandLog::open_rotating(Some(&path), rotation).unwrap();
+        for n in 100..111 {
+            log.write(&entry(n));
+        }
+        assert!(log.flush(Duration::from_secs(5)));
+        let ids = |name: &str| -> Vec<String> {
+            std::fs::read_to_string(dir.path().join(name))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<CommandLogEntry>(l)
+                        .unwrap()
+                        .request_id
+                })
+                .collect()
+        };
+        // 11 lines: 100-102, 103-105 (deleted), 106-108 (.1 -> .2), 109-110
+        assert_eq!(ids("commands.log"), ["req109", "req110"]);
+        assert_eq!(ids("commands.log.1"), ["req106", "req107", "req108"]);
+        assert_eq!(ids("commands.log.2"), ["req103", "req104", "req105"]);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["commands.log", "commands.log.1", "commands.log.2"]);
+        for name in &names {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        drop(log);
+    }
+
+    #[test]
+    fn reopening_counts_the_existing_size_and_keep_0_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("commands.log");
+        std::fs::write(&path, "x".repeat(5000) + "\n").unwrap();
+        let rotation = Rotation {
+            max_bytes: 5001,
+            keep: 0,
+        };
+        let log = CommandLog::open_rotating(Some(&path), rotation).unwrap();
+        log.write(&entry(1));
+        assert!(log.flush(Duration::from_secs(5)));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("req1"), "{text}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub websocket: WebSocketConfig,
+    pub http: HttpConfig,
     pub security: SecurityConfig,
     pub log: LogConfig,
     pub bench: BenchConfig,
@@ -166,9 +167,30 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     pub max_group_members: usize,
     pub max_message_bytes: usize,
+    /// Open TCP connections (HTTP and WebSocket alike) one IP address may
+    /// hold; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Bytes of message and edit bodies one account may have stored; 0 means
+    /// no limit. Over it: 507 quota_exceeded.
+    pub account_storage_bytes: u64,
     pub rate_limits: RateLimitsConfig,
     /// Most entries (buckets and failure counters) the rate limiter holds.
     pub rate_limit_max_keys: usize,
+}
+
+/// Deadlines for reading HTTP requests (`http:` in config.yaml).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Seconds a connection has to deliver a complete request head.
+    pub header_timeout_secs: u64,
+    /// Seconds a request has to deliver its whole body.
+    pub body_timeout_secs: u64,
+    /// Slowest accepted body transfer, in bytes per second, once
+    /// `min_body_rate_grace_secs` have passed; 0 turns the check off.
+    pub min_body_rate_bytes_per_sec: u64,
+    /// Seconds at the start of a body before the minimum rate applies.
+    pub min_body_rate_grace_secs: u64,
 }
 
 /// The WebSocket gateway (`GET /api/v1/ws`): timers and queue sizes.
@@ -297,6 +319,11 @@ pub struct LogConfig {
     pub level: String,
     /// Relative to `data_dir`; empty disables the file.
     pub command_log: PathBuf,
+    /// The command log is rotated when it would grow past this many bytes.
+    pub command_log_max_bytes: u64,
+    /// Rotated command logs kept (`commands.log.1` is the newest); older
+    /// ones are deleted.
+    pub command_log_keep: usize,
 }
 
 impl Config {
@@ -453,6 +480,29 @@ impl Config {
             ));
         }
         self.websocket.validate()?;
+        if self.limits.max_connections_per_ip == 0 {
+            return Err(ConfigError::invalid(
+                "limits.max_connections_per_ip",
+                "must be at least 1",
+            ));
+        }
+        for (key, value) in [
+            ("header_timeout_secs", self.http.header_timeout_secs),
+            ("body_timeout_secs", self.http.body_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(
+                    &format!("http.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if self.log.command_log_max_bytes < 4096 {
+            return Err(ConfigError::invalid(
+                "log.command_log_max_bytes",
+                "must be at least 4096",
+            ));
+        }
         for (class, rule) in self.limits.rate_limits.rules() {
             for (which, rate) in [("per_ip", rule.per_ip), ("per_account", rule.per_account)] {
                 if rate.is_some_and(|r| r.burst == 0 || r.window_secs == 0) {
@@ -852,6 +902,40 @@ mod tests {
         }
         for class in rules.keys() {
             assert!(used.contains(class.as_str()), "class {class} is unused");
+        }
+    }
+
+    #[test]
+    fn hostile_client_limits_have_their_defaults_and_are_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.http.header_timeout_secs, 10);
+        assert_eq!(c.http.body_timeout_secs, 30);
+        assert_eq!(c.http.min_body_rate_bytes_per_sec, 1024);
+        assert_eq!(c.http.min_body_rate_grace_secs, 5);
+        assert_eq!(c.limits.max_connections_per_ip, 512);
+        assert_eq!(c.limits.account_storage_bytes, 1 << 30);
+        assert_eq!(c.log.command_log_max_bytes, 64 << 20);
+        assert_eq!(c.log.command_log_keep, 7);
+        for (var, key) in [
+            (
+                "FERROGRAM__LIMITS__MAX_CONNECTIONS_PER_IP",
+                "limits.max_connections_per_ip",
+            ),
+            (
+                "FERROGRAM__HTTP__HEADER_TIMEOUT_SECS",
+                "http.header_timeout_secs",
+            ),
+            (
+                "FERROGRAM__HTTP__BODY_TIMEOUT_SECS",
+                "http.body_timeout_secs",
+            ),
+            (
+                "FERROGRAM__LOG__COMMAND_LOG_MAX_BYTES",
+                "log.command_log_max_bytes",
+            ),
+        ] {
+            let message = err(None, &[(var, "0")]);
+            assert!(message.contains(key), "{message}");
         }
     }
 

@@ -54,8 +54,10 @@ impl Application {
     /// or `actix_web::rt::System::new().block_on`), where the mailer actor runs.
     pub fn build(config: Config) -> anyhow::Result<Application> {
         let tls_config = config.tls_server_config()?;
+        make_created_files_private();
         create_private_dir(&config.data_dir)
             .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+        warn_if_readable_by_others(&config.data_dir);
         let server_secret = load_or_create_secret(&config.server_secret_path())?;
 
         let database_path = config.database_path();
@@ -63,17 +65,23 @@ impl Application {
             .with_context(|| format!("cannot open database {}", database_path.display()))?;
 
         let command_log_path = config.command_log_path();
-        let command_log = Arc::new(CommandLog::open(command_log_path.as_deref()).with_context(
-            || {
-                format!(
-                    "cannot open command log {}",
-                    command_log_path
-                        .as_deref()
-                        .unwrap_or(Path::new(""))
-                        .display()
-                )
-            },
-        )?);
+        let rotation = crate::command_log::Rotation {
+            max_bytes: config.log.command_log_max_bytes,
+            keep: config.log.command_log_keep,
+        };
+        let command_log = Arc::new(
+            CommandLog::open_rotating(command_log_path.as_deref(), rotation).with_context(
+                || {
+                    format!(
+                        "cannot open command log {}",
+                        command_log_path
+                            .as_deref()
+                            .unwrap_or(Path::new(""))
+                            .display()
+                    )
+                },
+            )?,
+        );
 
         let mailer = MailerHandle::new(Mailer::from_config(&config)?.start());
 
@@ -117,6 +125,7 @@ impl Application {
             &storage,
             WriterConfig {
                 commit_delay: Duration::from_micros(config.database.commit_delay_us),
+                account_storage_bytes: config.limits.account_storage_bytes,
                 ..WriterConfig::default()
             },
             Some(commit_listener(shared_notifier.clone())),
@@ -142,16 +151,27 @@ impl Application {
         ferrogram_handlers::register_all(&mut registry);
         let registry = web::Data::new(registry);
 
+        let body_limits = web::Data::new(http::BodyLimits::from_config(&config.http));
+        let connections = http::conn_limit::ConnLimiter::new(config.limits.max_connections_per_ip);
         let http_server = HttpServer::new(move || {
             App::new()
                 .app_data(ctx.clone())
                 .app_data(registry.clone())
                 .app_data(gateway.clone())
+                .app_data(body_limits.clone())
                 .configure(http::configure)
         })
-        // Keeps a handle on each connection's socket, so the WebSocket
-        // gateway can cut off a peer that stopped reading.
-        .on_connect(ws::socket::on_connect)
+        .on_connect(move |conn, data| {
+            // Over the per-IP cap: the connection is already shut down.
+            if connections.admit(conn, data) {
+                // Keeps a handle on each connection's socket, so the WebSocket
+                // gateway can cut off a peer that stopped reading.
+                ws::socket::on_connect(conn, data);
+            }
+        })
+        // A connection must deliver each request head in time (actix counts
+        // it from the connection's start, and after a kept-alive response).
+        .client_request_timeout(Duration::from_secs(config.http.header_timeout_secs))
         .workers(config.workers())
         .shutdown_timeout(10)
         // Signals are installed by `handle_signals`, before the startup
@@ -333,6 +353,31 @@ fn warn_if_limits_refuse_sends(config: &Config, settings: &Settings) {
             "limits.max_body_bytes or limits.max_frame_bytes is below the largest message \
              the group and envelope limits allow: messages to large groups will be refused"
         );
+    }
+}
+
+/// Sets the process umask to 0o077, so every file and folder the server
+/// creates (the database and its `-wal` and `-shm` files included, which
+/// SQLite opens itself) is readable by its owner only, whatever the umask it
+/// was started with.
+fn make_created_files_private() {
+    use rustix::fs::Mode;
+    rustix::process::umask(Mode::from_raw_mode(0o077));
+}
+
+/// What is said at start-up when `data_dir` may be read by other users.
+pub const DATA_DIR_WARNING: &str =
+    "the data folder is readable by other users; chmod 700 it (it holds the database and the server secret)";
+
+/// Warns when `dir` grants any access to group or others: the files in it are
+/// created private, but names and sizes (and files made by others) show.
+fn warn_if_readable_by_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %dir.display(), mode = %format!("{mode:o}"), "{DATA_DIR_WARNING}");
+        }
     }
 }
 

@@ -85,6 +85,11 @@ error_codes! {
     RateLimited = ("rate_limited", 429),
     Internal = ("internal", 500),
     Unavailable = ("unavailable", 503),
+    // A request body that did not arrive within `http.body_timeout_secs` or
+    // came below `http.min_body_rate_bytes_per_sec`; the connection is closed.
+    RequestTimeout = ("request_timeout", 408),
+    // The account's stored messages reached `limits.account_storage_bytes`.
+    QuotaExceeded = ("quota_exceeded", 507),
 }
 
 impl ErrorCode {

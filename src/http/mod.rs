@@ -7,6 +7,7 @@
 //! carried into the command log. Access logging names the route pattern,
 //! never the raw path or the query string (tokens could be in it).
 
+pub mod conn_limit;
 pub mod openapi;
 pub mod routes;
 mod verify_page;
@@ -22,7 +23,7 @@ use futures_util::StreamExt;
 use routes::{ParamIn, ParamType, Route, ROUTES};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Header carrying the request id back to the client.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -72,6 +73,10 @@ impl ResponseError for HttpError {
         if let Some(secs) = error.retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
+        if error.code == ErrorCode::RequestTimeout {
+            // The rest of the body may never come: do not wait for it.
+            response.force_close();
+        }
         response.json(ferrogram_core::error::ErrorBody { error })
     }
 }
@@ -79,7 +84,8 @@ impl ResponseError for HttpError {
 /// An error as a client may see it: a 5xx says nothing internal. REST and
 /// the WebSocket gateway both answer through this.
 pub fn public_error(mut error: ApiError) -> ApiError {
-    if error.http_status() >= 500 {
+    // quota_exceeded (507) is the client's own doing and says so.
+    if error.http_status() >= 500 && error.code != ErrorCode::QuotaExceeded {
         error.message = match error.code {
             ErrorCode::Unavailable => "service temporarily unavailable".to_owned(),
             _ => "internal server error".to_owned(),
@@ -231,7 +237,20 @@ async fn rest(
     registry: SharedRegistry,
 ) -> Result<HttpResponse, HttpError> {
     let limit = ctx.settings.max_request_bytes;
-    let body = read_body(&req, payload, limit).await?;
+    let deadlines = req
+        .app_data::<web::Data<BodyLimits>>()
+        .map_or_else(BodyLimits::default, |d| *d.get_ref());
+    let body = match read_body(&req, payload, limit, deadlines).await {
+        Ok(body) => body,
+        Err(e) => {
+            if e.code == ErrorCode::RequestTimeout {
+                // actix would otherwise drain the rest of a chunked body,
+                // as slowly as it comes, before closing.
+                crate::ws::socket::SocketCutter::of(&req).stop_reading();
+            }
+            return Err(e.into());
+        }
+    };
     let mut request = if body.is_empty() {
         Map::new()
     } else {
@@ -277,11 +296,58 @@ fn is_json(req: &HttpRequest) -> bool {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes.
+/// How long a request body may take (`http:` in config.yaml), as app data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// The whole body must have arrived by then, from the end of the head.
+    pub timeout: Duration,
+    /// Slowest average rate once `grace` has passed (0: none).
+    pub min_rate_bytes_per_sec: u64,
+    pub grace: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            timeout: Duration::from_secs(30),
+            min_rate_bytes_per_sec: 1024,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl BodyLimits {
+    pub fn from_config(http: &crate::config::HttpConfig) -> Self {
+        BodyLimits {
+            timeout: Duration::from_secs(http.body_timeout_secs),
+            min_rate_bytes_per_sec: http.min_body_rate_bytes_per_sec,
+            grace: Duration::from_secs(http.min_body_rate_grace_secs),
+        }
+    }
+
+    /// When, after `received` bytes, the next ones are late: at the overall
+    /// deadline, or when the average rate since the grace period would drop
+    /// below the minimum (`received` bytes cover `received / rate` seconds
+    /// after the grace).
+    fn next_deadline(&self, started: Instant, received: usize) -> Instant {
+        let overall = started + self.timeout;
+        if self.min_rate_bytes_per_sec == 0 {
+            return overall;
+        }
+        let covered = Duration::from_millis(
+            (received as u64).saturating_mul(1000) / self.min_rate_bytes_per_sec,
+        );
+        overall.min(started + self.grace + covered)
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes, and a body that
+/// comes too slowly (`deadlines`) with 408 request_timeout.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    deadlines: BodyLimits,
 ) -> Result<web::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -298,7 +364,17 @@ async fn read_body(
         return Err(too_large());
     }
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    let started = Instant::now();
+    loop {
+        let deadline = deadlines.next_deadline(started, body.len());
+        let next = tokio::time::timeout_at(deadline.into(), payload.next()).await;
+        let Ok(next) = next else {
+            return Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                "the request body came too slowly",
+            ));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => too_large(),
             _ => ApiError::bad_request("could not read the request body"),

@@ -46,6 +46,14 @@ impl SocketCutter {
         }
     }
 
+    /// Ends the reading side only: the HTTP dispatcher reads EOF (and stops
+    /// draining a request body) but can still write its answer.
+    pub fn stop_reading(&self) {
+        if let Some(socket) = self.0.upgrade() {
+            let _ = socket.shutdown(Shutdown::Read);
+        }
+    }
+
     /// True while the connection exists.
     pub fn is_open(&self) -> bool {
         self.0.strong_count() > 0

@@ -107,6 +107,41 @@ pub(crate) fn append(
     at: Millis,
     body: EventBody,
 ) -> Result<ChatEvent, StorageError> {
+    append_prepared(conn, chat_id, sender, at, prepare(body)?)
+}
+
+/// An event body with what its `body` column will store, so its size is
+/// known before anything is written (the storage quota).
+pub(crate) struct Prepared {
+    body: EventBody,
+    stored: Value,
+}
+
+impl Prepared {
+    /// Bytes of the stored body column.
+    pub(crate) fn stored_len(&self) -> usize {
+        match &self.stored {
+            Value::Blob(bytes) => bytes.len(),
+            Value::Text(text) => text.len(),
+            _ => 0,
+        }
+    }
+}
+
+pub(crate) fn prepare(body: EventBody) -> Result<Prepared, StorageError> {
+    let stored = stored_body(&body)?;
+    Ok(Prepared { body, stored })
+}
+
+/// [`append`] of a [`prepare`]d body.
+pub(crate) fn append_prepared(
+    conn: &Connection,
+    chat_id: ChatId,
+    sender: UserId,
+    at: Millis,
+    prepared: Prepared,
+) -> Result<ChatEvent, StorageError> {
+    let Prepared { body, stored } = prepared;
     let seq: Seq = conn
         .prepare_cached(
             "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
@@ -124,7 +159,6 @@ pub(crate) fn append(
         EventBody::Delete { target_seq } => (None, Some(*target_seq)),
         _ => (None, None),
     };
-    let stored = stored_body(&body)?;
     conn.prepare_cached(
         "INSERT INTO chat_events (chat_id, seq, sender, at, kind, target_seq, client_msg_id, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

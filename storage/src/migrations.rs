@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_chat_events_rowid.sql"),
     include_str!("../migrations/0004_delivery_receipts.sql"),
     include_str!("../migrations/0005_binary_envelopes.sql"),
+    include_str!("../migrations/0007_account_storage.sql"),
 ];
 
 /// The schema version this build knows.
@@ -77,6 +78,7 @@ mod tests {
                 assert_eq!(
                     table_names(conn),
                     [
+                        "account_storage",
                         "chat_events",
                         "chat_members",
                         "chats",
@@ -139,6 +141,52 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("newer than this server knows"));
+    }
+
+    #[test]
+    fn the_account_storage_migration_counts_what_was_stored_before() {
+        // A database just before the account_storage migration (the last
+        // one): user 1 sent two messages (100 and 50 bytes) and an edit (30),
+        // a rename (not counted); user 9 no longer exists.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("before.sqlite3");
+        let before = MIGRATIONS.len() - 1;
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..before] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", before as i64)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO users (id, email, handle, display_name, auth_hash, kdf_salt, kdf_alg,
+                     kdf_m_cost, kdf_t_cost, kdf_p_cost, sign_key, enc_key, sealed_keys,
+                     created_at, updated_at)
+                     VALUES (1, 'a@x', 'alice', 'A', 'h', x'00', 'argon2id', 64, 1, 1,
+                     x'00', x'00', x'00', 1, 1);
+                 INSERT INTO chats (id, kind, title, created_at, last_seq) VALUES (5, 'group', 't', 1, 5);
+                 INSERT INTO chat_events (chat_id, seq, sender, at, kind, client_msg_id, body)
+                     VALUES (5, 1, 1, 2, 'message', 'm1', zeroblob(100)),
+                            (5, 2, 1, 2, 'message', 'm2', zeroblob(50)),
+                            (5, 4, 9, 2, 'message', 'm3', zeroblob(70));
+                 INSERT INTO chat_events (chat_id, seq, sender, at, kind, target_seq, client_msg_id, body)
+                     VALUES (5, 3, 1, 2, 'edit', 1, 'e1', zeroblob(30));
+                 INSERT INTO chat_events (chat_id, seq, sender, at, kind, body)
+                     VALUES (5, 5, 1, 2, 'renamed', '{\"type\":\"renamed\",\"title\":\"t\"}');",
+            )
+            .unwrap();
+        }
+        let storage = Storage::open(&path, 1).unwrap();
+        let conn = storage.pool.get().unwrap();
+        assert_eq!(current_version(&conn).unwrap(), latest_version());
+        let rows: Vec<(i64, i64)> = conn
+            .prepare("SELECT user_id, stored_bytes FROM account_storage ORDER BY user_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [(1, 180)]);
     }
 
     #[test]

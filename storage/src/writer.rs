@@ -44,6 +44,10 @@ pub struct WriterConfig {
     /// next batch, so more requests share its commit (and fsync). Zero (the
     /// default; the server's `database.commit_delay_us`) never waits.
     pub commit_delay: std::time::Duration,
+    /// Bytes of message and edit bodies one account may have stored (the
+    /// server's `limits.account_storage_bytes`); 0 means no limit. Counted
+    /// in `account_storage` whatever the limit.
+    pub account_storage_bytes: u64,
 }
 
 /// A batch at least this large means the writer is busy: the next one may
@@ -57,6 +61,7 @@ impl Default for WriterConfig {
             max_batch: DEFAULT_MAX_BATCH,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             commit_delay: std::time::Duration::ZERO,
+            account_storage_bytes: 0,
         }
     }
 }
@@ -222,6 +227,8 @@ pub enum WriteError {
     NotMessageAuthor,
     #[error("this client_msg_id was already used for something else")]
     ClientMsgIdReused,
+    #[error("your account's storage of {quota} bytes of messages is full")]
+    QuotaExceeded { quota: u64 },
     /// The batch could not be committed (the cause is logged); nothing of it
     /// was stored, so the request may be retried.
     #[error("the database write failed")]
@@ -363,6 +370,7 @@ impl EventWriter {
             stats: stats.clone(),
             max_batch: config.max_batch.max(1),
             commit_delay: config.commit_delay,
+            quota: config.account_storage_bytes,
             wal_frames: checkpointer.wal_frames.clone(),
         };
         std::thread::Builder::new()
@@ -634,12 +642,12 @@ impl Job {
     }
 
     /// Applies the request inside the batch transaction.
-    fn apply(&mut self, conn: &Connection, at: Millis) -> Result<bool, StorageError> {
+    fn apply(&mut self, conn: &Connection, at: Millis, quota: u64) -> Result<bool, StorageError> {
         match self {
             Job::Append {
                 request, result, ..
             } => match request.take() {
-                Some(request) => settle(apply_change(conn, request, at), result),
+                Some(request) => settle(apply_change(conn, request, at, quota), result),
                 None => Ok(false),
             },
             Job::Create { chat, result, .. } => match chat.take() {
@@ -742,6 +750,8 @@ struct Thread {
     stats: Arc<StatsCell>,
     max_batch: usize,
     commit_delay: std::time::Duration,
+    /// `WriterConfig::account_storage_bytes`.
+    quota: u64,
     /// The WAL's length as the checkpointer last saw it.
     wal_frames: Arc<std::sync::atomic::AtomicI64>,
 }
@@ -774,7 +784,7 @@ impl Thread {
 
     fn commit(&mut self, batch: &mut Vec<Job>) {
         let size = batch.len();
-        match apply_batch(&mut self.conn, batch, now_millis()) {
+        match apply_batch(&mut self.conn, batch, now_millis(), self.quota) {
             Ok(()) => {
                 self.stats.committed(size);
                 // Every event of the batch is announced before any caller
@@ -817,18 +827,23 @@ impl Thread {
 
 /// One transaction for the whole batch, one savepoint per request that
 /// may be refused after it wrote something.
-fn apply_batch(conn: &mut Connection, batch: &mut [Job], at: Millis) -> Result<(), StorageError> {
+fn apply_batch(
+    conn: &mut Connection,
+    batch: &mut [Job],
+    at: Millis,
+    quota: u64,
+) -> Result<(), StorageError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
         if job.refused_before_writing() {
             // Nothing to undo when refused; a savepoint would only make
             // SQLite copy every page the batch already changed into its
             // statement journal.
-            job.apply(&tx, at)?;
+            job.apply(&tx, at, quota)?;
             continue;
         }
         let savepoint = tx.savepoint()?;
-        if job.apply(&savepoint, at)? {
+        if job.apply(&savepoint, at, quota)? {
             savepoint.commit()?;
         } else {
             // Refused: undo whatever the request did before it was refused.
@@ -925,7 +940,36 @@ fn duplicate(event: ChatEvent, members: Vec<UserId>) -> Appended {
     }
 }
 
-fn apply_change(conn: &Connection, request: AppendRequest, at: Millis) -> Result<Appended, Fail> {
+/// Counts `bytes` more of stored messages for `user`, or refuses them when
+/// they would take the account past `quota` (0: no limit). Reads before it
+/// writes, so a refusal leaves nothing to undo.
+fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> Result<(), Fail> {
+    use rusqlite::OptionalExtension;
+    let bytes = bytes as i64;
+    if quota > 0 {
+        let stored: i64 = conn
+            .prepare_cached("SELECT stored_bytes FROM account_storage WHERE user_id = ?1")?
+            .query_row([user.0], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if stored.saturating_add(bytes) as u64 > quota {
+            return Err(WriteError::QuotaExceeded { quota }.into());
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO account_storage (user_id, stored_bytes) VALUES (?1, ?2) \
+         ON CONFLICT (user_id) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes",
+    )?
+    .execute(rusqlite::params![user.0, bytes])?;
+    Ok(())
+}
+
+fn apply_change(
+    conn: &Connection,
+    request: AppendRequest,
+    at: Millis,
+    quota: u64,
+) -> Result<Appended, Fail> {
     let AppendRequest {
         chat_id,
         sender,
@@ -947,10 +991,12 @@ fn apply_change(conn: &Connection, request: AppendRequest, at: Millis) -> Result
                 };
             }
             check_wraps(&envelope, &members)?;
-            let event = append(EventBody::Message {
+            let body = events::prepare(EventBody::Message {
                 client_msg_id,
                 envelope,
             })?;
+            charge_storage(conn, sender, body.stored_len(), quota)?;
+            let event = events::append_prepared(conn, chat_id, sender, at, body)?;
             Ok(stored(vec![event], members))
         }
         Change::Edit {
@@ -975,10 +1021,12 @@ fn apply_change(conn: &Connection, request: AppendRequest, at: Millis) -> Result
                 return Err(WriteError::MessageNotFound.into());
             }
             check_wraps(&envelope, &members)?;
-            let event = append(EventBody::Edit {
+            let body = events::prepare(EventBody::Edit {
                 target_seq,
                 envelope,
             })?;
+            charge_storage(conn, sender, body.stored_len(), quota)?;
+            let event = events::append_prepared(conn, chat_id, sender, at, body)?;
             Ok(stored(vec![event], members))
         }
         Change::Delete { target_seq } => {
@@ -1398,6 +1446,101 @@ pub(crate) mod tests {
         assert_eq!(stats.requests, 501);
         assert!(stats.transactions <= 501);
         assert_eq!(stats.batch_sizes.iter().sum::<u64>(), stats.transactions);
+    }
+
+    fn stored_bytes(storage: &Storage, user: UserId) -> u64 {
+        storage
+            .with_conn(|conn| {
+                Ok::<_, StorageError>(
+                    conn.query_row(
+                        "SELECT stored_bytes FROM account_storage WHERE user_id = ?1",
+                        [user.0],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .unwrap_or(0) as u64,
+                )
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sends_past_the_storage_quota_are_refused() {
+        let (_dir, storage) = temp_storage();
+        let users = add_users(&storage, 2);
+        // Ids of one length: every envelope stores as many bytes.
+        let size = envelope(ChatId(1), users[0], "m0", &users)
+            .to_stored()
+            .unwrap()
+            .len() as u64;
+        let quota = 3 * size;
+        let config = WriterConfig {
+            account_storage_bytes: quota,
+            ..WriterConfig::default()
+        };
+        let writer = EventWriter::start(&storage, config, None).unwrap();
+        let chat = group(&writer, users[0], &users).await;
+        let before = stored_seqs(&storage, chat).len();
+        let mut seqs = Vec::new();
+        for n in 0..3 {
+            let sent = writer
+                .append(message(chat, users[0], &format!("m{n}"), &users))
+                .await
+                .unwrap();
+            seqs.push(sent.event().seq);
+        }
+        assert_eq!(stored_bytes(&storage, users[0]), quota);
+        let refused = writer
+            .append(message(chat, users[0], "m3", &users))
+            .await
+            .unwrap_err();
+        assert_eq!(refused, WriteError::QuotaExceeded { quota });
+        // Edits count too.
+        let edit = Change::Edit {
+            target_seq: seqs[0],
+            envelope: envelope(chat, users[0], "e0", &users),
+        };
+        let refused = writer
+            .append(change(chat, users[0], edit))
+            .await
+            .unwrap_err();
+        assert_eq!(refused, WriteError::QuotaExceeded { quota });
+        // A retry of a stored message is still answered, and not charged.
+        let again = writer
+            .append(message(chat, users[0], "m0", &users))
+            .await
+            .unwrap();
+        assert!(again.duplicate);
+        // Another account has its own quota.
+        writer
+            .append(message(chat, users[1], "m0", &users))
+            .await
+            .unwrap();
+        assert_eq!(stored_bytes(&storage, users[0]), quota);
+        assert_eq!(stored_bytes(&storage, users[1]), size);
+        assert_eq!(
+            stored_seqs(&storage, chat).len(),
+            before + 4,
+            "three messages and the other's one, nothing of the refused"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_quota_bytes_are_still_counted() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let users = add_users(&storage, 2);
+        let chat = group(&writer, users[0], &users).await;
+        for n in 0..5 {
+            writer
+                .append(message(chat, users[1], &format!("m{n}"), &users))
+                .await
+                .unwrap();
+        }
+        let size = envelope(chat, users[1], "m0", &users)
+            .to_stored()
+            .unwrap()
+            .len() as u64;
+        assert_eq!(stored_bytes(&storage, users[1]), 5 * size);
     }
 
     #[tokio::test]

@@ -57,6 +57,7 @@ pub(crate) fn write_error(e: &WriteError) -> ApiError {
         WriteError::MessageNotFound => ErrorCode::MessageNotFound,
         WriteError::NotMessageAuthor => ErrorCode::NotMessageAuthor,
         WriteError::ClientMsgIdReused => ErrorCode::InvalidClientMsgId,
+        WriteError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
         // Nothing was stored (the writer logged the cause): retrying is safe.
         WriteError::Failed | WriteError::Closed => {
             return ApiError::new(
