@@ -164,6 +164,14 @@ pub struct LimitsConfig {
     pub max_group_members: usize,
     pub max_message_bytes: usize,
     pub rate_limits: RateLimitsConfig,
+    /// Open WebSockets of one login session at once.
+    pub max_sockets_per_session: usize,
+    /// Open WebSockets of one account at once.
+    pub max_sockets_per_user: usize,
+    /// Open WebSockets from one client IP address at once.
+    pub max_sockets_per_ip: usize,
+    /// Largest single reply; a larger one becomes a `reply_too_large` error.
+    pub max_reply_bytes: usize,
 }
 
 /// The WebSocket gateway (`GET /api/v1/ws`): timers and queue sizes.
@@ -179,6 +187,10 @@ pub struct WebSocketConfig {
     /// Frames queued for one connection; a client that lets more pile up is
     /// too slow and is disconnected (it catches up with `resume`).
     pub outbound_queue: usize,
+    /// Bytes queued for one connection (same treatment as `outbound_queue`).
+    pub outbound_queue_bytes: usize,
+    /// Bytes queued for all connections together.
+    pub outbound_total_bytes: usize,
     /// Invalid frames in a row after which a connection is closed.
     pub max_invalid_frames: u32,
     /// Seconds without events after which a chat's room actor stops.
@@ -594,6 +606,18 @@ impl WebSocketConfig {
             return Err(ConfigError::invalid(
                 "websocket.outbound_queue",
                 "must be at least 4",
+            ));
+        }
+        if self.outbound_queue_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "websocket.outbound_queue_bytes",
+                "must be at least 65536",
+            ));
+        }
+        if self.outbound_total_bytes < self.outbound_queue_bytes {
+            return Err(ConfigError::invalid(
+                "websocket.outbound_total_bytes",
+                "must be at least websocket.outbound_queue_bytes",
             ));
         }
         Ok(())
