@@ -1083,6 +1083,27 @@ mod tests {
     }
 
     #[test]
+    fn socket_caps_and_byte_budgets_are_documented_defaults_and_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.limits.max_sockets_per_session, 16);
+        assert_eq!(c.limits.max_sockets_per_user, 64);
+        assert_eq!(c.limits.max_sockets_per_ip, 256);
+        assert_eq!(c.limits.max_reply_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.websocket.outbound_queue_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.websocket.outbound_total_bytes, 512 * 1024 * 1024);
+        let msg = err(
+            None,
+            &[("FERROGRAM__WEBSOCKET__OUTBOUND_QUEUE_BYTES", "1000")],
+        );
+        assert!(msg.contains("websocket.outbound_queue_bytes"), "{msg}");
+        let msg = err(
+            None,
+            &[("FERROGRAM__WEBSOCKET__OUTBOUND_TOTAL_BYTES", "1048576")],
+        );
+        assert!(msg.contains("websocket.outbound_total_bytes"), "{msg}");
+    }
+
+    #[test]
     fn env_names_must_have_segments() {
         let msg = err(None, &[("FERROGRAM__SERVER____PORT", "1")]);
         assert!(msg.contains("FERROGRAM__SERVER____PORT"), "{msg}");

@@ -814,3 +814,23 @@ async fn the_servers_total_budget_closes_sockets_that_do_not_read_and_spares_rea
         }
     }
 }
+
+// ---- one reply: limits.max_reply_bytes ----
+
+#[tokio::test]
+async fn a_reply_over_max_reply_bytes_becomes_reply_too_large_and_the_socket_stays() {
+    const CAP: usize = 300;
+    let app = spawn_app_with(|c| c.limits.max_reply_bytes = CAP).await;
+    let alice = person(&app, "bigreply", 0).await;
+    let session = app.login(&alice.user).await;
+    // what me.get answers is larger than the cap (it carries the public keys)
+    let me = serde_json::to_string(&session.me().await.unwrap()).unwrap();
+    assert!(me.len() > CAP, "{}", me.len());
+    let (mut ws, _) = Ws::open(&app, &session).await;
+    let reply = ws.command("me.get", json!({})).await;
+    assert_eq!(reply["error"]["code"], "reply_too_large", "{reply}");
+    assert!(reply.get("body").is_none(), "{reply}");
+    // a small reply on the same socket still goes through
+    let small = ws.ok("presence.get", json!({"user_ids": []})).await;
+    assert!(small["users"].as_array().unwrap().is_empty(), "{small}");
+}
