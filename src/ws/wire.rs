@@ -298,11 +298,11 @@ mod tests {
         match len {
             0..=125 => h.push(0x80 | len as u8),
             126..=0xffff => {
-                h.push(0x80 | 126);
+                h.push(0x80 | 0x7e);
                 h.extend_from_slice(&(len as u16).to_be_bytes());
             }
             _ => {
-                h.push(0x80 | 127);
+                h.push(0x80 | 0x7f);
                 h.extend_from_slice(&len.to_be_bytes());
             }
         }
