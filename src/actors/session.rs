@@ -144,7 +144,12 @@ impl Session {
             largest_reply: settings.outbound_queue_bytes / 8,
             reassembler: Reassembler::new(settings.max_frame_bytes),
             strikes: Strikes::new(settings.max_invalid_frames),
-            gate: ResumeGate::new(settings.outbound_queue),
+            // Live events held during a resume: as many as the outbound
+            // queue takes, in frames and in bytes.
+            gate: ResumeGate::with_byte_budget(
+                settings.outbound_queue,
+                settings.outbound_queue_bytes,
+            ),
             handlers,
             registry,
             gateway,
