@@ -176,6 +176,14 @@ pub struct LimitsConfig {
     pub rate_limits: RateLimitsConfig,
     /// Most entries (buckets and failure counters) the rate limiter holds.
     pub rate_limit_max_keys: usize,
+    /// Open WebSockets of one login session at once.
+    pub max_sockets_per_session: usize,
+    /// Open WebSockets of one account at once.
+    pub max_sockets_per_user: usize,
+    /// Open WebSockets from one client IP address at once.
+    pub max_sockets_per_ip: usize,
+    /// Largest single reply; a larger one becomes a `reply_too_large` error.
+    pub max_reply_bytes: usize,
 }
 
 /// Deadlines for reading HTTP requests (`http:` in config.yaml).
@@ -206,6 +214,10 @@ pub struct WebSocketConfig {
     /// Frames queued for one connection; a client that lets more pile up is
     /// too slow and is disconnected (it catches up with `resume`).
     pub outbound_queue: usize,
+    /// Bytes queued for one connection (same treatment as `outbound_queue`).
+    pub outbound_queue_bytes: usize,
+    /// Bytes queued for all connections together.
+    pub outbound_total_bytes: usize,
     /// Invalid frames in a row after which a connection is closed.
     pub max_invalid_frames: u32,
     /// Seconds without events after which a chat's room actor stops.
@@ -711,6 +723,18 @@ impl WebSocketConfig {
             return Err(ConfigError::invalid(
                 "websocket.outbound_queue",
                 "must be at least 4",
+            ));
+        }
+        if self.outbound_queue_bytes < 64 * 1024 {
+            return Err(ConfigError::invalid(
+                "websocket.outbound_queue_bytes",
+                "must be at least 65536",
+            ));
+        }
+        if self.outbound_total_bytes < self.outbound_queue_bytes {
+            return Err(ConfigError::invalid(
+                "websocket.outbound_total_bytes",
+                "must be at least websocket.outbound_queue_bytes",
             ));
         }
         Ok(())
@@ -1251,6 +1275,27 @@ mod tests {
         assert!(msg.contains("websocket.outbound_queue"), "{msg}");
         let msg = err(None, &[("FERROGRAM__WEBSOCKET__AUTH_TIMEOUT_SECS", "0")]);
         assert!(msg.contains("websocket.auth_timeout_secs"), "{msg}");
+    }
+
+    #[test]
+    fn socket_caps_and_byte_budgets_are_documented_defaults_and_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.limits.max_sockets_per_session, 16);
+        assert_eq!(c.limits.max_sockets_per_user, 64);
+        assert_eq!(c.limits.max_sockets_per_ip, 256);
+        assert_eq!(c.limits.max_reply_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.websocket.outbound_queue_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.websocket.outbound_total_bytes, 512 * 1024 * 1024);
+        let msg = err(
+            None,
+            &[("FERROGRAM__WEBSOCKET__OUTBOUND_QUEUE_BYTES", "1000")],
+        );
+        assert!(msg.contains("websocket.outbound_queue_bytes"), "{msg}");
+        let msg = err(
+            None,
+            &[("FERROGRAM__WEBSOCKET__OUTBOUND_TOTAL_BYTES", "1048576")],
+        );
+        assert!(msg.contains("websocket.outbound_total_bytes"), "{msg}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::command_log::CommandLog;
 use crate::config::Config;
 use crate::http;
 use crate::mailer::{Mailer, MailerHandle, Transport};
+use crate::ws::budget::OutboundBudget;
 use crate::ws::{self, Gateway, WsSettings};
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
@@ -43,6 +44,7 @@ pub struct Application {
     mailer: MailerHandle,
     command_log: Arc<CommandLog>,
     notifier: HubHandle,
+    outbound: Arc<OutboundBudget>,
     config: Config,
 }
 
@@ -131,10 +133,8 @@ impl Application {
             Some(commit_listener(shared_notifier.clone())),
         )
         .context("cannot start the event writer")?;
-        let gateway = web::Data::new(Gateway {
-            hub,
-            settings: ws_settings,
-        });
+        let gateway = web::Data::new(Gateway::new(hub, ws_settings));
+        let outbound = gateway.budget.clone();
         let ctx = web::Data::new(HandlerCtx {
             storage,
             mail: Arc::new(mailer.clone()),
@@ -191,6 +191,7 @@ impl Application {
             mailer,
             command_log,
             notifier,
+            outbound,
             config,
         })
     }
@@ -216,6 +217,12 @@ impl Application {
     }
 
     /// A handle that stops the server.
+    /// The WebSocket gateway's outbound byte accounting (what its budgets
+    /// decide on); tests read its peaks.
+    pub fn outbound(&self) -> Arc<OutboundBudget> {
+        self.outbound.clone()
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -456,6 +463,8 @@ pub struct BackgroundServer {
     /// `http(s)://host:port`, or the configured public URL.
     pub base_url: String,
     pub data_dir: PathBuf,
+    /// The WebSocket gateway's outbound byte accounting.
+    pub outbound: Arc<OutboundBudget>,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -493,7 +502,12 @@ pub fn spawn_background(config: Config) -> anyhow::Result<BackgroundServer> {
             system.block_on(async move {
                 match Application::build(config) {
                     Ok(app) => {
-                        let ready = (app.addr(), app.base_url().to_owned(), app.handle());
+                        let ready = (
+                            app.addr(),
+                            app.base_url().to_owned(),
+                            app.handle(),
+                            app.outbound(),
+                        );
                         if ready_tx.send(Ok(ready)).is_ok() {
                             if let Err(e) = app.run_until_stopped().await {
                                 tracing::error!(error = %e, "background server failed");
@@ -507,10 +521,11 @@ pub fn spawn_background(config: Config) -> anyhow::Result<BackgroundServer> {
             });
         })?;
     match ready_rx.recv() {
-        Ok(Ok((addr, base_url, handle))) => Ok(BackgroundServer {
+        Ok(Ok((addr, base_url, handle, outbound))) => Ok(BackgroundServer {
             addr,
             base_url,
             data_dir,
+            outbound,
             handle,
             thread: Some(thread),
         }),

@@ -83,6 +83,10 @@ error_codes! {
     FrameTooLarge = ("frame_too_large", 413),
     InvalidFrame = ("invalid_frame", 400),
     RateLimited = ("rate_limited", 429),
+    // A WebSocket over `limits.max_sockets_per_ip` / `_per_user` / `_per_session`.
+    TooManyConnections = ("too_many_connections", 429),
+    // A reply larger than `limits.max_reply_bytes`: ask for less (a smaller page).
+    ReplyTooLarge = ("reply_too_large", 413),
     Internal = ("internal", 500),
     Unavailable = ("unavailable", 503),
     // A request body that did not arrive within `http.body_timeout_secs` or

@@ -16,8 +16,31 @@
 //! - Afterwards, a live event at or below what was already sent for that chat
 //!   is a duplicate and is dropped.
 
+use bytestring::ByteString;
 use ferrogram_core::ids::{ChatId, Seq};
 use std::collections::{BTreeMap, HashMap};
+
+/// The bytes a held event keeps in memory.
+pub trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for ByteString {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Tests hold plain seqs: one byte each.
+impl Weight for Seq {
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
+fn weigh<T: Weight>(events: &BTreeMap<Seq, T>) -> usize {
+    events.values().map(Weight::weight).sum()
+}
 
 /// What to do with one live event.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,20 +75,35 @@ struct Held<T> {
 pub struct ResumeGate<T> {
     held: HashMap<ChatId, Held<T>>,
     held_total: usize,
+    held_bytes: usize,
     /// Largest number of held events across chats.
     budget: usize,
+    /// Largest number of bytes of held events across chats.
+    byte_budget: usize,
     /// Per resumed chat, the highest seq sent from the backlog or released.
     sent: HashMap<ChatId, Seq>,
 }
 
-impl<T> ResumeGate<T> {
+impl<T: Weight> ResumeGate<T> {
     pub fn new(budget: usize) -> Self {
+        Self::with_byte_budget(budget, usize::MAX)
+    }
+
+    /// At most `budget` events and `byte_budget` bytes held across chats.
+    pub fn with_byte_budget(budget: usize, byte_budget: usize) -> Self {
         Self {
             held: HashMap::new(),
             held_total: 0,
+            held_bytes: 0,
             budget,
+            byte_budget,
             sent: HashMap::new(),
         }
+    }
+
+    fn forget(&mut self, count: usize, bytes: usize) {
+        self.held_total -= count;
+        self.held_bytes -= bytes;
     }
 
     /// Starts holding live events of `chat` (its backlog is about to be read).
@@ -100,15 +138,21 @@ impl<T> ResumeGate<T> {
             // The storage read that follows will find it.
             return Offer::Held;
         }
-        if self.held_total >= self.budget {
+        let weight = event.weight();
+        if self.held_total >= self.budget
+            || self.held_bytes.saturating_add(weight) > self.byte_budget
+        {
             // Over budget: give up holding this chat's events, read them again.
-            self.held_total -= held.events.len();
+            let (count, bytes) = (held.events.len(), weigh(&held.events));
             held.events.clear();
             held.dropped = true;
+            self.forget(count, bytes);
             return Offer::Held;
         }
-        if held.events.insert(seq, event).is_none() {
-            self.held_total += 1;
+        self.held_total += 1;
+        self.held_bytes += weight;
+        if let Some(old) = held.events.insert(seq, event) {
+            self.forget(1, old.weight());
         }
         Offer::Held
     }
@@ -124,7 +168,7 @@ impl<T> ResumeGate<T> {
         };
         // Copies the backlog already sent are duplicates.
         let keep = held.events.split_off(&(sent_through + 1));
-        self.held_total -= held.events.len();
+        let (count, bytes) = (held.events.len(), weigh(&held.events));
         held.events = keep;
         let contiguous = held
             .events
@@ -132,17 +176,19 @@ impl<T> ResumeGate<T> {
             .zip(sent_through + 1..)
             .all(|(&seq, expected)| seq == expected);
         if held.dropped || !contiguous {
-            self.held_total -= held.events.len();
+            let (more, more_bytes) = (held.events.len(), weigh(&held.events));
             held.events.clear();
             held.dropped = false;
+            self.forget(count + more, bytes + more_bytes);
             return Release::ReadMore(sent_through);
         }
+        self.forget(count, bytes);
         let held = self
             .held
             .remove(&chat)
             .map(|h| h.events)
             .unwrap_or_default();
-        self.held_total -= held.len();
+        self.forget(held.len(), weigh(&held));
         if let Some((&last, _)) = held.last_key_value() {
             self.sent.insert(chat, last);
         }
@@ -155,7 +201,7 @@ impl<T> ResumeGate<T> {
         let Some(held) = self.held.remove(&chat) else {
             return Vec::new();
         };
-        self.held_total -= held.events.len();
+        self.forget(held.events.len(), weigh(&held.events));
         held.events.into_values().collect()
     }
 
@@ -167,6 +213,11 @@ impl<T> ResumeGate<T> {
     /// Events currently held (for tests and metrics).
     pub fn held_count(&self) -> usize {
         self.held_total
+    }
+
+    /// Bytes of the events currently held.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 }
 
@@ -250,6 +301,24 @@ mod tests {
         assert_eq!(gate.backlog_sent(B, 20), Release::Done(vec![21]));
         assert_eq!(gate.held_count(), 0);
         assert!(!gate.is_resuming());
+    }
+
+    #[test]
+    fn the_byte_budget_drops_held_events_like_the_count_budget() {
+        let frame = |n: usize| ByteString::from("x".repeat(n));
+        let mut gate = ResumeGate::with_byte_budget(100, 1000);
+        gate.begin(A);
+        gate.begin(B);
+        assert_eq!(gate.offer(A, 11, frame(600)), Offer::Held);
+        assert_eq!(gate.offer(B, 21, frame(300)), Offer::Held);
+        assert_eq!(gate.held_bytes(), 900);
+        // 200 more would make 1100: A gives up what it held
+        assert_eq!(gate.offer(A, 12, frame(200)), Offer::Held);
+        assert_eq!((gate.held_count(), gate.held_bytes()), (1, 300));
+        assert_eq!(gate.backlog_sent(A, 10), Release::ReadMore(10));
+        assert_eq!(gate.backlog_sent(A, 12), Release::Done(vec![]));
+        assert_eq!(gate.backlog_sent(B, 20), Release::Done(vec![frame(300)]));
+        assert_eq!((gate.held_count(), gate.held_bytes()), (0, 0));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use crate::actors::messages::{DeliverEvent, PublishEvent, StopRoom};
 use crate::ws::event_frames::EventFrames;
 use actix::prelude::*;
+use bytestring::ByteString;
 use ferrogram_core::ids::{ChatId, Seq, UserId};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,6 +86,27 @@ struct Pending {
     targets: Vec<(UserId, Recipient<DeliverEvent>)>,
 }
 
+/// Each target's frame. The sockets of one member (the hub lists them one
+/// after the other) share that member's frame: one buffer per member, not
+/// per socket, whatever number of sockets a member opens.
+fn frames_for_targets<'a, T>(
+    frames: &'a EventFrames,
+    targets: &'a [(UserId, T)],
+) -> impl Iterator<Item = (ByteString, &'a T)> + 'a {
+    let mut last: Option<(UserId, ByteString)> = None;
+    targets.iter().map(move |(user, target)| {
+        let frame = match &last {
+            Some((previous, frame)) if previous == user => frame.clone(),
+            _ => {
+                let frame = frames.for_member(*user);
+                last = Some((*user, frame.clone()));
+                frame
+            }
+        };
+        (frame, target)
+    })
+}
+
 pub struct ChatRoom {
     chat_id: ChatId,
     orderer: SeqOrderer<Pending>,
@@ -102,11 +124,11 @@ impl ChatRoom {
 
     fn deliver(ready: Vec<(Seq, Pending)>) {
         for (_, pending) in ready {
-            for (user, target) in &pending.targets {
+            for (frame, target) in frames_for_targets(&pending.frames, &pending.targets) {
                 target.do_send(DeliverEvent {
                     chat_id: pending.chat_id,
                     seq: pending.seq,
-                    frame: pending.frames.for_member(*user),
+                    frame,
                 });
             }
         }
@@ -178,6 +200,73 @@ impl Handler<StopRoom> for ChatRoom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message of user 1 in a group of users 1..=3 (envelope version 2:
+    /// one frame per member).
+    fn group_message() -> ferrogram_core::proto::chat::ChatEvent {
+        use ferrogram_core::b64::B64;
+        use ferrogram_core::crypto::envelope::seal_payload;
+        use ferrogram_core::crypto::Identity;
+        use ferrogram_core::proto::chat::{ChatEvent, EventBody};
+        use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
+        // TEST KEYS ONLY: one of core's fixed test identities.
+        let identity = Identity::from_bytes(
+            &B64::decode(include_str!("../../core/src/crypto/testdata/identity-0.b64").trim())
+                .unwrap(),
+        )
+        .unwrap();
+        let recipients: Vec<_> = (1..=3)
+            .map(|u| (UserId(u), identity.public_keys()))
+            .collect();
+        let header = EnvelopeHeader {
+            chat_id: ChatId(5),
+            sender: UserId(1),
+            client_msg_id: "m".to_owned(),
+            sent_at: 1,
+        };
+        let envelope = seal_payload(
+            &MessagePayload::text("x".repeat(1024)),
+            header,
+            &identity,
+            &recipients,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        ChatEvent {
+            chat_id: ChatId(5),
+            seq: 1,
+            sender: UserId(1),
+            at: 2,
+            body: EventBody::Message {
+                client_msg_id: "m".to_owned(),
+                envelope,
+            },
+        }
+    }
+
+    #[test]
+    fn the_sockets_of_one_member_share_one_frame() {
+        let frames = EventFrames::new(group_message());
+        let targets: Vec<(UserId, usize)> = [1, 1, 1, 2, 2, 3]
+            .iter()
+            .enumerate()
+            .map(|(socket, user)| (UserId(*user), socket))
+            .collect();
+        let out: Vec<(ByteString, usize)> = frames_for_targets(&frames, &targets)
+            .map(|(frame, socket)| (frame, *socket))
+            .collect();
+        assert_eq!(
+            out.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4, 5]
+        );
+        let ptr = |i: usize| out[i].0.as_bytes().as_ptr();
+        assert_eq!(ptr(0), ptr(1));
+        assert_eq!(ptr(0), ptr(2));
+        assert_eq!(ptr(3), ptr(4));
+        assert_ne!(ptr(0), ptr(3), "each member has a frame of its own");
+        assert_ne!(out[0].0, out[3].0);
+        assert_ne!(ptr(3), ptr(5));
+    }
 
     fn seqs<T>(ready: Vec<(Seq, T)>) -> Vec<Seq> {
         ready.into_iter().map(|(s, _)| s).collect()

@@ -8,15 +8,26 @@
 //! receives the events the hub and the rooms route to it.
 //!
 //! Flow control ([`crate::ws::input`]): reading the client's frames pauses
-//! while half the outbound queue is taken or the most commands run, so a
-//! client's own requests never overflow its queue; events pushed to it do,
-//! when it does not read, and then it is disconnected as too slow.
+//! while half the outbound queue is taken (in frames or in bytes, see
+//! [`crate::ws::budget`]) or the most commands run, so a client's own
+//! requests never overflow its queue; events pushed to it do, when it does
+//! not read, and then it is disconnected as too slow. How many commands may
+//! run at once also shrinks with the size of the replies the connection gets
+//! ([`Session::window`]), so that the replies of the commands running when
+//! reading pauses fit in the other half of the byte budget.
+//!
+//! Caps ([`crate::ws::caps`]): the socket holds its place under the per-IP
+//! cap from the upgrade and takes its places under the per-account and
+//! per-session caps when its `auth` frame is accepted; all are given back as
+//! soon as it closes.
 
 use crate::actors::messages::{
     CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded, SessionLink,
 };
 use crate::actors::resume::{Offer, Release, ResumeGate};
 use crate::http::{new_request_id, public_error};
+use crate::ws::budget::OverBudget;
+use crate::ws::caps::CapGuard;
 use crate::ws::frame::{
     encode, error_frame, parse_client_frame, Assembled, CloseCause, FragmentError, FrameError,
     Reassembler, Strikes,
@@ -90,6 +101,11 @@ struct ResumeRun {
 pub struct Session {
     conn: ConnId,
     ip: IpAddr,
+    /// This socket's places under the connection caps (IP, then account and
+    /// session once authenticated); given back on close.
+    places: Vec<CapGuard>,
+    /// The largest recent reply, decaying (for [`Session::window`]).
+    largest_reply: usize,
     handlers: web::Data<HandlerCtx>,
     registry: web::Data<Registry<HandlerCtx>>,
     gateway: web::Data<Gateway>,
@@ -110,6 +126,7 @@ pub struct Session {
 impl Session {
     pub fn new(
         ip: IpAddr,
+        ip_place: CapGuard,
         handlers: web::Data<HandlerCtx>,
         registry: web::Data<Registry<HandlerCtx>>,
         gateway: web::Data<Gateway>,
@@ -121,9 +138,18 @@ impl Session {
         Self {
             conn: ConnId::next(),
             ip,
+            places: vec![ip_place],
+            // Until replies show otherwise, assume they may be large: a few
+            // commands at once at first (see `window`).
+            largest_reply: settings.outbound_queue_bytes / 8,
             reassembler: Reassembler::new(settings.max_frame_bytes),
             strikes: Strikes::new(settings.max_invalid_frames),
-            gate: ResumeGate::new(settings.outbound_queue),
+            // Live events held during a resume: as many as the outbound
+            // queue takes, in frames and in bytes.
+            gate: ResumeGate::with_byte_budget(
+                settings.outbound_queue,
+                settings.outbound_queue_bytes,
+            ),
             handlers,
             registry,
             gateway,
@@ -146,20 +172,64 @@ impl Session {
         }
     }
 
-    /// Queues a frame; a full queue disconnects the client as too slow.
+    /// Queues a frame the server pushes on its own (events); a full queue
+    /// (in frames or bytes, or the server's total budget spent) disconnects
+    /// the client as too slow.
     fn push(&mut self, ctx: &mut Context<Self>, frame: Outbound) {
-        match self.outbox.push(frame) {
-            Ok(()) => self.update_input(ctx),
-            Err(PushError::Full) => {
-                tracing::info!(
-                    conn = %self.conn,
-                    user_id = ?self.authed().map(|a| a.session.user_id),
-                    queue = self.gateway.settings.outbound_queue,
-                    "client too slow: outbound queue full; disconnecting"
-                );
-                self.close(ctx, CloseCause::TooSlow, None);
+        let result = self.outbox.push(frame);
+        self.after_push(ctx, result);
+    }
+
+    /// Queues an answer to something the client sent (a reply, a pong, an
+    /// error frame): counted in bytes but never refused for them; reading
+    /// pauses instead (see `update_input`).
+    fn answer(&mut self, ctx: &mut Context<Self>, text: ByteString) {
+        let result = self.outbox.push_reply(text);
+        self.after_push(ctx, result);
+    }
+
+    fn after_push(&mut self, ctx: &mut Context<Self>, result: Result<(), PushError>) {
+        let why = match result {
+            Ok(()) => return self.update_input(ctx),
+            Err(PushError::Closed) => return ctx.stop(),
+            Err(PushError::Full) => "outbound queue full",
+            Err(PushError::OverBudget(OverBudget::Connection)) => {
+                "outbound queue over its byte budget"
             }
-            Err(PushError::Closed) => ctx.stop(),
+            Err(PushError::OverBudget(OverBudget::Server)) => {
+                "the server's outbound byte budget is spent"
+            }
+        };
+        tracing::info!(
+            conn = %self.conn,
+            user_id = ?self.authed().map(|a| a.session.user_id),
+            queued_bytes = self.outbox.meter().used(),
+            "client too slow: {why}; disconnecting"
+        );
+        self.close(ctx, CloseCause::TooSlow, None);
+    }
+
+    /// Commands this connection may run at once: at most `max_in_flight`,
+    /// and only as many of its recent largest reply as fill half the byte
+    /// budget (the other half is what reading pauses at).
+    fn window(&self) -> usize {
+        let half = self.outbox.meter().budget() / 2;
+        (half / self.largest_reply.max(1)).clamp(1, self.max_in_flight)
+    }
+
+    fn note_reply(&mut self, len: usize) {
+        self.largest_reply = len.max(self.largest_reply - self.largest_reply / 16);
+    }
+
+    /// The most bytes the connection may have queued and still read
+    /// commands: half its budget, or nothing while the whole server is over
+    /// half its total.
+    fn readable_bytes(&self) -> usize {
+        let meter = self.outbox.meter();
+        if meter.server().is_busy() {
+            0
+        } else {
+            meter.budget() / 2
         }
     }
 
@@ -169,8 +239,9 @@ impl Session {
             return;
         }
         let half = self.outbox.capacity() / 2;
-        let queue_busy = self.outbox.free() < half;
-        let busy = queue_busy || self.commands_in_flight >= self.max_in_flight;
+        let bytes = self.readable_bytes();
+        let queue_busy = self.outbox.free() < half || self.outbox.meter().used() > bytes;
+        let busy = queue_busy || self.commands_in_flight >= self.window();
         if busy != self.input.is_paused() {
             if busy {
                 self.input.pause();
@@ -180,7 +251,7 @@ impl Session {
         }
         if queue_busy && !self.waiting_for_room {
             self.waiting_for_room = true;
-            let room = self.outbox.wait_for_room(half);
+            let room = self.outbox.wait_for_room(half, bytes);
             ctx.spawn(room.into_actor(self).map(|_, session, ctx| {
                 session.waiting_for_room = false;
                 session.update_input(ctx);
@@ -193,7 +264,7 @@ impl Session {
     }
 
     fn send_error(&mut self, ctx: &mut Context<Self>, error: ApiError) {
-        self.push(ctx, Outbound::Text(error_frame(public_error(error))));
+        self.answer(ctx, error_frame(public_error(error)));
     }
 
     /// Closes the connection: an optional error frame, then the close frame
@@ -204,6 +275,8 @@ impl Session {
             return;
         }
         self.closing = true;
+        // The socket no longer counts under the caps from here on.
+        self.places.clear();
         tracing::debug!(conn = %self.conn, cause = cause.kind(), "closing websocket");
         self.outbox.close(CloseRequest {
             error_frame: error.map(|e| error_frame(public_error(e))),
@@ -252,7 +325,7 @@ impl Session {
             }
             (Stage::Ready(_), ClientFrame::Ping) => {
                 self.strikes.reset();
-                self.send(ctx, &ServerFrame::Pong);
+                self.answer(ctx, encode(&ServerFrame::Pong));
             }
         }
     }
@@ -320,6 +393,26 @@ impl Session {
     fn authenticated(&mut self, ctx: &mut Context<Self>, auth: AuthSession, token: String) {
         if self.closing {
             return;
+        }
+        match self
+            .gateway
+            .caps
+            .acquire_account(auth.user_id, &auth.session_id)
+        {
+            Ok(places) => self.places.extend(places),
+            Err(over) => {
+                tracing::info!(
+                    conn = %self.conn,
+                    user_id = %auth.user_id,
+                    "websocket refused: {}",
+                    over.message()
+                );
+                return self.close(
+                    ctx,
+                    CloseCause::TooManyConnections,
+                    Some(ApiError::new(ErrorCode::TooManyConnections, over.message())),
+                );
+            }
         }
         tracing::debug!(
             conn = %self.conn,
@@ -420,7 +513,27 @@ impl Session {
         let session_gone = error
             .as_ref()
             .is_some_and(|e| matches!(e.code, ErrorCode::Unauthorized | ErrorCode::SessionExpired));
-        self.send(ctx, &ServerFrame::Reply { id, body, error });
+        let mut text = encode(&ServerFrame::Reply { id, body, error });
+        let max = self.gateway.settings.max_reply_bytes;
+        if text.len() > max {
+            tracing::info!(
+                conn = %self.conn,
+                id,
+                bytes = text.len(),
+                "reply over limits.max_reply_bytes; answering reply_too_large"
+            );
+            let error = ApiError::new(
+                ErrorCode::ReplyTooLarge,
+                format!("the reply would be larger than {max} bytes; ask for less"),
+            );
+            text = encode(&ServerFrame::Reply {
+                id,
+                body: None,
+                error: Some(error),
+            });
+        }
+        self.note_reply(text.len());
+        self.answer(ctx, text);
         if session_gone {
             // The socket's own token no longer works (revoked, logged out,
             // expired): nothing more may reach this connection.

@@ -119,6 +119,8 @@ pub enum CloseCause {
     ProtocolError,
     /// The server could not check the token (database trouble).
     InternalError,
+    /// Over `limits.max_sockets_per_session` or `_per_user`.
+    TooManyConnections,
 }
 
 impl CloseCause {
@@ -128,7 +130,8 @@ impl CloseCause {
             | CloseCause::AuthFailed
             | CloseCause::TooManyInvalidFrames
             | CloseCause::SessionEnded
-            | CloseCause::AccountDeleted => CloseCode::Policy,
+            | CloseCause::AccountDeleted
+            | CloseCause::TooManyConnections => CloseCode::Policy,
             CloseCause::FrameTooLarge => CloseCode::Size,
             CloseCause::TooSlow => CloseCode::Again,
             CloseCause::IdleTimeout | CloseCause::ServerShutdown => CloseCode::Away,
@@ -153,6 +156,7 @@ impl CloseCause {
             CloseCause::ClientClosed => "bye",
             CloseCause::ProtocolError => "protocol error",
             CloseCause::InternalError => "internal error; try again",
+            CloseCause::TooManyConnections => "too many connections",
         }
     }
 
@@ -171,6 +175,7 @@ impl CloseCause {
             CloseCause::ClientClosed => "client_closed",
             CloseCause::ProtocolError => "protocol_error",
             CloseCause::InternalError => "internal_error",
+            CloseCause::TooManyConnections => "too_many_connections",
         }
     }
 
@@ -385,6 +390,7 @@ mod tests {
             CloseCause::ClientClosed,
             CloseCause::ProtocolError,
             CloseCause::InternalError,
+            CloseCause::TooManyConnections,
         ];
         for cause in all {
             assert!(cause.reason().len() <= 123, "{cause:?}");
@@ -399,6 +405,7 @@ mod tests {
         assert_eq!(u16::from(CloseCause::TooSlow.code()), 1013);
         assert_eq!(u16::from(CloseCause::SessionEnded.code()), 1008);
         assert_eq!(u16::from(CloseCause::IdleTimeout.code()), 1001);
+        assert_eq!(u16::from(CloseCause::TooManyConnections.code()), 1008);
     }
 
     #[test]

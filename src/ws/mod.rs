@@ -9,6 +9,8 @@
 //! The frame protocol is documented in `docs/protocol.md` and typed in
 //! `ferrogram_core::proto::ws`.
 
+pub mod budget;
+pub mod caps;
 pub mod event_frames;
 pub mod frame;
 pub mod input;
@@ -24,6 +26,7 @@ use actix::{Actor, Addr, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 use ferrogram_core::{ApiError, ErrorCode};
 use futures_util::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Path of the WebSocket endpoint.
@@ -39,6 +42,13 @@ pub struct WsSettings {
     pub max_invalid_frames: u32,
     pub max_frame_bytes: usize,
     pub room_idle: Duration,
+    /// `websocket.outbound_queue_bytes`: one connection's byte budget.
+    pub outbound_queue_bytes: usize,
+    /// `websocket.outbound_total_bytes`: the whole server's.
+    pub outbound_total_bytes: usize,
+    /// `limits.max_reply_bytes`.
+    pub max_reply_bytes: usize,
+    pub caps: caps::CapLimits,
 }
 
 impl WsSettings {
@@ -52,6 +62,14 @@ impl WsSettings {
             max_invalid_frames: ws.max_invalid_frames,
             max_frame_bytes: config.limits.max_frame_bytes,
             room_idle: Duration::from_secs(ws.room_idle_secs),
+            outbound_queue_bytes: ws.outbound_queue_bytes,
+            outbound_total_bytes: ws.outbound_total_bytes,
+            max_reply_bytes: config.limits.max_reply_bytes,
+            caps: caps::CapLimits {
+                per_session: config.limits.max_sockets_per_session,
+                per_user: config.limits.max_sockets_per_user,
+                per_ip: config.limits.max_sockets_per_ip,
+            },
         }
     }
 }
@@ -60,6 +78,24 @@ impl WsSettings {
 pub struct Gateway {
     pub hub: Addr<Hub>,
     pub settings: WsSettings,
+    /// Open sockets per IP, account and session.
+    pub caps: Arc<caps::SocketCaps>,
+    /// Outbound bytes per connection and in all.
+    pub budget: Arc<budget::OutboundBudget>,
+}
+
+impl Gateway {
+    pub fn new(hub: Addr<Hub>, settings: WsSettings) -> Self {
+        Self {
+            hub,
+            caps: caps::SocketCaps::new(settings.caps),
+            budget: budget::OutboundBudget::new(
+                settings.outbound_queue_bytes,
+                settings.outbound_total_bytes,
+            ),
+            settings,
+        }
+    }
 }
 
 /// `GET /api/v1/ws`: upgrades and starts the connection's actor and writer.
@@ -80,16 +116,27 @@ pub async fn connect(
         )
         .into());
     }
+    let ip = client_ip(&req);
+    let ip_place = gateway.caps.acquire_ip(ip).map_err(|over| {
+        tracing::info!(%ip, "websocket refused: too many open sockets from this address");
+        ApiError::new(ErrorCode::TooManyConnections, over.message())
+    })?;
     let settings = &gateway.settings;
     let (response, ws, messages) =
         wire::accept(&req, payload, settings.max_frame_bytes).map_err(|_| {
             ApiError::bad_request("expected a WebSocket upgrade (GET with Upgrade: websocket)")
         })?;
-    let outbox = writer::spawn(ws, settings.outbound_queue, socket::SocketCutter::of(&req));
+    let outbox = writer::spawn(
+        ws,
+        settings.outbound_queue,
+        gateway.budget.connection(),
+        socket::SocketCutter::of(&req),
+    );
     let input = std::sync::Arc::new(input::InputGate::default());
     let messages = input::Gated::new(end_after_first_error(messages), input.clone());
     let session = Session::new(
-        client_ip(&req),
+        ip,
+        ip_place,
         handlers,
         registry,
         gateway.clone(),

@@ -1,10 +1,15 @@
 //! The outbound side of one connection: two bounded queues and the task that
 //! writes them to the socket.
 //!
-//! - `live` (capacity `websocket.outbound_queue`): replies, events, pings. The
-//!   session actor never waits on it: it uses `try_send`, and a full queue
-//!   means the client does not keep up, so it is disconnected ("too slow")
-//!   and catches up later with `resume`. Memory per connection is bounded.
+//! - `live` (capacity `websocket.outbound_queue` frames, and
+//!   `websocket.outbound_queue_bytes` bytes counted by [`crate::ws::budget`]):
+//!   replies, events, pings. The session actor never waits on it: it uses
+//!   `try_send`, and an event that finds the queue full (in frames, in bytes,
+//!   or the server's total budget spent) means the client does not keep up,
+//!   so it is disconnected ("too slow") and catches up later with `resume`.
+//!   Replies are counted but never refused: the session stops reading
+//!   commands while the queue is half full instead. Memory per connection is
+//!   bounded.
 //! - `bulk` (small): the backlog of a `resume`, paged from storage by a task
 //!   that *waits* for room, so a long backlog is paced by the client instead
 //!   of overflowing `live`.
@@ -18,6 +23,7 @@
 //! and the close frame, all within a deadline; a peer that does not finish
 //! the close promptly is cut off.
 
+use crate::ws::budget::{Charge, ConnMeter, OverBudget};
 use crate::ws::frame::CloseCause;
 use crate::ws::socket::SocketCutter;
 use crate::ws::wire::{Closed, FrameWriter};
@@ -25,7 +31,7 @@ use actix_web::web::Bytes;
 use bytestring::ByteString;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
 /// Capacity of the resume backlog queue.
 pub const BULK_QUEUE: usize = 16;
@@ -58,27 +64,59 @@ pub struct CloseRequest {
 pub enum PushError {
     /// The live queue is full: the client is too slow.
     Full,
+    /// The frame would take the connection over its byte budget, or the
+    /// server over its total: the client is too slow.
+    OverBudget(OverBudget),
     /// The writer is gone (the connection ended).
     Closed,
 }
 
 /// The session actor's end of the queues.
 pub struct Outbox {
-    live: mpsc::Sender<Outbound>,
+    live: mpsc::Sender<Queued>,
     bulk: mpsc::Sender<Outbound>,
     close: Option<oneshot::Sender<CloseRequest>>,
-    /// Told by the writer each time it takes a frame off `live` (and when it
-    /// ends), for [`Outbox::wait_for_room`].
-    room: Arc<Notify>,
+    /// The connection's byte count; its wake-ups (each frame the writer
+    /// takes off `live`, each release of bytes, the writer's end) serve
+    /// [`Outbox::wait_for_room`].
+    meter: Arc<ConnMeter>,
 }
 
+/// A frame on the live queue with its byte count.
+type Queued = (Outbound, Option<Charge>);
+
 impl Outbox {
-    /// Queues a frame without waiting.
+    /// Queues a frame the server pushes on its own, without waiting. Text
+    /// frames are counted against the byte budgets and refused over them.
     pub fn push(&self, frame: Outbound) -> Result<(), PushError> {
-        self.live.try_send(frame).map_err(|e| match e {
+        let charge = match &frame {
+            Outbound::Text(text) => Some(
+                self.meter
+                    .try_charge(text.len())
+                    .map_err(PushError::OverBudget)?,
+            ),
+            Outbound::Ping | Outbound::Pong(_) => None,
+        };
+        self.enqueue(frame, charge)
+    }
+
+    /// Queues the reply to one of the client's commands: counted, never
+    /// refused for its bytes (the session paces commands instead).
+    pub fn push_reply(&self, text: ByteString) -> Result<(), PushError> {
+        let charge = self.meter.charge(text.len());
+        self.enqueue(Outbound::Text(text), Some(charge))
+    }
+
+    fn enqueue(&self, frame: Outbound, charge: Option<Charge>) -> Result<(), PushError> {
+        self.live.try_send((frame, charge)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => PushError::Full,
             mpsc::error::TrySendError::Closed(_) => PushError::Closed,
         })
+    }
+
+    /// The connection's byte count.
+    pub fn meter(&self) -> &Arc<ConnMeter> {
+        &self.meter
     }
 
     /// The backlog queue, for a resume task that waits for room.
@@ -96,25 +134,30 @@ impl Outbox {
         self.live.capacity()
     }
 
-    /// Resolves once `slots` slots of the live queue are free (false if the
-    /// writer is gone). It takes no slot itself: waiting with
-    /// `reserve_many` would hold every slot the writer frees until it had
-    /// them all, so the replies of commands still running would find the
-    /// queue "full" and a client that does read would be closed as too slow.
-    pub fn wait_for_room(&self, slots: usize) -> impl std::future::Future<Output = bool> {
+    /// Resolves once `slots` slots of the live queue are free and at most
+    /// `bytes` are counted on the connection (false if the writer is gone).
+    /// It takes no slot itself: waiting with `reserve_many` would hold every
+    /// slot the writer frees until it had them all, so the replies of
+    /// commands still running would find the queue "full" and a client that
+    /// does read would be closed as too slow.
+    pub fn wait_for_room(
+        &self,
+        slots: usize,
+        bytes: usize,
+    ) -> impl std::future::Future<Output = bool> {
         let live = self.live.clone();
-        let room = self.room.clone();
+        let meter = self.meter.clone();
         let slots = slots.clamp(1, live.max_capacity());
         async move {
             loop {
                 if live.is_closed() {
                     return false;
                 }
-                if live.capacity() >= slots {
+                if live.capacity() >= slots && meter.used() <= bytes {
                     return true;
                 }
                 // A wake-up given before this wait is kept (`notify_one`).
-                room.notified().await;
+                meter.released().await;
             }
         }
     }
@@ -132,43 +175,47 @@ impl Outbox {
 }
 
 /// Starts the writer task of one connection and returns its queues.
-pub fn spawn(ws: FrameWriter, capacity: usize, cutter: SocketCutter) -> Outbox {
+pub fn spawn(
+    ws: FrameWriter,
+    capacity: usize,
+    meter: Arc<ConnMeter>,
+    cutter: SocketCutter,
+) -> Outbox {
     let (live_tx, live_rx) = mpsc::channel(capacity.max(1));
     let (bulk_tx, bulk_rx) = mpsc::channel(BULK_QUEUE);
     let (close_tx, close_rx) = oneshot::channel();
-    let room = Arc::new(Notify::new());
     actix_web::rt::spawn(write_loop(
         ws,
         live_rx,
         bulk_rx,
         close_rx,
         cutter,
-        room.clone(),
+        meter.clone(),
     ));
     Outbox {
         live: live_tx,
         bulk: bulk_tx,
         close: Some(close_tx),
-        room,
+        meter,
     }
 }
 
 /// Wakes a [`Outbox::wait_for_room`] for good when the writer ends.
-struct WakeOnDrop(Arc<Notify>);
+struct WakeOnDrop(Arc<ConnMeter>);
 
 impl Drop for WakeOnDrop {
     fn drop(&mut self) {
-        self.0.notify_one();
+        self.0.notify();
     }
 }
 
 async fn write_loop(
     mut ws: FrameWriter,
-    mut live: mpsc::Receiver<Outbound>,
+    mut live: mpsc::Receiver<Queued>,
     mut bulk: mpsc::Receiver<Outbound>,
     mut close: oneshot::Receiver<CloseRequest>,
     cutter: SocketCutter,
-    room: Arc<Notify>,
+    room: Arc<ConnMeter>,
 ) {
     let _ended = WakeOnDrop(room.clone());
     let queues = Queues {
@@ -176,12 +223,12 @@ async fn write_loop(
         bulk: &mut bulk,
     };
     loop {
-        let frame = tokio::select! {
+        let mut frame = tokio::select! {
             biased;
             request = &mut close => return finish(ws, request.ok(), None, queues, &cutter).await,
-            Some(frame) = queues.bulk.recv() => frame,
+            Some(frame) = queues.bulk.recv() => (frame, None),
             Some(frame) = queues.live.recv() => {
-                room.notify_one();
+                room.notify();
                 frame
             }
             // Both queues are gone with the actor: the connection ended.
@@ -193,7 +240,7 @@ async fn write_loop(
             request = &mut close => {
                 return finish(ws, request.ok(), Some(frame), queues, &cutter).await
             }
-            written = write(&mut ws, &frame) => written,
+            written = write(&mut ws, &mut frame) => written,
         };
         if written.is_err() {
             return;
@@ -202,13 +249,15 @@ async fn write_loop(
 }
 
 struct Queues<'a> {
-    live: &'a mut mpsc::Receiver<Outbound>,
+    live: &'a mut mpsc::Receiver<Queued>,
     bulk: &'a mut mpsc::Receiver<Outbound>,
 }
 
-async fn write(ws: &mut FrameWriter, frame: &Outbound) -> Result<(), Closed> {
+/// Writes one frame; its byte count goes along with it to the HTTP layer.
+async fn write(ws: &mut FrameWriter, frame: &mut Queued) -> Result<(), Closed> {
+    let (frame, charge) = frame;
     match frame {
-        Outbound::Text(text) => ws.text(text).await,
+        Outbound::Text(text) => ws.text(text, charge.take()).await,
         Outbound::Ping => ws.ping().await,
         Outbound::Pong(payload) => ws.pong(payload).await,
     }
@@ -221,7 +270,7 @@ async fn write(ws: &mut FrameWriter, frame: &Outbound) -> Result<(), Closed> {
 async fn finish(
     ws: FrameWriter,
     request: Option<CloseRequest>,
-    unsent: Option<Outbound>,
+    unsent: Option<Queued>,
     queues: Queues<'_>,
     cutter: &SocketCutter,
 ) {
@@ -231,18 +280,18 @@ async fn finish(
     let mut ws = ws;
     let sent = tokio::time::timeout(CLOSE_SEND_TIMEOUT, async move {
         if cause != CloseCause::TooSlow {
-            if let Some(frame) = unsent {
-                write(&mut ws, &frame).await?;
+            if let Some(mut frame) = unsent {
+                write(&mut ws, &mut frame).await?;
             }
             while let Ok(frame) = queues.bulk.try_recv() {
-                write(&mut ws, &frame).await?;
+                write(&mut ws, &mut (frame, None)).await?;
             }
-            while let Ok(frame) = queues.live.try_recv() {
-                write(&mut ws, &frame).await?;
+            while let Ok(mut frame) = queues.live.try_recv() {
+                write(&mut ws, &mut frame).await?;
             }
         }
         if let Some(error) = error_frame {
-            ws.text(&error).await?;
+            ws.text(&error, None).await?;
         }
         ws.close(Some(cause.close_reason())).await
     })

@@ -1,0 +1,836 @@
+//! The WebSocket gateway against a hostile client (issue 11): frame sizes
+//! judged on the header, caps on open sockets, outbound memory bounded in
+//! bytes, the size of one reply. The real server on port 0, driven over raw
+//! TCP (hand-built frames) or tokio-tungstenite; accounts through the client
+//! library.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+#[allow(dead_code)]
+#[path = "api/mail.rs"]
+mod mail;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferrogram_client::Session;
+use ferrogram_core::b64::B64;
+use ferrogram_core::crypto::envelope::seal_payload;
+use ferrogram_core::crypto::Identity;
+use ferrogram_core::ids::{now_millis, ChatId, UserId};
+use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
+use futures_util::{SinkExt, StreamExt};
+use helpers::{spawn_app_with, TestApp, TestUser};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for one frame or close.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---- accounts ----
+
+/// TEST KEYS ONLY: core's fixed test identities.
+fn identity(n: usize) -> Arc<Identity> {
+    const TEXTS: [&str; 2] = [
+        include_str!("../core/src/crypto/testdata/identity-0.b64"),
+        include_str!("../core/src/crypto/testdata/identity-1.b64"),
+    ];
+    static ALL: OnceLock<Vec<Arc<Identity>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        TEXTS
+            .iter()
+            .map(|t| Arc::new(Identity::from_bytes(&B64::decode(t.trim()).unwrap()).unwrap()))
+            .collect()
+    })[n % TEXTS.len()]
+    .clone()
+}
+
+struct Person {
+    user: TestUser,
+    id: UserId,
+    identity: Arc<Identity>,
+}
+
+async fn person(app: &TestApp, tag: &str, n: usize) -> Person {
+    let user = TestUser::new(tag);
+    let identity = identity(n);
+    let registered = app
+        .client
+        .register(user.params(identity.clone()))
+        .await
+        .expect("register");
+    let code = app.mail_to(&user.email).await.code().expect("code in mail");
+    app.client
+        .verify_code(&user.email, &code)
+        .await
+        .expect("verify");
+    Person {
+        id: registered.user_id,
+        user,
+        identity,
+    }
+}
+
+/// A `message.send` body for `chat` from `sender` to `members`.
+fn seal_for(chat: ChatId, sender: &Person, msg_id: &str, text: &str, members: &[&Person]) -> Value {
+    let header = EnvelopeHeader {
+        chat_id: chat,
+        sender: sender.id,
+        client_msg_id: msg_id.to_owned(),
+        sent_at: now_millis(),
+    };
+    let recipients: Vec<_> = members
+        .iter()
+        .map(|p| (p.id, p.identity.public_keys()))
+        .collect();
+    let envelope = seal_payload(
+        &MessagePayload::text(text),
+        header,
+        &sender.identity,
+        &recipients,
+        &mut rand::rng(),
+    )
+    .unwrap();
+    json!({"chat_id": chat, "client_msg_id": msg_id, "envelope": envelope})
+}
+
+// ---- a raw client: hand-built frames over TCP ----
+
+/// Opens a TCP connection and upgrades it to a WebSocket by hand.
+async fn raw_upgrade(app: &TestApp) -> TcpStream {
+    let mut tcp = TcpStream::connect(app.server.addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        app.server.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(FRAME_TIMEOUT, tcp.read(&mut byte))
+            .await
+            .expect("upgrade answer in time")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed during the upgrade");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp
+}
+
+/// The header of a masked client frame declaring `len` payload bytes (mask
+/// key 0, so the payload goes as it is).
+fn client_header(first: u8, len: u64) -> Vec<u8> {
+    let mut h = vec![first];
+    match len {
+        0..=125 => h.push(0x80 | len as u8),
+        126..=0xffff => {
+            h.push(0x80 | 0x7e);
+            h.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            h.push(0x80 | 0x7f);
+            h.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    h.extend_from_slice(&[0, 0, 0, 0]);
+    h
+}
+
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = client_header(first, payload.len() as u64);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// One server frame: (opcode, payload).
+async fn read_server_frame<R: AsyncRead + Unpin>(tcp: &mut R) -> Option<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    tcp.read_exact(&mut head).await.ok()?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            tcp.read_exact(&mut b).await.ok()?;
+            u64::from(u16::from_be_bytes(b))
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            tcp.read_exact(&mut b).await.ok()?;
+            u64::from_be_bytes(b)
+        }
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; usize::try_from(len).ok()?];
+    tcp.read_exact(&mut payload).await.ok()?;
+    Some((head[0] & 0x0f, payload))
+}
+
+/// Reads server frames until the close frame: the text frames before it and
+/// the close code. Panics when nothing closes within `within`.
+async fn raw_until_close<R: AsyncRead + Unpin>(
+    tcp: &mut R,
+    within: Duration,
+) -> (Vec<Value>, u16, String) {
+    let deadline = Instant::now() + within;
+    let mut texts = Vec::new();
+    loop {
+        let frame = tokio::time::timeout_at(deadline.into(), read_server_frame(tcp))
+            .await
+            .unwrap_or_else(|_| panic!("no close within {within:?}; frames so far {texts:?}"));
+        let Some((op, payload)) = frame else {
+            panic!("connection ended without a close frame; frames {texts:?}")
+        };
+        match op {
+            0x1 => texts.push(serde_json::from_slice(&payload).unwrap()),
+            0x8 => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                let reason = String::from_utf8_lossy(&payload[2..]).into_owned();
+                return (texts, code, reason);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Streams `total` bytes of junk in chunks, slowly, until the server stops
+/// taking them; returns how many were written.
+fn stream_junk(
+    mut tcp: tokio::net::tcp::OwnedWriteHalf,
+    total: usize,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let chunk = vec![b'a'; 16 * 1024];
+        while sent.load(std::sync::atomic::Ordering::Relaxed) < total {
+            if tcp.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
+
+async fn raw_auth(tcp: &mut TcpStream, session: &Session) {
+    let auth = json!({"type": "auth", "token": session.token()}).to_string();
+    tcp.write_all(&client_frame(0x81, auth.as_bytes()))
+        .await
+        .unwrap();
+    let (op, payload) = tokio::time::timeout(FRAME_TIMEOUT, read_server_frame(tcp))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op, 1);
+    let ready: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(ready["type"], "ready", "{ready}");
+}
+
+/// A huge declared frame is refused at once: an error frame, then 1009.
+async fn assert_refused_as_too_large(mut tcp: TcpStream, header: Vec<u8>) -> Duration {
+    tcp.write_all(&header).await.unwrap();
+    let (mut read, write) = tcp.into_split();
+    // Several MiB of junk, sent slowly: before the fix the server buffered it all.
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let junk = stream_junk(write, 8 * 1024 * 1024, sent.clone());
+    let started = Instant::now();
+    let (texts, code, reason) = raw_until_close(&mut read, Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    junk.abort();
+    eprintln!(
+        "closed with {code} {reason:?} after {took:?}, {} KiB of payload sent",
+        sent.load(std::sync::atomic::Ordering::Relaxed) / 1024
+    );
+    assert_eq!(code, 1009, "{reason}");
+    assert_eq!(reason, "frame too large");
+    // refused on the header: long before the payload (8 MiB in ~3 s) is in
+    assert!(took < Duration::from_secs(2), "refused after {took:?}");
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0]["error"]["code"], "frame_too_large", "{texts:?}");
+    took
+}
+
+/// A normal user still connects and exchanges a message.
+async fn a_message_goes_through(app: &TestApp, alice: &Person, bob: &Person) {
+    let alice_session = app.login(&alice.user).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut a, _) = Ws::open(app, &alice_session).await;
+    let (mut b, _) = Ws::open(app, &bob_session).await;
+    let chat = a.ok("chat.create_direct", json!({"user_id": bob.id})).await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let tag = format!("hello-{}", now_millis());
+    a.ok(
+        "message.send",
+        seal_for(chat_id, alice, &tag, "hello", &[alice, bob]),
+    )
+    .await;
+    let deadline = Instant::now() + FRAME_TIMEOUT;
+    loop {
+        let frame = b.frame().await;
+        if frame["type"] == "event" && frame["event"]["body"]["client_msg_id"] == tag.as_str() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the message never arrived");
+    }
+}
+
+// ---- a tungstenite client ----
+
+type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn ws_url(app: &TestApp) -> String {
+    format!(
+        "{}/api/v1/ws",
+        app.base_url()
+            .replacen("http", "ws", 1)
+            .trim_end_matches('/')
+    )
+}
+
+struct Ws {
+    stream: Stream,
+    next_id: u64,
+}
+
+impl Ws {
+    async fn connect(app: &TestApp) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(ws_url(app))
+            .await
+            .expect("websocket connects");
+        Ws { stream, next_id: 1 }
+    }
+
+    async fn open(app: &TestApp, session: &Session) -> (Ws, Value) {
+        let mut ws = Ws::connect(app).await;
+        ws.send(json!({"type": "auth", "token": session.token()}))
+            .await;
+        let ready = ws.frame().await;
+        assert_eq!(ready["type"], "ready", "{ready}");
+        (ws, ready)
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next text frame, or the close (code, reason).
+    async fn read(&mut self) -> Result<Value, (Option<CloseCode>, String)> {
+        loop {
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .expect("a frame in time");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err((
+                        frame.as_ref().map(|f| f.code),
+                        frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    ))
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err((None, e.to_string())),
+                None => return Err((None, "ended".into())),
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> Value {
+        self.read()
+            .await
+            .unwrap_or_else(|c| panic!("closed while a frame was expected: {c:?}"))
+    }
+
+    async fn command(&mut self, command: &str, body: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"type": "command", "id": id, "command": command, "body": body}))
+            .await;
+        loop {
+            let frame = self.frame().await;
+            if frame["type"] == "reply" && frame["id"] == id {
+                return frame;
+            }
+        }
+    }
+
+    async fn ok(&mut self, command: &str, body: Value) -> Value {
+        let reply = self.command(command, body).await;
+        assert!(reply.get("error").is_none(), "{command}: {reply}");
+        reply["body"].clone()
+    }
+}
+
+// ---- point 1: frame sizes judged on the header ----
+
+fn small_frames(c: &mut ferrogram_server::config::Config) {
+    c.limits.max_frame_bytes = 64 * 1024;
+    c.limits.max_body_bytes = 64 * 1024;
+    c.websocket.auth_timeout_secs = 30;
+}
+
+#[tokio::test]
+async fn a_frame_declaring_a_huge_length_is_refused_on_its_header_before_auth() {
+    let app = spawn_app_with(small_frames).await;
+    for (what, header) in [
+        ("2^62 text", client_header(0x81, 1 << 62)),
+        ("limit + 1 text", client_header(0x81, 64 * 1024 + 1)),
+        ("2^40 binary", client_header(0x82, 1 << 40)),
+    ] {
+        let took = assert_refused_as_too_large(raw_upgrade(&app).await, header).await;
+        eprintln!("{what}: refused in {took:?}");
+    }
+    let alice = person(&app, "hugea", 0).await;
+    let bob = person(&app, "hugeb", 1).await;
+    a_message_goes_through(&app, &alice, &bob).await;
+}
+
+#[tokio::test]
+async fn a_frame_declaring_a_huge_length_is_refused_on_its_header_after_auth() {
+    let app = spawn_app_with(small_frames).await;
+    let alice = person(&app, "hugeauth", 0).await;
+    let session = app.login(&alice.user).await;
+    let mut tcp = raw_upgrade(&app).await;
+    raw_auth(&mut tcp, &session).await;
+    let took = assert_refused_as_too_large(tcp, client_header(0x81, 1 << 62)).await;
+    eprintln!("after auth: refused in {took:?}");
+}
+
+#[tokio::test]
+async fn a_fragmented_message_over_the_limit_is_refused_on_the_header_that_exceeds_it() {
+    let app = spawn_app_with(small_frames).await;
+    let alice = person(&app, "fraga", 0).await;
+    let session = app.login(&alice.user).await;
+    let mut tcp = raw_upgrade(&app).await;
+    raw_auth(&mut tcp, &session).await;
+    // 40 KiB in a first fragment (within the limit), then a continuation
+    // declaring another 40 KiB: together over 64 KiB.
+    let first = vec![b' '; 40 * 1024];
+    tcp.write_all(&client_frame(0x01, &first)).await.unwrap();
+    let took = assert_refused_as_too_large(tcp, client_header(0x00, 40 * 1024)).await;
+    eprintln!("fragmented: refused in {took:?}");
+
+    // Within the limit, a fragmented command still works.
+    let mut tcp = raw_upgrade(&app).await;
+    raw_auth(&mut tcp, &session).await;
+    let text = json!({"type": "command", "id": 9, "command": "me.get"}).to_string();
+    let (a, b) = text.as_bytes().split_at(10);
+    tcp.write_all(&client_frame(0x01, a)).await.unwrap();
+    tcp.write_all(&client_frame(0x80, b)).await.unwrap();
+    let (op, payload) = tokio::time::timeout(FRAME_TIMEOUT, read_server_frame(&mut tcp))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op, 1);
+    let reply: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(reply["id"], 9, "{reply}");
+    assert_eq!(reply["body"]["id"], alice.id.0, "{reply}");
+}
+
+// ---- point 3: caps on open sockets ----
+
+/// Reads the refusal of an `auth` over a cap: the error frame, then 1008.
+async fn assert_refused_at_auth(app: &TestApp, session: &Session, what: &str) {
+    let mut ws = Ws::connect(app).await;
+    ws.send(json!({"type": "auth", "token": session.token()}))
+        .await;
+    let error = ws.frame().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["error"]["code"], "too_many_connections", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains(what), "{message}");
+    let (code, reason) = ws.read().await.expect_err("closed after the error");
+    assert_eq!(code, Some(CloseCode::Policy), "{reason}");
+    assert_eq!(reason, "too many connections");
+}
+
+/// Closes a socket and waits for the server's answer: its places are free then.
+async fn close(mut ws: Ws) {
+    ws.stream.close(None).await.unwrap();
+    loop {
+        match ws.read().await {
+            Ok(_) => {}
+            Err((code, _)) => {
+                assert_eq!(code, Some(CloseCode::Normal));
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sockets_over_the_session_user_and_ip_caps_are_refused_and_closing_frees_a_place() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_sockets_per_session = 2;
+        c.limits.max_sockets_per_user = 3;
+        c.limits.max_sockets_per_ip = 5;
+    })
+    .await;
+    let alice = person(&app, "capa", 0).await;
+    let bob = person(&app, "capb", 1).await;
+    let first = app.login(&alice.user).await;
+    let second = app.login(&alice.user).await;
+
+    // per session: 2
+    let (a1, _) = Ws::open(&app, &first).await;
+    let (_a2, _) = Ws::open(&app, &first).await;
+    assert_refused_at_auth(&app, &first, "login session").await;
+    // per account: 3 (the second session has room, the account not)
+    let (_b1, _) = Ws::open(&app, &second).await;
+    assert_refused_at_auth(&app, &second, "account").await;
+    // closing one gives its place back, at once
+    close(a1).await;
+    let (_a3, _) = Ws::open(&app, &first).await;
+    assert_refused_at_auth(&app, &first, "account").await;
+
+    // per IP: 5 open sockets (3 of alice, 2 not yet authenticated), then 429
+    let bob_session = app.login(&bob.user).await;
+    let pending = Ws::connect(&app).await;
+    let (mut b, _) = Ws::open(&app, &bob_session).await;
+    let refused = tokio_tungstenite::connect_async(ws_url(&app))
+        .await
+        .expect_err("over the IP cap");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("expected an HTTP refusal, got {refused:?}")
+    };
+    assert_eq!(response.status().as_u16(), 429);
+    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default())
+        .expect("a JSON error");
+    assert_eq!(body["error"]["code"], "too_many_connections", "{body}");
+    // the sockets that are open work as usual
+    b.ok("me.get", json!({})).await;
+    // a socket closing before it authenticated frees its place too
+    close(pending).await;
+    let (_b2, _) = Ws::open(&app, &bob_session).await;
+}
+
+// ---- point 4: outbound memory in bytes ----
+
+/// A raw connection with a tiny receive buffer, authenticated, nothing read.
+async fn tight_socket(app: &TestApp, session: &Session) -> Stream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(app.server.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(ws_url(app), MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"type": "auth", "token": session.token()}).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws
+}
+
+/// Waits until the server's outbound count stops moving (the server holds
+/// what it will hold), at most `within`.
+async fn settled_total(app: &TestApp, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    let mut last = app.server.outbound.total();
+    let mut still_since = Instant::now();
+    while still_since.elapsed() < Duration::from_millis(800) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = app.server.outbound.total();
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    last
+}
+
+/// A chat of `alice` and `bob` with `n` messages of about `size` bytes.
+async fn chat_with_messages(
+    app: &TestApp,
+    alice: &Person,
+    bob: &Person,
+    n: usize,
+    size: usize,
+) -> ChatId {
+    let session = app.login(&alice.user).await;
+    let (mut ws, _) = Ws::open(app, &session).await;
+    let chat = ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let text = "h".repeat(size);
+    for i in 0..n {
+        ws.ok(
+            "message.send",
+            seal_for(chat_id, alice, &format!("m{i}"), &text, &[alice, bob]),
+        )
+        .await;
+    }
+    chat_id
+}
+
+#[tokio::test]
+async fn pipelined_history_requests_that_are_never_read_hold_at_most_the_budget() {
+    const BUDGET: usize = 2 * 1024 * 1024;
+    const REQUESTS: u64 = 400;
+    let app = spawn_app_with(|c| {
+        c.websocket.outbound_queue_bytes = BUDGET;
+        c.websocket.client_timeout_secs = 120;
+        c.limits.max_frame_bytes = 256 * 1024;
+        c.limits.max_body_bytes = 256 * 1024;
+    })
+    .await;
+    let alice = person(&app, "pipeha", 0).await;
+    let bob = person(&app, "pipehb", 1).await;
+    // history pages of 5 messages of 30 KiB: replies of ~210 KB each
+    let chat_id = chat_with_messages(&app, &alice, &bob, 5, 30 * 1024).await;
+    let session = app.login(&bob.user).await;
+    let mut attacker = tight_socket(&app, &session).await;
+    for id in 1..=REQUESTS {
+        attacker
+            .send(Message::text(
+                json!({"type": "command", "id": id, "command": "message.history",
+                    "body": {"chat_id": chat_id, "limit": 5}})
+                .to_string(),
+            ))
+            .await
+            .unwrap();
+    }
+    // Meanwhile a normal client connects and exchanges a message.
+    let carol = person(&app, "pipehc", 0).await;
+    let dave = person(&app, "pipehd", 1).await;
+    a_message_goes_through(&app, &carol, &dave).await;
+
+    let held = settled_total(&app, Duration::from_secs(30)).await;
+    let peak = app.server.outbound.peak_connection();
+    eprintln!("pipelined history: holds {held} bytes, peak of one socket {peak} (budget {BUDGET})");
+    assert!(
+        peak > BUDGET / 4,
+        "the replies were not held at all? peak {peak}"
+    );
+    assert!(
+        peak <= BUDGET,
+        "one socket held {peak} bytes, over its budget {BUDGET}"
+    );
+
+    // Replies are never a reason to close: reading now, every one arrives.
+    let mut replies = 0;
+    while replies < REQUESTS {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, attacker.next())
+            .await
+            .expect("replies keep coming");
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                if text.as_str().starts_with(r#"{"type":"reply""#) {
+                    assert!(!text.as_str().contains(r#""error""#), "{}", &text[..200]);
+                    replies += 1;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended after {replies} replies: {other:?}"),
+        }
+    }
+    assert!(app.server.outbound.peak_connection() <= BUDGET);
+}
+
+/// Sends messages of `size` bytes into `chat` until `done` says so (at most
+/// `max`); returns how many were sent.
+async fn send_until(
+    ws: &mut Ws,
+    chat_id: ChatId,
+    from: &Person,
+    to: &[&Person],
+    size: usize,
+    max: usize,
+    mut done: impl FnMut(usize) -> bool,
+) -> usize {
+    let text = "x".repeat(size);
+    for sent in 1..=max {
+        let tag = format!("flood-{}-{sent}", now_millis());
+        ws.ok("message.send", seal_for(chat_id, from, &tag, &text, to))
+            .await;
+        if done(sent) {
+            return sent;
+        }
+    }
+    max
+}
+
+/// Reads a socket that did not read until it ends: (events read, close code).
+async fn drain(ws: &mut Stream) -> (usize, Option<CloseCode>) {
+    let mut events = 0;
+    while let Ok(Some(next)) = tokio::time::timeout(FRAME_TIMEOUT, ws.next()).await {
+        match next {
+            Ok(Message::Text(_)) => events += 1,
+            Ok(Message::Close(frame)) => return (events, frame.map(|f| f.code)),
+            Ok(_) => {}
+            Err(_) => return (events, None),
+        }
+    }
+    (events, None)
+}
+
+#[tokio::test]
+async fn sockets_that_do_not_read_large_messages_are_closed_once_over_their_byte_budget() {
+    const BUDGET: usize = 256 * 1024;
+    const SOCKETS: usize = 4;
+    let app = spawn_app_with(|c| {
+        // The frame count alone (256) would hold 14 MB per socket here.
+        c.websocket.outbound_queue_bytes = BUDGET;
+        c.websocket.client_timeout_secs = 120;
+        c.limits.max_frame_bytes = 256 * 1024;
+        c.limits.max_body_bytes = 256 * 1024;
+    })
+    .await;
+    let alice = person(&app, "slowba", 0).await;
+    let bob = person(&app, "slowbb", 1).await;
+    let alice_session = app.login(&alice.user).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
+    let chat = alice_ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(tight_socket(&app, &bob_session).await);
+    }
+    let user_of = app.server.outbound.clone();
+    // every socket has been served (its ready frame taken) before the flood
+    let deadline = Instant::now() + FRAME_TIMEOUT;
+    while user_of.total() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = send_until(
+        &mut alice_ws,
+        chat_id,
+        &alice,
+        &[&alice, &bob],
+        40 * 1024,
+        200,
+        |sent| sent >= 120,
+    )
+    .await;
+    let peak = app.server.outbound.peak_connection();
+    eprintln!("slow sockets: {sent} messages, peak of one socket {peak} (budget {BUDGET})");
+    // an event frame is ~56 KB: a socket never holds more than its budget
+    assert!(peak <= BUDGET, "peak {peak}");
+    for ws in &mut sockets {
+        let (events, code) = drain(ws).await;
+        assert!(events < sent, "{events} of {sent} read: not closed");
+        if let Some(code) = code {
+            assert_eq!(code, CloseCode::Again);
+        }
+    }
+    // The server still serves others.
+    let carol = person(&app, "slowbc", 0).await;
+    let dave = person(&app, "slowbd", 1).await;
+    a_message_goes_through(&app, &carol, &dave).await;
+}
+
+#[tokio::test]
+async fn the_servers_total_budget_closes_sockets_that_do_not_read_and_spares_readers() {
+    const TOTAL: usize = 512 * 1024;
+    const SOCKETS: usize = 6;
+    let app = spawn_app_with(|c| {
+        // each socket alone may hold 4 MiB; all together only 512 KiB
+        c.websocket.outbound_queue_bytes = 4 * 1024 * 1024;
+        c.websocket.outbound_total_bytes = TOTAL;
+        c.websocket.client_timeout_secs = 120;
+        c.limits.max_frame_bytes = 256 * 1024;
+        c.limits.max_body_bytes = 256 * 1024;
+    })
+    .await;
+    let alice = person(&app, "totala", 0).await;
+    let bob = person(&app, "totalb", 1).await;
+    let alice_session = app.login(&alice.user).await;
+    let bob_session = app.login(&bob.user).await;
+    let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
+    // a second socket of alice reads every event: it is never closed
+    let (mut reader, _) = Ws::open(&app, &alice_session).await;
+    let chat = alice_ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(tight_socket(&app, &bob_session).await);
+    }
+    let reading = tokio::spawn(async move {
+        let mut events = 0usize;
+        loop {
+            match reader.read().await {
+                Ok(frame) if frame["type"] == "event" => {
+                    events += 1;
+                    if frame["event"]["body"]["client_msg_id"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("-last"))
+                    {
+                        return events;
+                    }
+                }
+                Ok(_) => {}
+                Err(close) => panic!("the reading socket was closed: {close:?}"),
+            }
+        }
+    });
+    let sent = send_until(
+        &mut alice_ws,
+        chat_id,
+        &alice,
+        &[&alice, &bob],
+        40 * 1024,
+        80,
+        |_| false,
+    )
+    .await;
+    let tag = "marker-last";
+    alice_ws
+        .ok(
+            "message.send",
+            seal_for(chat_id, &alice, tag, "end", &[&alice, &bob]),
+        )
+        .await;
+    let read = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the reader got everything")
+        .unwrap();
+    assert!(read > sent, "reader: {read} of {sent} + created + marker");
+    let peak = app.server.outbound.peak_total();
+    eprintln!("total budget: {sent} messages, server peak {peak} (total {TOTAL})");
+    // over the total by at most one frame per socket (a socket with nothing
+    // waiting still gets its event)
+    assert!(peak <= TOTAL + (SOCKETS + 2) * 64 * 1024, "peak {peak}");
+    for ws in &mut sockets {
+        let (events, code) = drain(ws).await;
+        assert!(events < sent, "{events} of {sent} read: not closed");
+        if let Some(code) = code {
+            assert_eq!(code, CloseCode::Again);
+        }
+    }
+}
+
+// ---- one reply: limits.max_reply_bytes ----
+
+#[tokio::test]
+async fn a_reply_over_max_reply_bytes_becomes_reply_too_large_and_the_socket_stays() {
+    const CAP: usize = 300;
+    let app = spawn_app_with(|c| c.limits.max_reply_bytes = CAP).await;
+    let alice = person(&app, "bigreply", 0).await;
+    let session = app.login(&alice.user).await;
+    // what me.get answers is larger than the cap (it carries the public keys)
+    let me = serde_json::to_string(&session.me().await.unwrap()).unwrap();
+    assert!(me.len() > CAP, "{}", me.len());
+    let (mut ws, _) = Ws::open(&app, &session).await;
+    let reply = ws.command("me.get", json!({})).await;
+    assert_eq!(reply["error"]["code"], "reply_too_large", "{reply}");
+    assert!(reply.get("body").is_none(), "{reply}");
+    // a small reply on the same socket still goes through
+    let small = ws.ok("presence.get", json!({"user_ids": []})).await;
+    assert!(small["users"].as_array().unwrap().is_empty(), "{small}");
+}
