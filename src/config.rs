@@ -67,6 +67,14 @@ impl ConfigError {
 /// every message's latency under load than it can save.
 pub const MAX_COMMIT_DELAY_US: u64 = 50_000;
 
+/// The largest frame the client library reads (`client/src/ws.rs`): no
+/// reply may be larger.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Chats the client library names in one `resume` frame at most
+/// (`client/src/messenger/sync.rs`): `limits.max_resume_chats` is at least this.
+pub const MIN_RESUME_CHATS: usize = 1000;
+
 /// The whole configuration. Fields are public so tests can adjust a loaded
 /// configuration (for example `server.port = 0` and a temporary `data_dir`).
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +171,11 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     pub max_group_members: usize,
     pub max_message_bytes: usize,
+    /// Largest reply a list command builds (`chat.list`, `message.history`):
+    /// a page ends before it, with at least one item.
+    pub max_reply_bytes: usize,
+    /// Most chats one WebSocket `resume` frame may name.
+    pub max_resume_chats: usize,
     pub rate_limits: RateLimitsConfig,
 }
 
@@ -402,6 +415,18 @@ impl Config {
             return Err(ConfigError::invalid(
                 "limits.max_message_bytes",
                 "must be between 1024 and 16777216",
+            ));
+        }
+        if !(64 * 1024..=MAX_CLIENT_FRAME_BYTES).contains(&self.limits.max_reply_bytes) {
+            return Err(ConfigError::invalid(
+                "limits.max_reply_bytes",
+                "must be between 65536 and 16777216 (the largest frame the client library reads)",
+            ));
+        }
+        if !(MIN_RESUME_CHATS..=100_000).contains(&self.limits.max_resume_chats) {
+            return Err(ConfigError::invalid(
+                "limits.max_resume_chats",
+                "must be between 1000 (what the client library sends in one frame) and 100000",
             ));
         }
         self.websocket.validate()?;

@@ -85,6 +85,8 @@ error_codes! {
     RateLimited = ("rate_limited", 429),
     Internal = ("internal", 500),
     Unavailable = ("unavailable", 503),
+    InvalidCursor = ("invalid_cursor", 400),
+    TooManyResumeChats = ("too_many_resume_chats", 400),
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -39,6 +39,8 @@ pub struct WsSettings {
     pub max_invalid_frames: u32,
     pub max_frame_bytes: usize,
     pub room_idle: Duration,
+    /// `limits.max_resume_chats`.
+    pub max_resume_chats: usize,
 }
 
 impl WsSettings {
@@ -52,6 +54,7 @@ impl WsSettings {
             max_invalid_frames: ws.max_invalid_frames,
             max_frame_bytes: config.limits.max_frame_bytes,
             room_idle: Duration::from_secs(ws.room_idle_secs),
+            max_resume_chats: config.limits.max_resume_chats,
         }
     }
 }
