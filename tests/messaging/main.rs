@@ -15,5 +15,6 @@ mod chats;
 mod cli;
 mod delivery;
 mod live;
+mod paging;
 mod security;
 mod tls;
