@@ -1084,6 +1084,23 @@ mod tests {
     }
 
     #[test]
+    fn reply_and_resume_limits_are_documented_defaults_and_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.limits.max_reply_bytes, 4_194_304);
+        assert_eq!(c.limits.max_resume_chats, 1000);
+        for (key, value, name) in [
+            ("MAX_REPLY_BYTES", "65535", "limits.max_reply_bytes"),
+            ("MAX_REPLY_BYTES", "16777217", "limits.max_reply_bytes"),
+            ("MAX_RESUME_CHATS", "999", "limits.max_resume_chats"),
+            ("MAX_RESUME_CHATS", "100001", "limits.max_resume_chats"),
+        ] {
+            let var = format!("FERROGRAM__LIMITS__{key}");
+            let msg = err(None, &[(var.as_str(), value)]);
+            assert!(msg.contains(name), "{key}={value}: {msg}");
+        }
+    }
+
+    #[test]
     fn env_names_must_have_segments() {
         let msg = err(None, &[("FERROGRAM__SERVER____PORT", "1")]);
         assert!(msg.contains("FERROGRAM__SERVER____PORT"), "{msg}");
