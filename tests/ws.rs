@@ -1219,7 +1219,9 @@ async fn a_resume_frame_naming_more_chats_than_the_cap_is_refused_with_a_code() 
     let bob = person(&app, "wsrcapb", 1).await;
     let session = app.login(&alice.user).await;
     let (mut ws, _) = Ws::open(&app, &session).await;
-    let chat = ws.ok("chat.create_direct", json!({"user_id": bob.id})).await;
+    let chat = ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
     let chat_id = chat["id"].as_i64().unwrap();
     // The live `created` event comes first.
     let (_, _, created) = ws.event().await;
@@ -1228,7 +1230,8 @@ async fn a_resume_frame_naming_more_chats_than_the_cap_is_refused_with_a_code() 
     let too_many: Vec<Value> = (0..1001)
         .map(|n| json!({"chat_id": chat_id + n, "seq": 0}))
         .collect();
-    ws.send(json!({"type": "resume", "positions": too_many})).await;
+    ws.send(json!({"type": "resume", "positions": too_many}))
+        .await;
     let refused = loop {
         let frame = ws.frame().await;
         if frame["type"] != "live" {

@@ -540,10 +540,7 @@ impl Session {
 
     fn requeue_front(&mut self, chat_id: ChatId, after: Seq) {
         if let Some(run) = self.resume.as_mut() {
-            run.queue.push_front(ResumeStep {
-                chat_id,
-                after,
-            });
+            run.queue.push_front(ResumeStep { chat_id, after });
         }
     }
 }

@@ -9,9 +9,7 @@ use crate::events;
 use crate::StorageError;
 use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
-use ferrogram_core::proto::{
-    Chat, ChatEvent, ChatKind, ChatSummary, Member, Role, UserProfile,
-};
+use ferrogram_core::proto::{Chat, ChatEvent, ChatKind, ChatSummary, Member, Role, UserProfile};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// A chat without its members.
@@ -336,7 +334,10 @@ pub enum Visible {
     NoSuchChat,
     NotAMember,
     /// A page of the log as the member receives it, and whether more remain.
-    Page { events: Vec<ChatEvent>, more: bool },
+    Page {
+        events: Vec<ChatEvent>,
+        more: bool,
+    },
 }
 
 /// Which events of a chat [`visible_events`] reads (see [`events::history`]).
@@ -662,7 +663,12 @@ mod tests {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                     writer
-                        .append(message(oldest, u[0], &format!("late{limit}{max_bytes}"), &u))
+                        .append(message(
+                            oldest,
+                            u[0],
+                            &format!("late{limit}{max_bytes}"),
+                            &u,
+                        ))
                         .await
                         .unwrap();
                 }
@@ -671,7 +677,11 @@ mod tests {
                     None => break,
                 }
             }
-            assert_eq!(ids(&got), ids(&everything), "limit {limit}, bytes {max_bytes}");
+            assert_eq!(
+                ids(&got),
+                ids(&everything),
+                "limit {limit}, bytes {max_bytes}"
+            );
             assert!(pages >= 3, "{pages} pages");
         }
     }

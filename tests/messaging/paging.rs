@@ -32,7 +32,10 @@ async fn the_first_sync_pages_through_chat_list_and_gets_every_chat_and_message(
     let mut b = Device::new(&app, &bob).await;
     let listed = b.messenger.list_chats().await.unwrap();
     let newest_first: Vec<_> = chats.iter().rev().copied().collect();
-    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), newest_first);
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        newest_first
+    );
     let got = b.drain_messages(Duration::from_millis(500)).await;
     assert_eq!(got.len(), 12);
     for chat in &chats {
@@ -82,7 +85,9 @@ async fn a_first_sync_of_more_chats_than_one_resume_frame_takes_is_split() {
     assert_eq!(listed.len(), CHATS);
     // Every chat's `created` event was processed (the chat is in the store).
     let mut created = 0;
-    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(500), events.next()).await {
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(500), events.next()).await
+    {
         match event {
             ClientEvent::ChatChanged(_) => created += 1,
             ClientEvent::Lagged { .. } => panic!("events were lost"),

@@ -174,10 +174,7 @@ fn syncs(core: &Core) -> bool {
 
 /// Starts catching up on the current connection; false if it must be retried.
 /// The `resume` frames after the first wait in `resumes`.
-async fn catch_up(
-    core: &Core,
-    resumes: &mut VecDeque<Vec<ResumePosition>>,
-) -> bool {
+async fn catch_up(core: &Core, resumes: &mut VecDeque<Vec<ResumePosition>>) -> bool {
     let positions = match sync_on_link(core).await {
         Ok(positions) => positions,
         Err(e) => {
@@ -205,8 +202,7 @@ async fn catch_up(
 
 /// Sends one `resume` frame; false if the connection is gone.
 fn send_resume(core: &Core, positions: Vec<ResumePosition>) -> bool {
-    core.link
-        .send_frame(&ClientFrame::Resume { positions })
+    core.link.send_frame(&ClientFrame::Resume { positions })
 }
 
 /// Lists the chats (every page), updates which are active, and answers

@@ -100,7 +100,14 @@ mod tests {
             chat_id: ChatId(42),
         };
         assert_eq!(parse_cursor(&format_cursor(&cursor)).ok(), Some(cursor));
-        for bad in ["", "1.2", "1.2.3.4", "a.b.c", "1..3", "1.2.99999999999999999999999"] {
+        for bad in [
+            "",
+            "1.2",
+            "1.2.3.4",
+            "a.b.c",
+            "1..3",
+            "1.2.99999999999999999999999",
+        ] {
             let err = parse_cursor(bad).err().map(|e| e.code);
             assert_eq!(err, Some(ErrorCode::InvalidCursor), "{bad:?}");
         }
