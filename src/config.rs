@@ -67,6 +67,14 @@ impl ConfigError {
 /// every message's latency under load than it can save.
 pub const MAX_COMMIT_DELAY_US: u64 = 50_000;
 
+/// The largest frame the client library reads (`client/src/ws.rs`): no
+/// reply may be larger.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Chats the client library names in one `resume` frame at most
+/// (`client/src/messenger/sync.rs`): `limits.max_resume_chats` is at least this.
+pub const MIN_RESUME_CHATS: usize = 1000;
+
 /// The whole configuration. Fields are public so tests can adjust a loaded
 /// configuration (for example `server.port = 0` and a temporary `data_dir`).
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +181,12 @@ pub struct LimitsConfig {
     /// Bytes of message and edit bodies one account may have stored; 0 means
     /// no limit. Over it: 507 quota_exceeded.
     pub account_storage_bytes: u64,
+    /// Largest reply a list command builds (`chat.list`, `message.history`):
+    /// a page ends before it, with at least one item; any other WebSocket reply
+    /// larger than this becomes a `reply_too_large` error.
+    pub max_reply_bytes: usize,
+    /// Most chats one WebSocket `resume` frame may name.
+    pub max_resume_chats: usize,
     pub rate_limits: RateLimitsConfig,
     /// Most entries (buckets and failure counters) the rate limiter holds.
     pub rate_limit_max_keys: usize,
@@ -182,8 +196,6 @@ pub struct LimitsConfig {
     pub max_sockets_per_user: usize,
     /// Open WebSockets from one client IP address at once.
     pub max_sockets_per_ip: usize,
-    /// Largest single reply; a larger one becomes a `reply_too_large` error.
-    pub max_reply_bytes: usize,
 }
 
 /// Deadlines for reading HTTP requests (`http:` in config.yaml).
@@ -489,6 +501,18 @@ impl Config {
             return Err(ConfigError::invalid(
                 "limits.max_message_bytes",
                 "must be between 1024 and 16777216",
+            ));
+        }
+        if !(64 * 1024..=MAX_CLIENT_FRAME_BYTES).contains(&self.limits.max_reply_bytes) {
+            return Err(ConfigError::invalid(
+                "limits.max_reply_bytes",
+                "must be between 65536 and 16777216 (the largest frame the client library reads)",
+            ));
+        }
+        if !(MIN_RESUME_CHATS..=100_000).contains(&self.limits.max_resume_chats) {
+            return Err(ConfigError::invalid(
+                "limits.max_resume_chats",
+                "must be between 1000 (what the client library sends in one frame) and 100000",
             ));
         }
         self.websocket.validate()?;
@@ -1296,6 +1320,23 @@ mod tests {
             &[("FERROGRAM__WEBSOCKET__OUTBOUND_TOTAL_BYTES", "1048576")],
         );
         assert!(msg.contains("websocket.outbound_total_bytes"), "{msg}");
+    }
+
+    #[test]
+    fn reply_and_resume_limits_are_documented_defaults_and_checked() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.limits.max_reply_bytes, 4_194_304);
+        assert_eq!(c.limits.max_resume_chats, 1000);
+        for (key, value, name) in [
+            ("MAX_REPLY_BYTES", "65535", "limits.max_reply_bytes"),
+            ("MAX_REPLY_BYTES", "16777217", "limits.max_reply_bytes"),
+            ("MAX_RESUME_CHATS", "999", "limits.max_resume_chats"),
+            ("MAX_RESUME_CHATS", "100001", "limits.max_resume_chats"),
+        ] {
+            let var = format!("FERROGRAM__LIMITS__{key}");
+            let msg = err(None, &[(var.as_str(), value)]);
+            assert!(msg.contains(name), "{key}={value}: {msg}");
+        }
     }
 
     #[test]

@@ -331,6 +331,7 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         server_secret,
         max_group_members: config.limits.max_group_members,
         max_envelope_body_bytes: config.limits.max_message_bytes,
+        max_reply_bytes: config.limits.max_reply_bytes,
         bench_accounts: config.bench.enabled,
     }
 }

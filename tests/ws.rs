@@ -1090,3 +1090,276 @@ async fn a_silent_client_is_closed_after_the_client_timeout_and_a_live_one_stays
     assert!(pings >= 2, "heartbeat pings: {pings}");
     assert_eq!(live.ok("me.get", json!({})).await["id"], alice.id.0);
 }
+
+// ---- what a reader receives, and reply sizes (issue 11) ----
+
+/// An account made in bench mode: verified at once, no mail to wait for.
+async fn bench_person(app: &TestApp, tag: &str, n: usize) -> Person {
+    let user = TestUser::new(tag);
+    let identity = identity(n);
+    let registered = app
+        .client
+        .register(user.params(identity.clone()))
+        .await
+        .expect("register");
+    assert!(registered.verified, "bench mode verifies at once");
+    Person {
+        id: registered.user_id,
+        user,
+        identity,
+    }
+}
+
+/// The envelope of a message event, and the size of its JSON.
+fn message_envelope(event: &Value) -> (ferrogram_core::proto::Envelope, usize) {
+    assert_eq!(event["body"]["type"], "message", "{event}");
+    let envelope = serde_json::from_value(event["body"]["envelope"].clone()).unwrap();
+    (envelope, event.to_string().len())
+}
+
+#[tokio::test]
+async fn each_reader_of_a_100_member_group_gets_only_its_own_wrap_live_in_history_and_on_resume() {
+    use ferrogram_core::crypto::envelope::{open_payload, verify_signature};
+    let app = spawn_app_with(|c| {
+        c.bench.enabled = true;
+        c.websocket.outbound_queue = 512;
+    })
+    .await;
+    let mut people = Vec::new();
+    for n in 0..100 {
+        people.push(bench_person(&app, "wswrap", n).await);
+    }
+    let alice = &people[0];
+    let alice_session = app.login(&alice.user).await;
+    let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
+    let member_ids: Vec<UserId> = people[1..].iter().map(|p| p.id).collect();
+    let chat = alice_ws
+        .ok(
+            "chat.create_group",
+            json!({"title": "hundred", "member_ids": member_ids}),
+        )
+        .await;
+    let chat_id = ChatId(chat["id"].as_i64().unwrap());
+    assert_eq!(chat["members"].as_array().unwrap().len(), 100);
+
+    // Three readers online before the message is sent.
+    let readers = [&people[1], &people[50], &people[99]];
+    let mut sockets = Vec::new();
+    for reader in readers {
+        let session = app.login(&reader.user).await;
+        sockets.push(Ws::open(&app, &session).await.0);
+    }
+    let everyone: Vec<&Person> = people.iter().collect();
+    let sent = seal_for(chat_id, alice, "hundred-1", "hello, all of you", &everyone);
+    let whole_size = sent["envelope"].to_string().len();
+    let ack = alice_ws.ok("message.send", sent).await;
+    let seq = ack["seq"].as_i64().unwrap();
+
+    for (reader, ws) in readers.iter().zip(&mut sockets) {
+        // live
+        let live = loop {
+            let (_, got_seq, event) = ws.event().await;
+            if got_seq == seq {
+                break event;
+            }
+        };
+        // history
+        let page = ws
+            .ok(
+                "message.history",
+                json!({"chat_id": chat_id, "after_seq": seq - 1}),
+            )
+            .await;
+        let history = page["events"][0].clone();
+        // resume
+        ws.send(json!({"type": "resume", "positions": [{"chat_id": chat_id, "seq": seq - 1}]}))
+            .await;
+        let (_, resumed_seq, resumed) = ws.event().await;
+        assert_eq!(resumed_seq, seq);
+        let done = ws.frame().await;
+        assert_eq!(done["type"], "resumed", "{done}");
+
+        let mut seen = Vec::new();
+        for (path, event) in [("live", &live), ("history", &history), ("resume", &resumed)] {
+            let (envelope, size) = message_envelope(event);
+            assert_eq!(envelope.wraps.len(), 1, "{path}: one wrap");
+            assert_eq!(envelope.wraps[0].user_id, reader.id, "{path}: its own");
+            let proof = envelope.wrap_proof.as_ref().expect("a wrap proof");
+            assert_eq!(proof.count, 100, "{path}");
+            // ~3.4 KB, where all 100 wraps are ~63 KB
+            assert!(size < 5_000, "{path}: {size} bytes");
+            assert!(size * 10 < whole_size, "{path}: {size} of {whole_size}");
+            verify_signature(&envelope, &alice.identity.public_keys()).expect(path);
+            let payload = open_payload(
+                &envelope,
+                reader.id,
+                &reader.identity,
+                &alice.identity.public_keys(),
+            )
+            .expect(path);
+            assert_eq!(payload.text, "hello, all of you");
+            seen.push(serde_json::to_value(&envelope).unwrap());
+            eprintln!("{path}: {size} bytes per message (all wraps: {whole_size})");
+        }
+        assert!(seen.iter().all(|e| *e == seen[0]), "the three paths agree");
+    }
+}
+
+#[tokio::test]
+async fn a_resume_frame_naming_more_chats_than_the_cap_is_refused_with_a_code() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_resume_chats = 1000;
+    })
+    .await;
+    let alice = person(&app, "wsrcapa", 0).await;
+    let bob = person(&app, "wsrcapb", 1).await;
+    let session = app.login(&alice.user).await;
+    let (mut ws, _) = Ws::open(&app, &session).await;
+    let chat = ws
+        .ok("chat.create_direct", json!({"user_id": bob.id}))
+        .await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    // The live `created` event comes first.
+    let (_, _, created) = ws.event().await;
+    assert_eq!(created["body"]["type"], "created");
+
+    let too_many: Vec<Value> = (0..1001)
+        .map(|n| json!({"chat_id": chat_id + n, "seq": 0}))
+        .collect();
+    ws.send(json!({"type": "resume", "positions": too_many}))
+        .await;
+    let refused = loop {
+        let frame = ws.frame().await;
+        if frame["type"] != "live" {
+            break frame;
+        }
+    };
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(error_code(&refused), "too_many_resume_chats", "{refused}");
+    // Nothing was resumed, and the socket works: a resume within the cap
+    // (the client's next frame) goes through.
+    ws.send(json!({"type": "resume", "positions": [{"chat_id": chat_id, "seq": 0}]}))
+        .await;
+    let (got_chat, _, created) = ws.event().await;
+    assert_eq!(got_chat.0, chat_id);
+    assert_eq!(created["body"]["type"], "created");
+    let resumed = ws.frame().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["positions"][0]["chat_id"], chat_id);
+}
+
+/// The text of the next reply frame to `command` with its size.
+async fn raw_reply(ws: &mut Ws, command: &str, body: Value) -> (Value, usize) {
+    let id = ws.next_id;
+    ws.next_id += 1;
+    ws.send(json!({"type": "command", "id": id, "command": command, "body": body}))
+        .await;
+    loop {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, ws.stream.next())
+            .await
+            .expect("a frame in time");
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "reply" && frame["id"] == id {
+                    assert!(frame.get("error").is_none(), "{command}: {frame}");
+                    return (frame["body"].clone(), text.len());
+                }
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("connection ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn chat_list_and_history_pages_stay_under_the_reply_cap() {
+    const CAP: usize = 65_536;
+    let app = spawn_app_with(|c| {
+        c.limits.max_reply_bytes = CAP;
+        c.websocket.outbound_queue = 512;
+    })
+    .await;
+    let alice = person(&app, "wspagea", 0).await;
+    let bob = person(&app, "wspageb", 1).await;
+    let alice_session = app.login(&alice.user).await;
+    let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
+    // Bob is in 12 groups whose last message is ~20 KB of text.
+    let big = "x".repeat(15_000);
+    let mut chats = Vec::new();
+    for n in 0..12 {
+        let chat = alice_ws
+            .ok(
+                "chat.create_group",
+                json!({"title": format!("big {n}"), "member_ids": [bob.id]}),
+            )
+            .await;
+        let chat_id = ChatId(chat["id"].as_i64().unwrap());
+        let body = seal_for(chat_id, &alice, &format!("big-{n}"), &big, &[&alice, &bob]);
+        alice_ws.ok("message.send", body).await;
+        chats.push(chat_id.0);
+    }
+
+    let bob_session = app.login(&bob.user).await;
+    let (mut bob_ws, _) = Ws::open(&app, &bob_session).await;
+    let mut listed = Vec::new();
+    let mut cursor = Value::Null;
+    let mut pages = 0;
+    loop {
+        let request = if cursor.is_null() {
+            json!({})
+        } else {
+            json!({"cursor": cursor})
+        };
+        let (page, size) = raw_reply(&mut bob_ws, "chat.list", request).await;
+        assert!(size <= CAP, "chat.list page of {size} bytes");
+        pages += 1;
+        for chat in page["chats"].as_array().unwrap() {
+            assert_eq!(chat["last_message"]["body"]["type"], "message");
+            listed.push(chat["id"].as_i64().unwrap());
+        }
+        cursor = page["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(pages >= 4, "{pages} pages");
+    // Every chat once, the most recently active first.
+    let newest_first: Vec<i64> = chats.iter().rev().copied().collect();
+    assert_eq!(listed, newest_first);
+    // A cursor that chat.list did not make is refused.
+    let bad = bob_ws
+        .command("chat.list", json!({"cursor": "not a cursor"}))
+        .await;
+    assert_eq!(bad["error"]["code"], "invalid_cursor", "{bad}");
+
+    // History: 8 big messages in one chat, asked for 200 at a time.
+    let chat_id = ChatId(chats[0]);
+    for n in 0..7 {
+        let body = seal_for(chat_id, &alice, &format!("more-{n}"), &big, &[&alice, &bob]);
+        alice_ws.ok("message.send", body).await;
+    }
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let (page, size) = raw_reply(
+            &mut bob_ws,
+            "message.history",
+            json!({"chat_id": chat_id, "after_seq": after, "limit": 200}),
+        )
+        .await;
+        assert!(size <= CAP, "history page of {size} bytes");
+        let events = page["events"].as_array().unwrap();
+        assert!(!events.is_empty());
+        for event in events {
+            seqs.push(event["seq"].as_i64().unwrap());
+        }
+        after = *seqs.last().unwrap();
+        if page["more"] == false {
+            break;
+        }
+        assert!(events.len() < 9, "a full page is over the cap");
+    }
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    assert_eq!(seqs.len(), 1 + 1 + 7, "created, the first message, 7 more");
+}

@@ -94,6 +94,8 @@ error_codes! {
     RequestTimeout = ("request_timeout", 408),
     // The account's stored messages reached `limits.account_storage_bytes`.
     QuotaExceeded = ("quota_exceeded", 507),
+    InvalidCursor = ("invalid_cursor", 400),
+    TooManyResumeChats = ("too_many_resume_chats", 400),
 }
 
 impl ErrorCode {

@@ -100,6 +100,11 @@ pub struct Settings {
     /// Largest encrypted message body (an envelope's `body`: ciphertext and
     /// tag) in bytes ([`DEFAULT_MAX_ENVELOPE_BODY_BYTES`]).
     pub max_envelope_body_bytes: usize,
+    /// Largest reply a list command builds (`limits.max_reply_bytes`,
+    /// [`DEFAULT_MAX_REPLY_BYTES`]): `chat.list` and `message.history` pages
+    /// stop before it (always holding at least one item) and say there is
+    /// more; the `resume` backlog reads pages of at most this.
+    pub max_reply_bytes: usize,
     /// Bench mode (`bench.enabled`, load tests only): `account.register`
     /// creates accounts already verified and sends no mail. The server also
     /// lowers `min_kdf` and `auth_hash` then.
@@ -108,6 +113,8 @@ pub struct Settings {
 
 pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 1000;
 pub const DEFAULT_MAX_ENVELOPE_BODY_BYTES: usize = 64 * 1024;
+/// 4 MiB: a quarter of the 16 MiB frames the client library accepts.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The context every handler receives.
 pub struct HandlerCtx {

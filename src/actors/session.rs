@@ -41,12 +41,11 @@ use actix_web::web;
 use bytestring::ByteString;
 use ferrogram_core::command::{AuthSession, DispatchEnv, Registry, Request};
 use ferrogram_core::ids::{now_millis, ChatId, Origin, Seq};
-use ferrogram_core::proto::chat::ChatEvent;
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_handlers::HandlerCtx;
-use ferrogram_storage::chats::{self, Access};
-use ferrogram_storage::{events, StorageError};
+use ferrogram_storage::chats::{self, PageRange, Visible};
+use ferrogram_storage::StorageError;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -56,10 +55,8 @@ use std::time::Instant;
 /// outbound queue): reading pauses until one finishes.
 pub const MAX_COMMANDS_IN_FLIGHT: usize = 32;
 
-/// Chats one `resume` frame may name.
-pub const MAX_RESUME_CHATS: usize = 10_000;
-
-/// Events read from storage per backlog page.
+/// Events read from storage per backlog page (also at most
+/// `limits.max_reply_bytes` of them).
 const RESUME_PAGE: u32 = 200;
 
 /// How often a connection checks its token again. Commands in between run
@@ -85,11 +82,8 @@ struct Authed {
 /// One chat of a running `resume`.
 struct ResumeStep {
     chat_id: ChatId,
-    /// Read the backlog after this seq.
+    /// Read the backlog after this seq (every page checks membership).
     after: Seq,
-    /// False until membership was checked and `after` clamped to what the
-    /// member may see.
-    checked: bool,
 }
 
 /// Per-connection state of a `resume` in progress.
@@ -550,12 +544,15 @@ impl Session {
                 ApiError::new(ErrorCode::InvalidFrame, "a resume is already running"),
             );
         }
-        if positions.len() > MAX_RESUME_CHATS {
+        let max_chats = self.gateway.settings.max_resume_chats;
+        if positions.len() > max_chats {
+            // Nothing is resumed: the client splits its resume into frames
+            // of at most this many chats, each after the previous `resumed`.
             return self.send_error(
                 ctx,
                 ApiError::new(
-                    ErrorCode::InvalidFrame,
-                    format!("resume names at most {MAX_RESUME_CHATS} chats"),
+                    ErrorCode::TooManyResumeChats,
+                    format!("one resume frame names at most {max_chats} chats; send the rest after `resumed`"),
                 ),
             );
         }
@@ -584,7 +581,6 @@ impl Session {
                 run.queue.push_back(ResumeStep {
                     chat_id: position.chat_id,
                     after: position.seq,
-                    checked: false,
                 });
             }
         }
@@ -616,7 +612,8 @@ impl Session {
         let user = authed.session.user_id;
         let storage = self.handlers.storage.clone();
         let bulk = self.outbox.bulk();
-        let page = read_and_send_page(storage, bulk, user, step.chat_id, step.after, step.checked);
+        let max_bytes = self.handlers.settings.max_reply_bytes;
+        let page = read_and_send_page(storage, bulk, user, step.chat_id, step.after, max_bytes);
         ctx.spawn(page.into_actor(self).map(move |result, session, ctx| {
             session.resume_page_done(ctx, step.chat_id, result);
         }));
@@ -656,11 +653,7 @@ impl Session {
 
     fn requeue_front(&mut self, chat_id: ChatId, after: Seq) {
         if let Some(run) = self.resume.as_mut() {
-            run.queue.push_front(ResumeStep {
-                chat_id,
-                after,
-                checked: true,
-            });
+            run.queue.push_front(ResumeStep { chat_id, after });
         }
     }
 }
@@ -681,39 +674,36 @@ enum PageError {
 
 /// Reads one page of a chat's backlog on the blocking pool and queues it on
 /// the bulk queue, waiting for room there (a slow client paces its own resume).
+/// The read is `message.history`'s ([`chats::visible_events`]): members only,
+/// from their join on, each message with only the member's own key wrap, at
+/// most [`RESUME_PAGE`] events and `max_bytes` of them.
 async fn read_and_send_page(
     storage: ferrogram_storage::Storage,
     bulk: tokio::sync::mpsc::Sender<Outbound>,
     user: ferrogram_core::ids::UserId,
     chat_id: ChatId,
     after: Seq,
-    checked: bool,
+    max_bytes: usize,
 ) -> Result<PageOutcome, PageError> {
+    let range = PageRange {
+        before_seq: None,
+        after_seq: Some(after),
+        limit: RESUME_PAGE,
+        max_bytes,
+    };
     let read = storage
-        .run(
-            move |conn| -> Result<Result<(Seq, Vec<ChatEvent>), ApiError>, StorageError> {
-                let mut after = after;
-                if !checked {
-                    match chats::access(conn, chat_id, user)? {
-                        Access::Member(_, me) => after = after.max(me.joined_seq - 1),
-                        Access::NotAMember | Access::NoSuchChat => {
-                            return Ok(Err(ApiError::new(
-                                ErrorCode::NotAMember,
-                                format!("cannot resume chat {chat_id}: not a member"),
-                            )))
-                        }
-                    }
-                }
-                Ok(Ok((
-                    after,
-                    events::events_after(conn, chat_id, after, RESUME_PAGE)?,
-                )))
-            },
-        )
+        .run(move |conn| -> Result<Visible, StorageError> {
+            chats::visible_events(conn, chat_id, user, range)
+        })
         .await;
-    let (after, page) = match read {
-        Ok(Ok(page)) => page,
-        Ok(Err(refused)) => return Err(PageError::Refused(refused)),
+    let (page, more) = match read {
+        Ok(Visible::Page { events, more }) => (events, more),
+        Ok(Visible::NotAMember | Visible::NoSuchChat) => {
+            return Err(PageError::Refused(ApiError::new(
+                ErrorCode::NotAMember,
+                format!("cannot resume chat {chat_id}: not a member"),
+            )))
+        }
         Err(e) => {
             tracing::error!(error = %e, chat_id = %chat_id, "resume: cannot read the backlog");
             return Err(PageError::Refused(ApiError::new(
@@ -722,7 +712,8 @@ async fn read_and_send_page(
             )));
         }
     };
-    let more = page.len() >= RESUME_PAGE as usize;
+    // Nothing older than the member's join is sent: an empty page ends at
+    // the position asked for.
     let mut last_sent = after;
     for event in page {
         last_sent = event.seq;

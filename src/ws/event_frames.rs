@@ -255,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn the_live_frame_is_what_history_and_resume_give_the_same_member() {
+        // History and resume send `event_for_reader` (through
+        // `storage::chats::visible_events`); the live splice must agree with
+        // it (field order aside), so a member sees the same in all three.
+        use ferrogram_core::crypto::envelope::event_for_reader;
+        let ids = [identity(0), identity(1)];
+        let event = group_message(100, &ids);
+        let frames = EventFrames::new(event.clone());
+        for user in [1, 2, 37, 64, 100] {
+            let read = serde_json::to_value(ServerFrame::Event {
+                event: event_for_reader(event.clone(), UserId(user)),
+            })
+            .unwrap();
+            let live: serde_json::Value =
+                serde_json::from_str(&frames.for_member(UserId(user))).unwrap();
+            assert_eq!(live, read, "member {user}");
+        }
+    }
+
+    #[test]
     fn other_events_are_one_shared_frame() {
         let ids = [identity(0), identity(1)];
         let mut event = group_message(3, &ids);

@@ -49,6 +49,8 @@ pub struct WsSettings {
     /// `limits.max_reply_bytes`.
     pub max_reply_bytes: usize,
     pub caps: caps::CapLimits,
+    /// `limits.max_resume_chats`.
+    pub max_resume_chats: usize,
 }
 
 impl WsSettings {
@@ -70,6 +72,7 @@ impl WsSettings {
                 per_user: config.limits.max_sockets_per_user,
                 per_ip: config.limits.max_sockets_per_ip,
             },
+            max_resume_chats: config.limits.max_resume_chats,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::events;
 use crate::StorageError;
 use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
-use ferrogram_core::proto::{Chat, ChatKind, ChatSummary, Member, Role, UserProfile};
+use ferrogram_core::proto::{Chat, ChatEvent, ChatKind, ChatSummary, Member, Role, UserProfile};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// A chat without its members.
@@ -328,9 +328,100 @@ fn summary_of(
     })
 }
 
+/// What [`visible_events`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visible {
+    NoSuchChat,
+    NotAMember,
+    /// A page of the log as the member receives it, and whether more remain.
+    Page {
+        events: Vec<ChatEvent>,
+        more: bool,
+    },
+}
+
+/// Which events of a chat [`visible_events`] reads (see [`events::history`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRange {
+    pub before_seq: Option<Seq>,
+    pub after_seq: Option<Seq>,
+    pub limit: u32,
+    pub max_bytes: usize,
+}
+
+/// What `reader` may see of a chat's log: the one read behind
+/// `message.history` and the `resume` backlog. Members only, from the event
+/// that added them on (older messages were not encrypted for them), each
+/// message with only the reader's own key wrap, the page capped in events
+/// and in bytes.
+pub fn visible_events(
+    conn: &Connection,
+    chat_id: ChatId,
+    reader: UserId,
+    range: PageRange,
+) -> Result<Visible, StorageError> {
+    let me = match access(conn, chat_id, reader)? {
+        Access::NoSuchChat => return Ok(Visible::NoSuchChat),
+        Access::NotAMember => return Ok(Visible::NotAMember),
+        Access::Member(_, me) => me,
+    };
+    let query = events::HistoryQuery {
+        first_visible: me.joined_seq,
+        before_seq: range.before_seq,
+        after_seq: range.after_seq,
+        limit: range.limit,
+        max_bytes: range.max_bytes,
+    };
+    let (events, more) = events::history(conn, chat_id, reader, &query)?;
+    Ok(Visible::Page { events, more })
+}
+
+/// Where a page of `chat.list` continues: after this chat in the order of
+/// the listing that began at `as_of` (see [`list_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    /// When the first page was read: activity after it does not reorder
+    /// the later pages.
+    pub as_of: Millis,
+    /// The last chat of the previous page: its activity time and id.
+    pub active: Millis,
+    pub chat_id: ChatId,
+}
+
+/// One page of `chat.list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub chats: Vec<ChatSummary>,
+    /// Where the next page starts; None on the last page.
+    pub next: Option<ListCursor>,
+}
+
 /// Every chat of `user`, the most recently active first (by the time of the
-/// last message, or of creation when there is none).
+/// last message, or of creation when there is none), in one list. Tests and
+/// tools; `chat.list` pages with [`list_page`].
 pub fn list_for_user(conn: &Connection, user: UserId) -> Result<Vec<ChatSummary>, StorageError> {
+    let now = ferrogram_core::ids::now_millis();
+    Ok(list_page(conn, user, None, now, u32::MAX, usize::MAX)?.chats)
+}
+
+/// One page of `user`'s chats, the most recently active first (by the time
+/// of the last message, or of creation when there is none; ties by the
+/// larger chat id): those after `cursor` (from the start without one), at
+/// most `limit` and at most `max_bytes` of JSON together, but at least one.
+///
+/// The order is the one at the first page (`now` then, kept in the cursor):
+/// a chat that became active since does not move, so paging neither skips
+/// nor repeats a chat (one whose last message was deleted meanwhile may come
+/// twice). Chats joined after the first page come later as live events.
+pub fn list_page(
+    conn: &Connection,
+    user: UserId,
+    cursor: Option<ListCursor>,
+    now: Millis,
+    limit: u32,
+    max_bytes: usize,
+) -> Result<ListPage, StorageError> {
+    let as_of = cursor.map_or(now, |c| c.as_of);
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.kind, c.title, c.created_at, c.last_seq, \
                 m.user_id, m.role, m.joined_at, m.joined_seq, m.read_seq, m.delivered_seq \
@@ -343,17 +434,41 @@ pub fn list_for_user(conn: &Connection, user: UserId) -> Result<Vec<ChatSummary>
         found.push((chat_from_row(row)?, membership_from_row(row)?));
     }
     drop(rows);
-    let mut summaries = Vec::with_capacity(found.len());
-    for (chat, me) in &found {
-        let summary = summary_of(conn, chat, me)?;
-        let active = summary
-            .last_message
-            .as_ref()
-            .map_or(chat.created_at, |m| m.at);
-        summaries.push((active, summary));
+    let mut ordered = Vec::with_capacity(found.len());
+    for (chat, me) in found {
+        let active = events::last_message_at(conn, chat.id, me.joined_seq, as_of)?
+            .unwrap_or(chat.created_at);
+        ordered.push((active, chat, me));
     }
-    summaries.sort_by(|(a_at, a), (b_at, b)| b_at.cmp(a_at).then(b.id.cmp(&a.id)));
-    Ok(summaries.into_iter().map(|(_, s)| s).collect())
+    ordered.sort_by(|(a_at, a, _), (b_at, b, _)| b_at.cmp(a_at).then(b.id.cmp(&a.id)));
+    let start = cursor.map_or(0, |c| {
+        ordered.partition_point(|(at, chat, _)| (*at, chat.id) >= (c.active, c.chat_id))
+    });
+    let mut chats = Vec::new();
+    let mut bytes = 0usize;
+    let mut next = None;
+    let mut last = None;
+    for (active, chat, me) in ordered.iter().skip(start) {
+        if chats.len() >= limit as usize {
+            next = last;
+            break;
+        }
+        let summary = summary_of(conn, chat, me)?;
+        // The comma between two rows counts too.
+        let size = crate::json_len(&summary) + 1;
+        if !chats.is_empty() && bytes + size > max_bytes {
+            next = last;
+            break;
+        }
+        bytes += size;
+        chats.push(summary);
+        last = Some(ListCursor {
+            as_of,
+            active: *active,
+            chat_id: chat.id,
+        });
+    }
+    Ok(ListPage { chats, next })
 }
 
 // --- changes, for the writer's transaction only ---
@@ -504,6 +619,72 @@ mod tests {
     use crate::test_support::temp_storage;
     use crate::writer::tests::{add_users, change, group, message};
     use crate::writer::{Change, EventWriter, NewChat, WriterConfig};
+
+    #[tokio::test]
+    async fn chat_list_pages_in_a_fixed_order_within_count_and_byte_caps() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 2);
+        let mut chats = Vec::new();
+        for n in 0..12 {
+            let chat = group(&writer, u[0], &u).await;
+            writer
+                .append(message(chat, u[n % 2], &format!("m{n}"), &u))
+                .await
+                .unwrap();
+            chats.push(chat);
+        }
+        let everything = storage.with_conn(|conn| list_for_user(conn, u[1])).unwrap();
+        let ids = |list: &[ChatSummary]| list.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(everything.len(), 12);
+        let row = crate::json_len(&everything[0]);
+
+        // Pages of at most 5 rows or about 3 rows of bytes, in the same order.
+        let now = ferrogram_core::ids::now_millis();
+        for (limit, max_bytes) in [(5, usize::MAX), (100, 3 * row + 20), (100, 1)] {
+            let mut got = Vec::new();
+            let mut cursor = None;
+            let mut pages = 0;
+            loop {
+                let page = storage
+                    .with_conn(|conn| list_page(conn, u[1], cursor, now, limit, max_bytes))
+                    .unwrap();
+                assert!(!page.chats.is_empty());
+                assert!(page.chats.len() <= limit as usize);
+                let bytes: usize = page.chats.iter().map(|c| crate::json_len(c) + 1).sum();
+                assert!(bytes <= max_bytes || page.chats.len() == 1, "{bytes}");
+                got.extend(page.chats);
+                pages += 1;
+                if pages == 2 {
+                    // Activity between pages does not move a chat: the
+                    // oldest chat (the last page's) gets a message now.
+                    let oldest = *ids(&everything).last().unwrap();
+                    while ferrogram_core::ids::now_millis() <= now {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    writer
+                        .append(message(
+                            oldest,
+                            u[0],
+                            &format!("late{limit}{max_bytes}"),
+                            &u,
+                        ))
+                        .await
+                        .unwrap();
+                }
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(
+                ids(&got),
+                ids(&everything),
+                "limit {limit}, bytes {max_bytes}"
+            );
+            assert!(pages >= 3, "{pages} pages");
+        }
+    }
 
     #[tokio::test]
     async fn get_list_and_summaries() {

@@ -5,6 +5,7 @@
 //! transaction), so every seq is assigned under one lock and only grows.
 
 use crate::StorageError;
+use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
 use ferrogram_core::proto::{ChatEvent, Envelope, EventBody};
 use rusqlite::types::{Value, ValueRef};
@@ -241,7 +242,7 @@ pub fn events_after(
     Ok(events)
 }
 
-/// One `message.history` query, in the terms of `HistoryRequest`.
+/// One page of a chat's log for one reader, in the terms of `HistoryRequest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryQuery {
     /// The first seq the member may see (their `joined_seq`).
@@ -249,15 +250,25 @@ pub struct HistoryQuery {
     pub before_seq: Option<Seq>,
     pub after_seq: Option<Seq>,
     pub limit: u32,
+    /// JSON bytes the page's events may take together (as the reader
+    /// receives them). The page ends before the event that would go over,
+    /// but always holds at least one event.
+    pub max_bytes: usize,
 }
 
 /// Events with `after_seq < seq < before_seq` and `seq >= first_visible`,
-/// oldest first, at most `limit`. Without `after_seq` the newest such page,
-/// with it the oldest page after it. The flag says whether more events remain
-/// beyond the page (older ones, or with `after_seq` newer ones).
+/// oldest first, at most `limit` and at most `max_bytes`, each as `reader`
+/// receives it ([`event_for_reader`]: a version 2 message holds only the
+/// reader's own key wrap). Without `after_seq` the newest such page, with it
+/// the oldest page after it. The flag says whether more events remain beyond
+/// the page (older ones, or with `after_seq` newer ones).
+///
+/// Rows are read one at a time and reading stops at the page's end, so a
+/// page of big messages never sits in memory beyond `max_bytes`.
 pub fn history(
     conn: &Connection,
     chat_id: ChatId,
+    reader: UserId,
     query: &HistoryQuery,
 ) -> Result<(Vec<ChatEvent>, bool), StorageError> {
     let low = query.after_seq.map_or(query.first_visible, |after| {
@@ -275,13 +286,47 @@ pub fn history(
         "SELECT {EVENT_COLUMNS} FROM chat_events \
          WHERE chat_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq {order} LIMIT ?4"
     ))?;
-    let mut events = collect(stmt.query(params![chat_id.0, low, high, fetch])?)?;
-    let more = events.len() as i64 > i64::from(query.limit);
-    events.truncate(query.limit as usize);
+    let mut rows = stmt.query(params![chat_id.0, low, high, fetch])?;
+    let mut events = Vec::new();
+    let mut bytes = 0usize;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if events.len() >= query.limit as usize {
+            more = true;
+            break;
+        }
+        let event = event_for_reader(event_from_row(row)?, reader);
+        // The comma between two events of the JSON array counts too.
+        let size = crate::json_len(&event) + 1;
+        if !events.is_empty() && bytes + size > query.max_bytes {
+            more = true;
+            break;
+        }
+        bytes += size;
+        events.push(event);
+    }
     if !oldest_first {
         events.reverse();
     }
     Ok((events, more))
+}
+
+/// The time of the newest message (not deleted) at or after `first_visible`
+/// sent at or before `as_of`: the order of `chat.list`.
+pub fn last_message_at(
+    conn: &Connection,
+    chat_id: ChatId,
+    first_visible: Seq,
+    as_of: Millis,
+) -> Result<Option<Millis>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT m.at FROM chat_events AS m \
+         WHERE m.chat_id = ?1 AND m.kind = 'message' AND m.seq >= ?2 AND m.at <= ?3 \
+         AND {NOT_DELETED} ORDER BY m.seq DESC LIMIT 1"
+    ))?;
+    Ok(stmt
+        .query_row(params![chat_id.0, first_visible, as_of], |r| r.get(0))
+        .optional()?)
 }
 
 /// The newest message (not deleted) at or after `first_visible`: the preview
@@ -362,9 +407,10 @@ mod tests {
             before_seq,
             after_seq,
             limit,
+            max_bytes: usize::MAX,
         };
         let (events, more) = storage
-            .with_conn(|conn| history(conn, chat, &query))
+            .with_conn(|conn| history(conn, chat, UserId(0), &query))
             .unwrap();
         (events.iter().map(|e| e.seq).collect(), more)
     }
@@ -450,6 +496,83 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    /// A message to `members` whose body is `body_bytes` long.
+    fn big_message(
+        chat: ChatId,
+        sender: UserId,
+        id: &str,
+        members: &[UserId],
+        body_bytes: usize,
+    ) -> crate::writer::AppendRequest {
+        let mut envelope = crate::writer::tests::envelope(chat, sender, id, members);
+        envelope.body = ferrogram_core::b64::B64(vec![1; body_bytes]);
+        change(
+            chat,
+            sender,
+            crate::writer::Change::Message {
+                client_msg_id: id.to_owned(),
+                envelope,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn history_gives_the_reader_only_its_own_wrap_and_stops_before_the_byte_cap() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 100);
+        let chat = group(&writer, u[0], &u).await;
+        for n in 0..6 {
+            writer
+                .append(big_message(chat, u[n], &format!("m{n}"), &u, 20_000))
+                .await
+                .unwrap();
+        }
+        let read = |after_seq: Option<Seq>, max_bytes: usize| {
+            let query = HistoryQuery {
+                first_visible: 1,
+                before_seq: None,
+                after_seq,
+                limit: 200,
+                max_bytes,
+            };
+            storage
+                .with_conn(|conn| history(conn, chat, u[42], &query))
+                .unwrap()
+        };
+        // Everything: the reader's own wrap and its proof, nobody else's.
+        let (all, more) = read(Some(0), usize::MAX);
+        assert!(!more);
+        assert_eq!(all.len(), 7);
+        for event in &all[1..] {
+            let EventBody::Message { envelope, .. } = &event.body else {
+                panic!("{event:?}")
+            };
+            assert_eq!(envelope.wraps.len(), 1);
+            assert_eq!(envelope.wraps[0].user_id, u[42]);
+            assert_eq!(envelope.wrap_proof.as_ref().map(|p| p.count), Some(100));
+            // ~27 KB of body in base64, not 100 wraps of ~0.6 KB more
+            let size = crate::json_len(event);
+            assert!((26_000..32_000).contains(&size), "{size}");
+        }
+        // Room for two messages: forwards the oldest two, more to come.
+        let cap = 2 * crate::json_len(&all[2]) + 10;
+        let (page, more) = read(Some(1), cap);
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert!(more);
+        // Backwards the newest two.
+        let (page, more) = read(None, cap);
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [6, 7]);
+        assert!(more);
+        // A cap below one message still gives one, and says there is more.
+        let (page, more) = read(Some(1), 10);
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+        assert!(more);
+        let (page, more) = read(Some(6), 10);
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
+        assert!(!more);
     }
 
     #[tokio::test]

@@ -25,6 +25,27 @@ use std::time::Duration;
 /// (possibly mismatched) rusqlite dependency.
 pub use rusqlite;
 
+/// The length of `value`'s JSON text (`serde_json::to_vec(value)?.len()`)
+/// without building it: what a reply or frame carrying it will take. A value
+/// that does not serialize counts as 0 (it is not sent either).
+pub fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// How long a connection waits for another writer before giving up with
 /// `SQLITE_BUSY`. Writes are short, so anything near this is a real problem.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -16,5 +16,6 @@ mod cli;
 mod delivery;
 mod live;
 mod quota;
+mod paging;
 mod security;
 mod tls;

@@ -45,7 +45,7 @@ use std::time::Duration;
 use ferrogram_core::crypto::{self, envelope::seal_payload, Identity};
 use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
 use ferrogram_core::proto::{
-    AddMembersRequest, Chat, ChatList, ChatMemberRequest, ChatRef, ChatSummary,
+    AddMembersRequest, Chat, ChatList, ChatListRequest, ChatMemberRequest, ChatRef, ChatSummary,
     CreateDirectRequest, CreateGroupRequest, DeleteMessageRequest, EditMessageRequest, Empty,
     Envelope, EnvelopeHeader, HistoryPage, HistoryRequest, MarkReadRequest, MessageAck,
     MessagePayload, PresenceInfo, PresenceList, PresenceRequest, PublicKeys, RenameChatRequest,
@@ -199,6 +199,29 @@ impl Core {
                 "unexpected answer to {command}: {e}"
             )))
         })
+    }
+
+    /// Every page of `chat.list`, in order; a chat that comes twice (its
+    /// last message was deleted while paging) is kept once.
+    pub(crate) async fn list_all_chats(&self) -> Result<Vec<ChatSummary>> {
+        let mut chats: Vec<ChatSummary> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut request = ChatListRequest::default();
+        loop {
+            let page: ChatList = self.call("chat.list", &request, true).await?;
+            let before = chats.len();
+            for chat in page.chats {
+                if seen.insert(chat.id) {
+                    chats.push(chat);
+                }
+            }
+            match page.next_cursor {
+                // A page that brings nothing new ends it too: a server that
+                // kept answering the same page would never let sync finish.
+                Some(cursor) if chats.len() > before => request.cursor = Some(cursor),
+                _ => return Ok(chats),
+            }
+        }
     }
 
     /// Hands my acknowledged message to the event processor, which stores
@@ -408,10 +431,10 @@ impl Messenger {
 
     // ---- chats ----
 
-    /// `chat.list`: my chats with their last message, unread count and read position.
+    /// `chat.list`: my chats with their last message, unread count and read
+    /// position, the most recently active first: every page of it.
     pub async fn list_chats(&self) -> Result<Vec<ChatSummary>> {
-        let list: ChatList = self.core().call("chat.list", &Empty {}, true).await?;
-        Ok(list.chats)
+        self.core().list_all_chats().await
     }
 
     /// `chat.get`: a chat with its members.

@@ -1,9 +1,11 @@
 //! The event processor: one task that takes what the connection received,
 //! in order, and turns it into [`ClientEvent`]s exactly once.
 //!
-//! - On every new connection it lists the chats and sends `resume` with the
-//!   store's last seq per chat (0 for new chats), so the server sends exactly
-//!   what was missed; `resumed` means caught up ([`ConnectionState::Connected`]).
+//! - On every new connection it lists the chats (every page of `chat.list`)
+//!   and sends `resume` with the store's last seq per chat (0 for new chats),
+//!   so the server sends exactly what was missed, in frames of at most
+//!   [`RESUME_CHATS_PER_FRAME`] chats, each after the previous one's
+//!   `resumed`; the last `resumed` means caught up ([`ConnectionState::Connected`]).
 //! - An event at or below the chat's stored seq is a duplicate and dropped.
 //!   One beyond the next expected seq means something was missed (a live
 //!   event that overtook the backlog, an earlier failure): the gap is read
@@ -18,7 +20,7 @@
 //!   so a burst of messages costs one acknowledgement per chat. Positions
 //!   are cumulative: a lost acknowledgement is made good by the next one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use ferrogram_core::crypto::envelope::{open_payload, verify_origin};
 use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
 use ferrogram_core::proto::{
-    ChatEvent, ChatList, Empty, Envelope, EventBody, HistoryPage, HistoryRequest, LiveEvent,
+    ChatEvent, Empty, Envelope, EventBody, HistoryPage, HistoryRequest, LiveEvent,
     MarkDeliveredRequest, MessagePayload,
 };
 use ferrogram_core::ErrorCode;
@@ -40,8 +42,9 @@ use super::{
 };
 use crate::store;
 
-/// Chats one `resume` frame may name (the server's limit).
-const MAX_RESUME_CHATS: usize = 10_000;
+/// Chats one `resume` frame names at most: the smallest
+/// `limits.max_resume_chats` a server allows.
+pub(crate) const RESUME_CHATS_PER_FRAME: usize = 1000;
 /// How often chats whose processing failed are fetched again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(3);
 /// Store key: the first sync is done (later new chats are reported as joined).
@@ -90,6 +93,9 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
     let mut deliveries = Deliveries::default();
     // The catching up of the current connection failed and is to be retried.
     let mut needs_sync = false;
+    // `resume` frames still to send on the current connection, each after
+    // the previous one's `resumed`.
+    let mut resumes: VecDeque<Vec<ResumePosition>> = VecDeque::new();
     let mut retry = tokio::time::interval(RETRY_INTERVAL);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -100,7 +106,7 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
             },
             _ = retry.tick(), if needs_sync || !stale.is_empty() => {
                 if needs_sync {
-                    needs_sync = !catch_up(&core, &mut stale).await;
+                    needs_sync = !catch_up(&core, &mut resumes).await;
                 }
                 retry_stale(&core, &mut stale).await;
                 continue;
@@ -108,8 +114,9 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
         };
         match item {
             Inbound::Linked => {
+                resumes.clear();
                 if syncs(&core) {
-                    needs_sync = !catch_up(&core, &mut stale).await;
+                    needs_sync = !catch_up(&core, &mut resumes).await;
                 } else {
                     core.set_state(ConnectionState::Connected);
                 }
@@ -142,7 +149,15 @@ pub(crate) async fn process(core: Arc<Core>, mut inbound: mpsc::UnboundedReceive
                     }
                 }
                 ServerFrame::Live { event } => on_live(&core, event).await,
-                ServerFrame::Resumed { .. } => core.set_state(ConnectionState::Connected),
+                ServerFrame::Resumed { .. } => match resumes.pop_front() {
+                    Some(next) => {
+                        if !send_resume(&core, next) {
+                            // The connection is gone: `Linked` starts over.
+                            resumes.clear();
+                        }
+                    }
+                    None => core.set_state(ConnectionState::Connected),
+                },
                 ServerFrame::Error { error } => {
                     tracing::debug!(code = %error.code, "error frame from the server");
                 }
@@ -158,24 +173,42 @@ fn syncs(core: &Core) -> bool {
 }
 
 /// Starts catching up on the current connection; false if it must be retried.
-async fn catch_up(core: &Core, stale: &mut BTreeSet<ChatId>) -> bool {
-    match sync_on_link(core, stale).await {
-        Ok(true) => true,
-        Ok(false) => {
-            core.set_state(ConnectionState::Connected);
-            true
-        }
+/// The `resume` frames after the first wait in `resumes`.
+async fn catch_up(core: &Core, resumes: &mut VecDeque<Vec<ResumePosition>>) -> bool {
+    let positions = match sync_on_link(core).await {
+        Ok(positions) => positions,
         Err(e) => {
             tracing::warn!(error = %e, "could not start catching up; retrying");
-            false
+            return false;
         }
+    };
+    resumes.clear();
+    resumes.extend(
+        positions
+            .chunks(RESUME_CHATS_PER_FRAME)
+            .map(<[ResumePosition]>::to_vec),
+    );
+    let Some(first) = resumes.pop_front() else {
+        core.set_state(ConnectionState::Connected);
+        return true;
+    };
+    if send_resume(core, first) {
+        return true;
     }
+    resumes.clear();
+    tracing::warn!("could not send resume: connection lost; retrying");
+    false
 }
 
-/// Lists the chats, updates which are active, and resumes those with
-/// something new. Answers whether a `resume` was sent.
-async fn sync_on_link(core: &Core, stale: &mut BTreeSet<ChatId>) -> Result<bool> {
-    let list: ChatList = core.call("chat.list", &Empty {}, true).await?;
+/// Sends one `resume` frame; false if the connection is gone.
+fn send_resume(core: &Core, positions: Vec<ResumePosition>) -> bool {
+    core.link.send_frame(&ClientFrame::Resume { positions })
+}
+
+/// Lists the chats (every page), updates which are active, and answers
+/// where to resume those with something new.
+async fn sync_on_link(core: &Core) -> Result<Vec<ResumePosition>> {
+    let chats = core.list_all_chats().await?;
     let store = core.store()?;
     let positions = store.run(|conn| store::positions(conn)).await?;
     let synced_before = store
@@ -183,7 +216,7 @@ async fn sync_on_link(core: &Core, stale: &mut BTreeSet<ChatId>) -> Result<bool>
         .await?
         .is_some();
     let mut resume = Vec::new();
-    for chat in &list.chats {
+    for chat in &chats {
         let known = positions.iter().find(|p| p.chat_id == chat.id);
         if !known.is_some_and(|p| p.active) {
             let chat_id = chat.id;
@@ -202,9 +235,10 @@ async fn sync_on_link(core: &Core, stale: &mut BTreeSet<ChatId>) -> Result<bool>
             });
         }
     }
+    let listed: BTreeSet<ChatId> = chats.iter().map(|c| c.id).collect();
     for gone in positions
         .iter()
-        .filter(|p| p.active && !list.chats.iter().any(|c| c.id == p.chat_id))
+        .filter(|p| p.active && !listed.contains(&p.chat_id))
     {
         let chat_id = gone.chat_id;
         store
@@ -215,23 +249,7 @@ async fn sync_on_link(core: &Core, stale: &mut BTreeSet<ChatId>) -> Result<bool>
     store
         .run(|conn| store::set_meta(conn, SYNCED_ONCE, "1"))
         .await?;
-    if resume.is_empty() {
-        return Ok(false);
-    }
-    if resume.len() > MAX_RESUME_CHATS {
-        // The rest catch up from history, like chats whose processing failed.
-        stale.extend(resume.drain(MAX_RESUME_CHATS..).map(|p| p.chat_id));
-    }
-    if core
-        .link
-        .send_frame(&ClientFrame::Resume { positions: resume })
-    {
-        Ok(true)
-    } else {
-        Err(MessengerError::ConnectionLost {
-            command: "resume".into(),
-        })
-    }
+    Ok(resume)
 }
 
 /// One event from the socket: dropped if already processed; a gap before it

@@ -191,16 +191,41 @@ pub struct CreateGroupRequest {
 }
 
 /// `chat.get` (answers the [`Chat`]), `chat.leave` and `chat.typing` (answer
-/// `{}`). `chat.list` takes `{}` and answers [`ChatList`].
+/// `{}`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRef {
     pub chat_id: ChatId,
 }
 
+/// `chat.list`: one page of my chats, the most recently active first;
+/// answers [`ChatList`]. `{}` is the first page of [`DEFAULT_CHAT_PAGE`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatListRequest {
+    /// The previous page's `next_cursor` (opaque); none for the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Most chats on the page, 1 to [`MAX_CHAT_PAGE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// Chats on a `chat.list` page when the request names no `limit`.
+pub const DEFAULT_CHAT_PAGE: u32 = 100;
+/// Most chats a `chat.list` page may be asked for.
+pub const MAX_CHAT_PAGE: u32 = 500;
+
+/// A page of `chat.list`. A page also ends before it would go over the
+/// server's `limits.max_reply_bytes` (it always holds at least one chat).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatList {
     pub chats: Vec<ChatSummary>,
+    /// Where the next page starts (send it as `cursor`); null on the last
+    /// page. The pages keep the order of the first one: a chat active since
+    /// does not move, and new events reach the client live meanwhile.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 /// `chat.rename` (admins); answers the [`Chat`].

@@ -1,19 +1,24 @@
 //! `message.history`: a page of a chat's log (members only). A member sees
 //! the log from the event that added them on: older messages were not
-//! encrypted for them.
+//! encrypted for them. The read is [`chats::visible_events`], the same one
+//! the WebSocket `resume` backlog uses.
 
-use crate::chat::member_access;
+use crate::chat::{chat_not_found, not_a_member};
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
-use ferrogram_core::crypto::envelope::event_for_reader;
 use ferrogram_core::proto::{HistoryPage, HistoryRequest};
 use ferrogram_core::ApiError;
-use ferrogram_storage::events::{self, HistoryQuery};
+use ferrogram_storage::chats::{self, PageRange, Visible};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
+
+/// Bytes of a reply around its list of events or chats: the reply frame's
+/// own fields, `more`, a cursor. Pages leave this much of
+/// `limits.max_reply_bytes` free.
+pub const REPLY_OVERHEAD_BYTES: usize = 1024;
 
 pub struct History;
 
@@ -38,23 +43,32 @@ impl CommandHandler<HandlerCtx> for History {
                 "limit must be 1 to {MAX_PAGE}"
             )));
         }
-        let (_, membership) = member_access(ctx, req.chat_id, me).await?;
-        let query = HistoryQuery {
-            first_visible: membership.joined_seq,
+        let range = PageRange {
             before_seq: req.before_seq,
             after_seq: req.after_seq,
             limit,
+            max_bytes: page_bytes(ctx),
         };
         let chat_id = req.chat_id;
-        let (events, more) = ctx
+        let visible = ctx
             .storage
-            .run(move |conn| -> Result<_, Fail> { Ok(events::history(conn, chat_id, &query)?) })
+            .run(move |conn| -> Result<_, Fail> {
+                Ok(chats::visible_events(conn, chat_id, me, range)?)
+            })
             .await?;
-        // Each message with only the reader's own key wrap (envelope version 2).
-        let events = events
-            .into_iter()
-            .map(|event| event_for_reader(event, me))
-            .collect();
-        Ok(HistoryPage { events, more })
+        match visible {
+            Visible::NoSuchChat => Err(chat_not_found()),
+            Visible::NotAMember => Err(not_a_member()),
+            Visible::Page { events, more } => Ok(HistoryPage { events, more }),
+        }
     }
+}
+
+/// JSON bytes the items of one page may take: `limits.max_reply_bytes` less
+/// the reply's own fields.
+pub fn page_bytes(ctx: &HandlerCtx) -> usize {
+    ctx.settings
+        .max_reply_bytes
+        .saturating_sub(REPLY_OVERHEAD_BYTES)
+        .max(1)
 }

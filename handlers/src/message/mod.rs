@@ -14,7 +14,6 @@ pub mod edit;
 pub mod history;
 pub mod read;
 pub mod send;
-pub mod sync;
 
 use crate::{HandlerCtx, Settings};
 use ferrogram_core::crypto::envelope::{

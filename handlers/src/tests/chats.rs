@@ -489,3 +489,46 @@ async fn presence_is_shared_with_chat_partners_only() {
         "bad_request"
     );
 }
+
+#[tokio::test]
+async fn chat_list_pages_by_limit_and_refuses_bad_limits_and_cursors() {
+    let app = TestApp::new();
+    let p = people(&app, &["alice", "bob"]).await;
+    let (alice, bob) = (&p[0], &p[1]);
+    let mut groups = Vec::new();
+    for _ in 0..5 {
+        groups.push(create_group(&app, alice, &[bob]).await.id);
+    }
+    let mut listed = Vec::new();
+    let mut body = json!({"limit": 2});
+    loop {
+        let page = app.ok("chat.list", bob.token(), body.clone()).await;
+        let chats = page["chats"].as_array().unwrap();
+        assert!(!chats.is_empty() && chats.len() <= 2, "{page}");
+        listed.extend(chats.iter().map(|c| c["id"].as_i64().unwrap()));
+        if page["next_cursor"].is_null() {
+            break;
+        }
+        body = json!({"limit": 2, "cursor": page["next_cursor"]});
+    }
+    let newest_first: Vec<i64> = groups.iter().rev().map(|g| g.0).collect();
+    assert_eq!(listed, newest_first);
+    // `{}` is the first page of up to 100, the last one here.
+    let all = app.ok("chat.list", bob.token(), json!({})).await;
+    assert_eq!(all["chats"].as_array().unwrap().len(), 5);
+    assert!(all["next_cursor"].is_null());
+    for limit in [0, 501] {
+        assert_eq!(
+            app.err("chat.list", bob.token(), json!({"limit": limit}))
+                .await,
+            "bad_request"
+        );
+    }
+    for cursor in ["", "1.2", "x.y.z", "1.2.3.4"] {
+        assert_eq!(
+            app.err("chat.list", bob.token(), json!({"cursor": cursor}))
+                .await,
+            "invalid_cursor"
+        );
+    }
+}

@@ -5,7 +5,6 @@ use super::chat_support::{
     chat_events, create_group, history, ids, live_events, people, seal, send, send_body,
 };
 use super::support::TestApp;
-use crate::message::sync::missed_events;
 use ferrogram_core::ids::ChatId;
 use ferrogram_core::proto::{ChatEvent, EventBody, LiveEvent, MessageAck};
 use ferrogram_storage::events;
@@ -543,34 +542,35 @@ async fn a_removed_member_hears_and_reads_nothing_new() {
             .await,
         "not_a_member"
     );
-    let err = missed_events(&app.ctx, bob.id, chat.id, 0, 100)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code.as_str(), "not_a_member");
+    assert_eq!(
+        app.err(
+            "message.history",
+            bob.token(),
+            json!({"chat_id": chat.id, "after_seq": 0})
+        )
+        .await,
+        "not_a_member"
+    );
     assert!(super::chat_support::chat_list(&app, bob).await.is_empty());
 }
 
 #[tokio::test]
-async fn resume_returns_exactly_what_was_missed() {
+async fn history_after_a_seq_returns_exactly_what_was_missed() {
     let app = TestApp::new();
     let p = people(&app, &["alice", "bob"]).await;
     let chat = create_group(&app, &p[0], &[&p[1]]).await;
     for n in 0..5 {
         send(&app, chat.id, &p[0], &format!("m{n}"), &[&p[0], &p[1]]).await;
     }
-    let seqs = |events: Vec<ChatEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
-    let missed = missed_events(&app.ctx, p[1].id, chat.id, 3, 2)
-        .await
-        .unwrap();
-    assert_eq!(seqs(missed), [4, 5]);
-    let rest = missed_events(&app.ctx, p[1].id, chat.id, 5, 100)
-        .await
-        .unwrap();
-    assert_eq!(seqs(rest), [6]);
-    let chats = crate::message::sync::my_chats(&app.ctx, p[1].id)
-        .await
-        .unwrap();
-    assert_eq!(chats, [(chat.id, 6)]);
+    let page = |after: i64, limit: u32| {
+        super::chat_support::history(
+            &app,
+            &p[1],
+            json!({"chat_id": chat.id, "after_seq": after, "limit": limit}),
+        )
+    };
+    assert_eq!(page(3, 2).await, (vec![4, 5], true));
+    assert_eq!(page(5, 100).await, (vec![6], false));
 }
 
 #[tokio::test]

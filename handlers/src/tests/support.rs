@@ -5,7 +5,7 @@
 use crate::notify::{commit_listener, RecordingNotifier};
 use crate::{
     register_all, CommandLogSink, HandlerCtx, HashCost, MailQueue, OutgoingMail, Settings,
-    DEFAULT_MAX_ENVELOPE_BODY_BYTES, DEFAULT_MAX_GROUP_MEMBERS,
+    DEFAULT_MAX_ENVELOPE_BODY_BYTES, DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_REPLY_BYTES,
 };
 use ferrogram_core::b64::B64;
 use ferrogram_core::command::{CommandLogEntry, Registry, Request};
@@ -90,6 +90,7 @@ pub fn test_settings() -> Settings {
         server_secret: Arc::from(vec![0x42; 32]),
         max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
         max_envelope_body_bytes: DEFAULT_MAX_ENVELOPE_BODY_BYTES,
+        max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         bench_accounts: false,
     }
 }
