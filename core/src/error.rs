@@ -85,6 +85,7 @@ error_codes! {
     RateLimited = ("rate_limited", 429),
     Internal = ("internal", 500),
     Unavailable = ("unavailable", 503),
+    InvitationNotFound = ("invitation_not_found", 404),
 }
 
 impl std::fmt::Display for ErrorCode {

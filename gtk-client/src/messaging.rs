@@ -420,6 +420,9 @@ impl Messaging {
                 }
             }
             ClientEvent::Typing { chat_id, user_id } => self.show_typing(chat_id.0, user_id.0),
+            // The app does not show invitations yet (ferrogram-cli does: `group
+            // invitations`); an accepted one arrives as `ChatJoined`.
+            ClientEvent::Invited(_) | ClientEvent::InvitationClosed { .. } => {}
             ClientEvent::ReadReceipt {
                 chat_id,
                 user_id,

@@ -123,6 +123,7 @@ async fn joining_a_group_and_presence_are_reported() {
     let bob = person(&app, "prbob", 1).await;
     let a = Device::new(&app, &alice).await;
     let mut b = Device::new(&app, &bob).await;
+    b.open_to_groups().await;
     let chat = a
         .messenger
         .create_group("hello Bob", &[bob.id])

@@ -280,6 +280,7 @@ impl PreferencesWindow {
             display_name: (name != user.display_name()).then_some(name),
             handle: (handle != user.handle()).then_some(handle),
             bio: (bio != account.bio()).then_some(bio),
+            who_can_add_me: None,
         };
         if update.display_name.is_none() && update.handle.is_none() && update.bio.is_none() {
             return;

@@ -90,6 +90,7 @@ pub fn test_settings() -> Settings {
         server_secret: Arc::from(vec![0x42; 32]),
         max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
         max_envelope_body_bytes: DEFAULT_MAX_ENVELOPE_BODY_BYTES,
+        invitations: ferrogram_storage::invitations::InvitationLimits::default(),
         bench_accounts: false,
     }
 }
