@@ -14,7 +14,7 @@ fn shape(chat: &Chat) -> serde_json::Value {
     let mut value = serde_json::to_value(chat).unwrap();
     value["id"] = 0.into();
     value["created_at"] = 0.into();
-    value["invited"] = serde_json::json!(["?"; 1]);
+    value["invited"] = serde_json::json!(["?"]);
     for member in value["members"].as_array_mut().unwrap() {
         member["joined_at"] = 0.into();
     }

@@ -104,6 +104,7 @@ async fn profile_changes_reach_people_who_share_a_chat() {
         display_name: Some("Ada Lovelace".into()),
         bio: Some("analytical engines".into()),
         handle: None,
+        who_can_add_me: None,
     };
     a.messenger.session().update_profile(update).await.unwrap();
     let profile = b
