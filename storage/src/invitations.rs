@@ -78,7 +78,7 @@ pub fn invite(
     conn: &Connection,
     chat_id: ChatId,
     invitee: UserId,
-    inviter: UserId,
+    invited_by: UserId,
     at: Millis,
     limits: InvitationLimits,
 ) -> Result<(), StorageError> {
@@ -93,7 +93,7 @@ pub fn invite(
     .execute(params![
         chat_id.0,
         invitee.0,
-        inviter.0,
+        invited_by.0,
         at,
         at.saturating_add(limits.ttl_ms)
     ])?;

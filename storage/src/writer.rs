@@ -1335,7 +1335,7 @@ fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, 
                 return Err(WriteError::TooManyMembers { max: max_members }.into());
             }
             // The creator's own account may have been deleted a moment ago.
-            if chats::unknown_users(conn, &[creator])?.first().is_some() {
+            if !chats::unknown_users(conn, &[creator])?.is_empty() {
                 return Err(WriteError::UserNotFound(creator).into());
             }
             let (members, invited) = consent(conn, creator, &named)?;
