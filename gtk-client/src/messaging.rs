@@ -420,9 +420,9 @@ impl Messaging {
                 }
             }
             ClientEvent::Typing { chat_id, user_id } => self.show_typing(chat_id.0, user_id.0),
-            // The app does not show invitations yet (ferrogram-cli does: `group
-            // invitations`); an accepted one arrives as `ChatJoined`.
-            ClientEvent::Invited(_) | ClientEvent::InvitationClosed { .. } => {}
+            ClientEvent::Invited(invitation) => self.ask_to_join(&invitation),
+            // An accepted invitation arrives as `ChatJoined` as well.
+            ClientEvent::InvitationClosed { .. } => {}
             ClientEvent::ReadReceipt {
                 chat_id,
                 user_id,
@@ -558,6 +558,61 @@ impl Messaging {
             Some(&chat.chat_id().to_variant()),
         );
         app.send_notification(Some(&format!("chat-{}", chat.chat_id())), &notification);
+    }
+
+    /// Asks whether to join a group I was just invited to: until I do, I am
+    /// no member and the group sees nothing of me. "Later" leaves the
+    /// invitation pending (`ferrogram-cli group invitations` lists it).
+    fn ask_to_join(&self, invitation: &proto::Invitation) {
+        use adw::prelude::*;
+        let (Some(window), Ok(messenger)) =
+            (FerrogramApplication::get().window(), self.messenger())
+        else {
+            return;
+        };
+        let title = invitation.title.clone().unwrap_or_default();
+        let inviter = invitation
+            .inviter
+            .as_ref()
+            .map_or_else(|| tr("A deleted account"), |u| u.display_name.clone());
+        let count = invitation.member_count.to_string();
+        let dialog = adw::MessageDialog::new(
+            Some(&window),
+            Some(&tr_args("Join “{title}”?", &[("title", &title)])),
+            Some(&tr_args(
+                "{inviter} invited you to this group of {count} members. You are not a member, and nobody there sees you, until you join.",
+                &[("inviter", &inviter), ("count", &count)],
+            )),
+        );
+        dialog.add_response("later", &tr("_Later"));
+        dialog.add_response("decline", &tr("_Decline"));
+        dialog.add_response("join", &tr("_Join"));
+        dialog.set_response_appearance("join", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("join"));
+        dialog.set_close_response("later");
+        let chat_id = invitation.chat_id;
+        dialog.connect_response(None, move |_, response| {
+            let join = match response {
+                "join" => true,
+                "decline" => false,
+                _ => return,
+            };
+            let messenger = messenger.clone();
+            glib::spawn_future_local(async move {
+                let done = runtime::run(async move {
+                    if join {
+                        messenger.accept_invitation(chat_id).await.map(|_| ())
+                    } else {
+                        messenger.decline_invitation(chat_id).await
+                    }
+                })
+                .await;
+                if let Err(e) = done {
+                    FerrogramApplication::get().toast(&messenger_message(&e));
+                }
+            });
+        });
+        dialog.present();
     }
 
     fn show_typing(&self, chat_id: i64, user_id: i64) {
