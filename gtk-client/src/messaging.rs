@@ -65,8 +65,14 @@ struct Inner {
     local_tasks: RefCell<Vec<glib::JoinHandle<()>>>,
     /// Per chat, which "typing" signal is the latest (to clear it in time).
     typing_generation: RefCell<HashMap<i64, u64>>,
+    /// Invitations that came while the app was closed were asked about.
+    invitations_asked: Cell<bool>,
     stopped: Cell<bool>,
 }
+
+/// Invitations asked about at start-up, newest first; the rest stay
+/// pending (so a flood of invitations is not a flood of dialogs).
+const INVITATIONS_ASKED_AT_START: usize = 3;
 
 impl Messaging {
     pub fn start(app: &FerrogramApplication, session: Arc<Session>, account: &Account) -> Self {
@@ -80,6 +86,7 @@ impl Messaging {
             tasks: RefCell::default(),
             local_tasks: RefCell::default(),
             typing_generation: RefCell::default(),
+            invitations_asked: Cell::new(false),
             stopped: Cell::new(false),
         };
         let messaging = Self {
@@ -510,6 +517,9 @@ impl Messaging {
             LinkState::Connected => {
                 let was_offline = account.connection() != ConnectionState::Online;
                 account.set_connection(ConnectionState::Online);
+                if !self.inner.invitations_asked.replace(true) {
+                    self.ask_pending_invitations();
+                }
                 if was_offline {
                     if let Some(chat) = current_chat() {
                         self.mark_read(&chat);
@@ -558,6 +568,24 @@ impl Messaging {
             Some(&chat.chat_id().to_variant()),
         );
         app.send_notification(Some(&format!("chat-{}", chat.chat_id())), &notification);
+    }
+
+    /// The invitations that arrived while the app was closed.
+    fn ask_pending_invitations(&self) {
+        let Ok(messenger) = self.messenger() else {
+            return;
+        };
+        let messaging = self.clone();
+        self.spawn_local(async move {
+            match runtime::run(async move { messenger.invitations().await }).await {
+                Ok(invitations) => {
+                    for invitation in invitations.iter().take(INVITATIONS_ASKED_AT_START) {
+                        messaging.ask_to_join(invitation);
+                    }
+                }
+                Err(e) => tracing::info!("cannot list invitations: {e}"),
+            }
+        });
     }
 
     /// Asks whether to join a group I was just invited to: until I do, I am
