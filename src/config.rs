@@ -187,6 +187,11 @@ pub struct LimitsConfig {
     pub max_reply_bytes: usize,
     /// Most chats one WebSocket `resume` frame may name.
     pub max_resume_chats: usize,
+    /// Pending group invitations one account may hold; a new one drops the
+    /// oldest.
+    pub max_pending_invitations: usize,
+    /// Seconds after which a group invitation is gone.
+    pub invitation_ttl_secs: u64,
     pub rate_limits: RateLimitsConfig,
     /// Most entries (buckets and failure counters) the rate limiter holds.
     pub rate_limit_max_keys: usize,
@@ -495,6 +500,18 @@ impl Config {
             return Err(ConfigError::invalid(
                 "limits.max_group_members",
                 "must be between 2 and 100000",
+            ));
+        }
+        if !(1..=10_000).contains(&self.limits.max_pending_invitations) {
+            return Err(ConfigError::invalid(
+                "limits.max_pending_invitations",
+                "must be between 1 and 10000",
+            ));
+        }
+        if !(60..=365 * 24 * 3600).contains(&self.limits.invitation_ttl_secs) {
+            return Err(ConfigError::invalid(
+                "limits.invitation_ttl_secs",
+                "must be between 60 and 31536000 (a year)",
             ));
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.limits.max_message_bytes) {
@@ -918,6 +935,8 @@ mod tests {
         assert!(c.tls.cert.is_none() && c.tls.key.is_none());
         assert_eq!(c.limits.max_body_bytes, 1_048_576);
         assert_eq!(c.limits.max_group_members, 1000);
+        assert_eq!(c.limits.max_pending_invitations, 100);
+        assert_eq!(c.limits.invitation_ttl_secs, 30 * 24 * 3600);
         assert_eq!(c.limits.max_message_bytes, 65_536);
         assert_eq!(c.limits.rate_limits.rules().len(), 20);
         assert_eq!(c.limits.rate_limit_max_keys, 200_000);

@@ -20,6 +20,7 @@ use ferrogram_core::command::Registry;
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_handlers::notify::commit_listener;
 use ferrogram_handlers::{HandlerCtx, HashCost, Notifier, Settings};
+use ferrogram_storage::invitations::InvitationLimits;
 use ferrogram_storage::writer::WriterConfig;
 use ferrogram_storage::{EventWriter, Storage};
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -332,6 +333,13 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         max_group_members: config.limits.max_group_members,
         max_envelope_body_bytes: config.limits.max_message_bytes,
         max_reply_bytes: config.limits.max_reply_bytes,
+        invitations: InvitationLimits {
+            max_pending: config.limits.max_pending_invitations,
+            // Validated: at most a year, far from overflowing.
+            ttl_ms: i64::try_from(config.limits.invitation_ttl_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+        },
         bench_accounts: config.bench.enabled,
     }
 }

@@ -871,6 +871,7 @@ mod tests {
                 enc: B64(vec![2]),
             },
             fingerprint: "F".into(),
+            who_can_add_me: ferrogram_core::proto::GroupAddPolicy::default(),
         };
         let list = SessionList {
             sessions: vec![SessionInfo {

@@ -175,6 +175,7 @@ impl Session {
                 .map(validate::handle)
                 .transpose()
                 .map_err(ClientError::InvalidInput)?,
+            who_can_add_me: update.who_can_add_me,
         };
         let me: Me = self
             .call(Method::PATCH, self.client.url("/me")?, Some(&update))

@@ -96,6 +96,7 @@ error_codes! {
     QuotaExceeded = ("quota_exceeded", 507),
     InvalidCursor = ("invalid_cursor", 400),
     TooManyResumeChats = ("too_many_resume_chats", 400),
+    InvitationNotFound = ("invitation_not_found", 404),
 }
 
 impl ErrorCode {

@@ -65,8 +65,14 @@ struct Inner {
     local_tasks: RefCell<Vec<glib::JoinHandle<()>>>,
     /// Per chat, which "typing" signal is the latest (to clear it in time).
     typing_generation: RefCell<HashMap<i64, u64>>,
+    /// Invitations that came while the app was closed were asked about.
+    invitations_asked: Cell<bool>,
     stopped: Cell<bool>,
 }
+
+/// Invitations asked about at start-up, newest first; the rest stay
+/// pending (so a flood of invitations is not a flood of dialogs).
+const INVITATIONS_ASKED_AT_START: usize = 3;
 
 impl Messaging {
     pub fn start(app: &FerrogramApplication, session: Arc<Session>, account: &Account) -> Self {
@@ -80,6 +86,7 @@ impl Messaging {
             tasks: RefCell::default(),
             local_tasks: RefCell::default(),
             typing_generation: RefCell::default(),
+            invitations_asked: Cell::new(false),
             stopped: Cell::new(false),
         };
         let messaging = Self {
@@ -420,6 +427,9 @@ impl Messaging {
                 }
             }
             ClientEvent::Typing { chat_id, user_id } => self.show_typing(chat_id.0, user_id.0),
+            ClientEvent::Invited(invitation) => self.ask_to_join(&invitation),
+            // An accepted invitation arrives as `ChatJoined` as well.
+            ClientEvent::InvitationClosed { .. } => {}
             ClientEvent::ReadReceipt {
                 chat_id,
                 user_id,
@@ -507,6 +517,9 @@ impl Messaging {
             LinkState::Connected => {
                 let was_offline = account.connection() != ConnectionState::Online;
                 account.set_connection(ConnectionState::Online);
+                if !self.inner.invitations_asked.replace(true) {
+                    self.ask_pending_invitations();
+                }
                 if was_offline {
                     if let Some(chat) = current_chat() {
                         self.mark_read(&chat);
@@ -555,6 +568,79 @@ impl Messaging {
             Some(&chat.chat_id().to_variant()),
         );
         app.send_notification(Some(&format!("chat-{}", chat.chat_id())), &notification);
+    }
+
+    /// The invitations that arrived while the app was closed.
+    fn ask_pending_invitations(&self) {
+        let Ok(messenger) = self.messenger() else {
+            return;
+        };
+        let messaging = self.clone();
+        self.spawn_local(async move {
+            match runtime::run(async move { messenger.invitations().await }).await {
+                Ok(invitations) => {
+                    for invitation in invitations.iter().take(INVITATIONS_ASKED_AT_START) {
+                        messaging.ask_to_join(invitation);
+                    }
+                }
+                Err(e) => tracing::info!("cannot list invitations: {e}"),
+            }
+        });
+    }
+
+    /// Asks whether to join a group I was just invited to: until I do, I am
+    /// no member and the group sees nothing of me. "Later" leaves the
+    /// invitation pending (`ferrogram-cli group invitations` lists it).
+    fn ask_to_join(&self, invitation: &proto::Invitation) {
+        use adw::prelude::*;
+        let (Some(window), Ok(messenger)) =
+            (FerrogramApplication::get().window(), self.messenger())
+        else {
+            return;
+        };
+        let title = invitation.title.clone().unwrap_or_default();
+        let inviter = invitation
+            .inviter
+            .as_ref()
+            .map_or_else(|| tr("A deleted account"), |u| u.display_name.clone());
+        let count = invitation.member_count.to_string();
+        let dialog = adw::MessageDialog::new(
+            Some(&window),
+            Some(&tr_args("Join “{title}”?", &[("title", &title)])),
+            Some(&tr_args(
+                "{inviter} invited you to this group of {count} members. You are not a member, and nobody there sees you, until you join.",
+                &[("inviter", &inviter), ("count", &count)],
+            )),
+        );
+        dialog.add_response("later", &tr("_Later"));
+        dialog.add_response("decline", &tr("_Decline"));
+        dialog.add_response("join", &tr("_Join"));
+        dialog.set_response_appearance("join", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("join"));
+        dialog.set_close_response("later");
+        let chat_id = invitation.chat_id;
+        dialog.connect_response(None, move |_, response| {
+            let join = match response {
+                "join" => true,
+                "decline" => false,
+                _ => return,
+            };
+            let messenger = messenger.clone();
+            glib::spawn_future_local(async move {
+                let done = runtime::run(async move {
+                    if join {
+                        messenger.accept_invitation(chat_id).await.map(|_| ())
+                    } else {
+                        messenger.decline_invitation(chat_id).await
+                    }
+                })
+                .await;
+                if let Err(e) = done {
+                    FerrogramApplication::get().toast(&messenger_message(&e));
+                }
+            });
+        });
+        dialog.present();
     }
 
     fn show_typing(&self, chat_id: i64, user_id: i64) {

@@ -33,6 +33,7 @@ use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::KdfParams;
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_storage::invitations::InvitationLimits;
 use ferrogram_storage::{sessions, EventWriter, Storage};
 use std::sync::Arc;
 
@@ -105,6 +106,9 @@ pub struct Settings {
     /// stop before it (always holding at least one item) and say there is
     /// more; the `resume` backlog reads pages of at most this.
     pub max_reply_bytes: usize,
+    /// Pending invitations per account and their lifetime
+    /// (`limits.max_pending_invitations`, `limits.invitation_ttl_secs`).
+    pub invitations: InvitationLimits,
     /// Bench mode (`bench.enabled`, load tests only): `account.register`
     /// creates accounts already verified and sends no mail. The server also
     /// lowers `min_kdf` and `auth_hash` then.
@@ -161,6 +165,9 @@ pub fn register_all(registry: &mut Registry<HandlerCtx>) {
     add(registry, chat::set_role::SetRole);
     add(registry, chat::transfer_ownership::TransferOwnership);
     add(registry, chat::typing::Typing);
+    add(registry, chat::invitations::ListInvitations);
+    add(registry, chat::accept_invitation::AcceptInvitation);
+    add(registry, chat::decline_invitation::DeclineInvitation);
     add(registry, message::send::SendMessage);
     add(registry, message::edit::EditMessage);
     add(registry, message::delete::DeleteMessage);

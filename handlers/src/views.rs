@@ -17,6 +17,7 @@ pub(crate) fn me(user: &User) -> Me {
         created_at: user.created_at,
         public_keys: user.public_keys.clone(),
         fingerprint: fingerprint(&user.public_keys),
+        who_can_add_me: user.who_can_add_me,
     }
 }
 

@@ -268,6 +268,7 @@ pub fn chat(conn: &Connection, chat_id: ChatId) -> Result<Option<Chat>, StorageE
         created_at: record.created_at,
         last_seq: record.last_seq,
         members: members(conn, chat_id)?,
+        invited: Vec::new(),
     }))
 }
 
@@ -813,6 +814,7 @@ mod tests {
                 Change::AddMembers {
                     user_ids: vec![u[2]],
                     max_members: 10,
+                    invitations: crate::invitations::InvitationLimits::default(),
                 },
             ))
             .await

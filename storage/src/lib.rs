@@ -7,6 +7,7 @@
 
 pub mod chats;
 pub mod events;
+pub mod invitations;
 pub mod migrations;
 pub mod presence;
 pub mod sessions;

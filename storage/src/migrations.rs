@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_chat_events_rowid.sql"),
     include_str!("../migrations/0004_delivery_receipts.sql"),
     include_str!("../migrations/0005_binary_envelopes.sql"),
+    include_str!("../migrations/0006_group_invitations.sql"),
     include_str!("../migrations/0007_account_storage.sql"),
 ];
 
@@ -80,6 +81,7 @@ mod tests {
                     [
                         "account_storage",
                         "chat_events",
+                        "chat_invitations",
                         "chat_members",
                         "chats",
                         "direct_chats",

@@ -4,7 +4,7 @@
 use crate::{map_unique, StorageError, UniqueField};
 use ferrogram_core::b64::B64;
 use ferrogram_core::ids::{Millis, UserId};
-use ferrogram_core::proto::{KdfAlg, KdfParams, PublicKeys};
+use ferrogram_core::proto::{GroupAddPolicy, KdfAlg, KdfParams, PublicKeys};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// A new account as the register handler hands it over (already validated
@@ -38,6 +38,8 @@ pub struct User {
     pub verified_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The privacy setting "who can add me to groups".
+    pub who_can_add_me: GroupAddPolicy,
 }
 
 impl User {
@@ -72,6 +74,7 @@ pub struct ProfileUpdate {
     pub display_name: Option<String>,
     pub bio: Option<String>,
     pub handle: Option<String>,
+    pub who_can_add_me: Option<GroupAddPolicy>,
 }
 
 /// Everything a password change replaces.
@@ -84,7 +87,7 @@ pub struct PasswordMaterial {
 
 const USER_COLUMNS: &str = "id, email, handle, display_name, bio, auth_hash, kdf_salt, \
      kdf_alg, kdf_m_cost, kdf_t_cost, kdf_p_cost, sign_key, enc_key, sealed_keys, \
-     verified_at, created_at, updated_at";
+     verified_at, created_at, updated_at, who_can_add_me";
 
 fn alg_name(alg: KdfAlg) -> &'static str {
     match alg {
@@ -97,6 +100,12 @@ fn parse_alg(name: &str) -> Result<KdfAlg, StorageError> {
         "argon2id" => Ok(KdfAlg::Argon2id),
         _ => Err(StorageError::Corrupt { column: "kdf_alg" }),
     }
+}
+
+pub(crate) fn parse_policy(name: &str) -> Result<GroupAddPolicy, StorageError> {
+    GroupAddPolicy::parse(name).ok_or(StorageError::Corrupt {
+        column: "who_can_add_me",
+    })
 }
 
 fn user_from_row(row: &Row<'_>) -> Result<User, StorageError> {
@@ -123,6 +132,7 @@ fn user_from_row(row: &Row<'_>) -> Result<User, StorageError> {
         verified_at: row.get("verified_at")?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
+        who_can_add_me: parse_policy(&row.get::<_, String>("who_can_add_me")?)?,
     })
 }
 
@@ -215,9 +225,16 @@ pub fn update_profile(
     let changed = conn
         .execute(
             "UPDATE users SET display_name = COALESCE(?2, display_name), \
-             bio = COALESCE(?3, bio), handle = COALESCE(?4, handle), updated_at = ?5 \
-             WHERE id = ?1",
-            params![id.0, update.display_name, update.bio, update.handle, now],
+             bio = COALESCE(?3, bio), handle = COALESCE(?4, handle), updated_at = ?5, \
+             who_can_add_me = COALESCE(?6, who_can_add_me) WHERE id = ?1",
+            params![
+                id.0,
+                update.display_name,
+                update.bio,
+                update.handle,
+                now,
+                update.who_can_add_me.map(GroupAddPolicy::as_str)
+            ],
         )
         .map_err(map_unique)?;
     Ok(changed == 1)

@@ -21,7 +21,8 @@
 //! events in the order they were stored.
 
 use crate::chats::{self, Access, Membership, Receipt};
-use crate::{events, Storage, StorageError};
+use crate::invitations::{self, InvitationLimits};
+use crate::{events, users, Storage, StorageError};
 use ferrogram_core::ids::{now_millis, ChatId, Millis, Origin, Seq, UserId};
 use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
 use rusqlite::{Connection, TransactionBehavior};
@@ -104,11 +105,19 @@ pub enum Change {
     Edit { target_seq: Seq, envelope: Envelope },
     /// Deletes the sender's own message for everyone.
     Delete { target_seq: Seq },
-    /// Admins and the owner, groups only.
+    /// Admins and the owner, groups only. Each named user whose privacy
+    /// setting lets the sender add them becomes a member; every other one
+    /// that exists gets an invitation; ids without an account are skipped
+    /// without a word (the caller answers them like invitees). Nothing is
+    /// stored when nobody became a member or was invited.
     AddMembers {
         user_ids: Vec<UserId>,
         max_members: usize,
+        invitations: InvitationLimits,
     },
+    /// The sender accepts their invitation to the group: they become a
+    /// member (a `members_added` event whose sender is the new member).
+    AcceptInvitation { max_members: usize },
     /// Admins remove members, the owner removes admins and members.
     RemoveMember { user_id: UserId },
     /// Groups only; the owner only when alone (or after a transfer).
@@ -136,14 +145,17 @@ pub struct AppendRequest {
 /// What a committed append stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
-    /// The stored events, oldest first; never empty. For a duplicate, the
-    /// event stored the first time.
+    /// The stored events, oldest first; never empty, except for an
+    /// `AddMembers` that only invited. For a duplicate, the event stored the
+    /// first time.
     pub events: Vec<ChatEvent>,
     pub duplicate: bool,
     /// Members after the change, sorted.
     pub members: Vec<UserId>,
     pub added: Vec<UserId>,
     pub removed: Vec<UserId>,
+    /// Users (with an account) who were invited instead of added, sorted.
+    pub invited: Vec<UserId>,
 }
 
 impl Appended {
@@ -165,6 +177,9 @@ pub enum NewChat {
         title: String,
         members: Vec<UserId>,
         max_members: usize,
+        /// Named users the creator may not add directly are invited (see
+        /// [`Change::AddMembers`]).
+        invitations: InvitationLimits,
     },
 }
 
@@ -175,6 +190,8 @@ pub struct Created {
     pub event: Option<ChatEvent>,
     /// Members, sorted.
     pub members: Vec<UserId>,
+    /// Users (with an account) invited instead of added, sorted.
+    pub invited: Vec<UserId>,
 }
 
 /// A read or delivery position after `mark_read` / `mark_delivered`.
@@ -229,6 +246,8 @@ pub enum WriteError {
     ClientMsgIdReused,
     #[error("your account's storage of {quota} bytes of messages is full")]
     QuotaExceeded { quota: u64 },
+    #[error("no pending invitation to this chat")]
+    NoInvitation,
     /// The batch could not be committed (the cause is logged); nothing of it
     /// was stored, so the request may be retried.
     #[error("the database write failed")]
@@ -431,6 +450,23 @@ impl EventWriter {
         answer.await.unwrap_or(Err(WriteError::Closed))
     }
 
+    /// Deletes `user`'s account in one request: a `member_left` (and, for
+    /// a group it owned, the successor's `owner`) in each of its chats, then
+    /// the account row with its sessions and invitations. Membership changes
+    /// are serialized by this writer, so an add racing the deletion either
+    /// comes first (and the chat gets its `member_left` here) or finds the
+    /// account gone. Answers one [`Appended`] per chat.
+    pub async fn delete_account(&self, user: UserId) -> Result<Vec<Appended>, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::DeleteAccount {
+            user,
+            reply,
+            result: None,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(WriteError::Closed))
+    }
+
     /// Moves `user`'s read position in a chat forwards to `seq` (capped at
     /// the chat's last seq; the delivery position moves with it). Not an
     /// event; batched with the others.
@@ -578,6 +614,11 @@ enum Job {
         reply: Reply<PositionMark>,
         result: Option<Result<PositionMark, WriteError>>,
     },
+    DeleteAccount {
+        user: UserId,
+        reply: Reply<Vec<Appended>>,
+        result: Option<Result<Vec<Appended>, WriteError>>,
+    },
 }
 
 /// Inside the transaction: a refusal of one request, or a storage failure
@@ -662,6 +703,9 @@ impl Job {
                 result,
                 ..
             } => settle(mark(conn, *receipt, *chat_id, *user, *seq), result),
+            Job::DeleteAccount { user, result, .. } => {
+                settle(delete_account(conn, *user, at), result)
+            }
         }
     }
 
@@ -692,6 +736,18 @@ impl Job {
                 announce(listener, event, members, None);
                 true
             }
+            Job::DeleteAccount {
+                result: Some(Ok(departures)),
+                ..
+            } => {
+                for appended in departures {
+                    let recipients = union(&appended.members, &appended.removed);
+                    for event in &appended.events {
+                        announce(listener, event, &recipients, None);
+                    }
+                }
+                !departures.is_empty()
+            }
             _ => false,
         }
     }
@@ -709,6 +765,9 @@ impl Job {
             Job::Position { reply, result, .. } => {
                 let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
             }
+            Job::DeleteAccount { reply, result, .. } => {
+                let _ = reply.send(result.unwrap_or(Err(WriteError::Failed)));
+            }
         }
     }
 
@@ -717,6 +776,7 @@ impl Job {
             Job::Append { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
             Job::Create { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
             Job::Position { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
+            Job::DeleteAccount { reply, .. } => drop(reply.send(Err(WriteError::Failed))),
         }
     }
 }
@@ -930,6 +990,7 @@ fn stored(events: Vec<ChatEvent>, members: Vec<UserId>) -> Appended {
         members,
         added: Vec::new(),
         removed: Vec::new(),
+        invited: Vec::new(),
     }
 }
 
@@ -975,6 +1036,9 @@ fn apply_change(
         sender,
         change,
     } = request;
+    if let Change::AcceptInvitation { max_members } = change {
+        return accept_invitation(conn, chat_id, sender, max_members, at);
+    }
     let (chat, me) = member_of(conn, chat_id, sender)?;
     let append = |body: EventBody| events::append(conn, chat_id, sender, at, body);
     match change {
@@ -1045,34 +1109,45 @@ fn apply_change(
         Change::AddMembers {
             user_ids,
             max_members,
+            invitations,
         } => {
             require_group(&chat)?;
             require_role(&me, Role::Admin)?;
             let before = chats::member_ids(conn, chat_id)?;
-            let mut new = user_ids;
-            new.sort_unstable();
-            new.dedup();
-            if let Some(unknown) = chats::unknown_users(conn, &new)?.first() {
-                return Err(WriteError::UserNotFound(*unknown).into());
-            }
-            if let Some(member) = new.iter().find(|u| before.binary_search(u).is_ok()) {
+            let mut named = user_ids;
+            named.sort_unstable();
+            named.dedup();
+            if let Some(member) = named.iter().find(|u| before.binary_search(u).is_ok()) {
                 return Err(WriteError::AlreadyMember(*member).into());
             }
-            if before.len() + new.len() > max_members {
+            // Counts every named id, invitees and unknown ids alike, so the
+            // refusal does not tell them apart.
+            if before.len() + named.len() > max_members {
                 return Err(WriteError::TooManyMembers { max: max_members }.into());
             }
-            let event = append(EventBody::MembersAdded {
-                user_ids: new.clone(),
-            })?;
-            for user in &new {
-                chats::insert_member(conn, chat_id, *user, Role::Member, at, event.seq)?;
+            let (new, invited) = consent(conn, sender, &named)?;
+            for user in &invited {
+                invitations::invite(conn, chat_id, *user, sender, at, invitations)?;
+            }
+            let mut events = Vec::new();
+            if !new.is_empty() {
+                let event = append(EventBody::MembersAdded {
+                    user_ids: new.clone(),
+                })?;
+                for user in &new {
+                    chats::insert_member(conn, chat_id, *user, Role::Member, at, event.seq)?;
+                }
+                invitations::remove_for(conn, chat_id, &new)?;
+                events.push(event);
             }
             Ok(Appended {
                 members: union(&before, &new),
                 added: new,
-                ..stored(vec![event], Vec::new())
+                invited,
+                ..stored(events, Vec::new())
             })
         }
+        Change::AcceptInvitation { .. } => Err(WriteError::AlreadyMember(sender).into()),
         Change::RemoveMember { user_id } => {
             require_group(&chat)?;
             require_role(&me, Role::Admin)?;
@@ -1175,6 +1250,86 @@ fn apply_change(
     }
 }
 
+/// Splits the users `adder` names (sorted, no duplicates) into those who
+/// become members and those who are invited, by each one's privacy setting.
+/// Ids without an account are in neither.
+fn consent(
+    conn: &Connection,
+    adder: UserId,
+    named: &[UserId],
+) -> Result<(Vec<UserId>, Vec<UserId>), StorageError> {
+    let mut members = Vec::new();
+    let mut invited = Vec::new();
+    for user in named {
+        let Some(policy) = invitations::policy(conn, *user)? else {
+            continue;
+        };
+        if *user == adder || invitations::may_add_directly(conn, adder, *user, policy)? {
+            members.push(*user);
+        } else {
+            invited.push(*user);
+        }
+    }
+    Ok((members, invited))
+}
+
+/// `sender` takes up their invitation: a member from now on.
+fn accept_invitation(
+    conn: &Connection,
+    chat_id: ChatId,
+    sender: UserId,
+    max_members: usize,
+    at: Millis,
+) -> Result<Appended, Fail> {
+    if !invitations::remove(conn, chat_id, sender, at)? {
+        return Err(WriteError::NoInvitation.into());
+    }
+    let chat = chats::by_id(conn, chat_id)?.ok_or(WriteError::NoInvitation)?;
+    require_group(&chat)?;
+    let before = chats::member_ids(conn, chat_id)?;
+    if before.binary_search(&sender).is_ok() {
+        return Err(WriteError::AlreadyMember(sender).into());
+    }
+    if before.len() >= max_members {
+        return Err(WriteError::TooManyMembers { max: max_members }.into());
+    }
+    let event = events::append(
+        conn,
+        chat_id,
+        sender,
+        at,
+        EventBody::MembersAdded {
+            user_ids: vec![sender],
+        },
+    )?;
+    chats::insert_member(conn, chat_id, sender, Role::Member, at, event.seq)?;
+    Ok(Appended {
+        members: union(&before, &[sender]),
+        added: vec![sender],
+        ..stored(vec![event], Vec::new())
+    })
+}
+
+/// [`EventWriter::delete_account`] inside the transaction.
+fn delete_account(conn: &Connection, user: UserId, at: Millis) -> Result<Vec<Appended>, Fail> {
+    let mut departures = Vec::new();
+    for chat_id in chats::chat_ids_for_user(conn, user)? {
+        departures.push(apply_change(
+            conn,
+            AppendRequest {
+                chat_id,
+                sender: user,
+                change: Change::AccountDeleted,
+            },
+            at,
+        )?);
+    }
+    if !users::delete(conn, user)? {
+        return Err(WriteError::UserNotFound(user).into());
+    }
+    Ok(departures)
+}
+
 fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Fail> {
     match chat {
         NewChat::Direct { creator, peer } => {
@@ -1189,6 +1344,7 @@ fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, 
                     chat_id,
                     event: None,
                     members: chats::member_ids(conn, chat_id)?,
+                    invited: Vec::new(),
                 });
             }
             let members = union(&[creator], &[peer]);
@@ -1211,6 +1367,7 @@ fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, 
                 chat_id,
                 event: Some(event),
                 members,
+                invited: Vec::new(),
             })
         }
         NewChat::Group {
@@ -1218,14 +1375,18 @@ fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, 
             title,
             members,
             max_members,
+            invitations,
         } => {
-            let members = union(&[creator], &members);
-            if members.len() > max_members {
+            let named = union(&[creator], &members);
+            // Counts every named id (see `Change::AddMembers`).
+            if named.len() > max_members {
                 return Err(WriteError::TooManyMembers { max: max_members }.into());
             }
-            if let Some(unknown) = chats::unknown_users(conn, &members)?.first() {
-                return Err(WriteError::UserNotFound(*unknown).into());
+            // The creator's own account may have been deleted a moment ago.
+            if !chats::unknown_users(conn, &[creator])?.is_empty() {
+                return Err(WriteError::UserNotFound(creator).into());
             }
+            let (members, invited) = consent(conn, creator, &named)?;
             let chat_id = chats::insert_chat(conn, ChatKind::Group, Some(&title), at)?;
             let event = events::append(
                 conn,
@@ -1245,10 +1406,14 @@ fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, 
                 };
                 chats::insert_member(conn, chat_id, *user, role, at, event.seq)?;
             }
+            for user in &invited {
+                invitations::invite(conn, chat_id, *user, creator, at, invitations)?;
+            }
             Ok(Created {
                 chat_id,
                 event: Some(event),
                 members,
+                invited,
             })
         }
     }
@@ -1288,7 +1453,7 @@ pub(crate) mod tests {
     use crate::test_support::temp_storage;
     use crate::users;
     use ferrogram_core::b64::B64;
-    use ferrogram_core::proto::{EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
+    use ferrogram_core::proto::{EnvelopeHeader, GroupAddPolicy, KeyWrap, ENVELOPE_VERSION};
     use std::sync::Mutex;
 
     /// An envelope with the right shape for the writer's checks; its bytes
@@ -1349,20 +1514,35 @@ pub(crate) mod tests {
         }
     }
 
-    /// `n` accounts named user0, user1, ...
+    /// `n` accounts named user0, user1, ..., that anyone may add to a group.
     pub(crate) fn add_users(storage: &Storage, n: usize) -> Vec<UserId> {
         storage
             .with_conn(|conn| {
                 (0..n)
                     .map(|i| {
-                        users::insert(
+                        let id = users::insert(
                             conn,
                             &users::tests::new_user(&format!("u{i}@x.org"), &format!("user{i}")),
-                        )
+                        )?;
+                        set_policy(conn, id, GroupAddPolicy::Everyone)?;
+                        Ok(id)
                     })
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Result<Vec<_>, StorageError>>()
             })
             .unwrap()
+    }
+
+    pub(crate) fn set_policy(
+        conn: &Connection,
+        user: UserId,
+        policy: GroupAddPolicy,
+    ) -> Result<(), StorageError> {
+        let update = users::ProfileUpdate {
+            who_can_add_me: Some(policy),
+            ..users::ProfileUpdate::default()
+        };
+        users::update_profile(conn, user, &update, 1)?;
+        Ok(())
     }
 
     pub(crate) async fn group(writer: &EventWriter, creator: UserId, members: &[UserId]) -> ChatId {
@@ -1372,6 +1552,7 @@ pub(crate) mod tests {
                 title: "team".into(),
                 members: members.to_vec(),
                 max_members: 1000,
+                invitations: InvitationLimits::default(),
             })
             .await
             .unwrap()
@@ -2044,6 +2225,7 @@ pub(crate) mod tests {
             Change::AddMembers {
                 user_ids: vec![users[2]],
                 max_members: 10,
+                invitations: InvitationLimits::default(),
             },
             Change::RemoveMember { user_id: users[1] },
             Change::Leave,
@@ -2084,6 +2266,7 @@ pub(crate) mod tests {
         let add = |user_id| Change::AddMembers {
             user_ids: vec![user_id],
             max_members: 5,
+            invitations: InvitationLimits::default(),
         };
         assert_eq!(
             run(member, add(outsider)).await,
@@ -2130,9 +2313,24 @@ pub(crate) mod tests {
             run(admin, add(outsider)).await,
             Err(WriteError::AlreadyMember(outsider))
         );
+        // an id without an account is skipped: nothing stored, nobody invited
+        let nobody = run(
+            admin,
+            Change::AddMembers {
+                user_ids: vec![UserId(999)],
+                max_members: 10,
+                invitations: InvitationLimits::default(),
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(
-            run(admin, add(UserId(999))).await,
-            Err(WriteError::UserNotFound(UserId(999)))
+            (
+                nobody.events.len(),
+                nobody.added.len(),
+                nobody.invited.len()
+            ),
+            (0, 0, 0)
         );
         let sixth = add_users_more(&storage, "sixth");
         assert_eq!(
@@ -2140,7 +2338,8 @@ pub(crate) mod tests {
                 admin,
                 Change::AddMembers {
                     user_ids: vec![sixth],
-                    max_members: 5
+                    max_members: 5,
+                    invitations: InvitationLimits::default(),
                 }
             )
             .await,
@@ -2244,10 +2443,12 @@ pub(crate) mod tests {
     fn add_users_more(storage: &Storage, handle: &str) -> UserId {
         storage
             .with_conn(|conn| {
-                users::insert(
+                let id = users::insert(
                     conn,
                     &users::tests::new_user(&format!("{handle}@x.org"), handle),
-                )
+                )?;
+                set_policy(conn, id, GroupAddPolicy::Everyone)?;
+                Ok::<_, StorageError>(id)
             })
             .unwrap()
     }
@@ -2263,6 +2464,7 @@ pub(crate) mod tests {
                 title: "t".into(),
                 members: vec![u[1], u[2], u[0], u[1]],
                 max_members: 2,
+                invitations: InvitationLimits::default(),
             })
             .await;
         assert_eq!(too_big, Err(WriteError::TooManyMembers { max: 2 }));
@@ -2272,6 +2474,7 @@ pub(crate) mod tests {
                 title: "t".into(),
                 members: vec![u[1], u[0], u[1]],
                 max_members: 2,
+                invitations: InvitationLimits::default(),
             })
             .await
             .unwrap();
@@ -2476,6 +2679,214 @@ pub(crate) mod tests {
                 .with_conn(|conn| chats::profile(conn, u[0]))
                 .unwrap(),
             None
+        );
+    }
+
+    fn add(user_ids: Vec<UserId>) -> Change {
+        Change::AddMembers {
+            user_ids,
+            max_members: 100,
+            invitations: InvitationLimits::default(),
+        }
+    }
+
+    fn left_events(storage: &Storage, chat: ChatId, user: UserId) -> usize {
+        let events = storage
+            .with_conn(|conn| events::events_after(conn, chat, 0, 1000))
+            .unwrap();
+        events
+            .iter()
+            .filter(|e| e.body == EventBody::MemberLeft { user_id: user })
+            .count()
+    }
+
+    /// Point 14c of issue 11: an account deletion racing an add. Both go
+    /// through the writer, so in either order the group ends with a member
+    /// list without the deleted account, and a `member_left` wherever it
+    /// had become a member.
+    #[tokio::test]
+    async fn an_account_deletion_and_an_add_serialize_in_either_order() {
+        for add_first in [true, false] {
+            let (_dir, storage) = temp_storage();
+            let u = add_users(&storage, 3);
+            let (owner, doomed) = (u[0], u[2]);
+            let chat = {
+                let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+                group(&writer, owner, &[u[1]]).await
+            };
+            let (open, gate) = std::sync::mpsc::channel();
+            let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+            let adding = {
+                let writer = writer.clone();
+                async move { writer.append(change(chat, owner, add(vec![doomed]))).await }
+            };
+            let deleting = {
+                let writer = writer.clone();
+                async move { writer.delete_account(doomed).await }
+            };
+            let (added, deleted) = if add_first {
+                let added = tokio::spawn(adding);
+                queued(&writer, 1).await;
+                let deleted = tokio::spawn(deleting);
+                queued(&writer, 2).await;
+                open.send(()).unwrap();
+                (added.await.unwrap(), deleted.await.unwrap())
+            } else {
+                let deleted = tokio::spawn(deleting);
+                queued(&writer, 1).await;
+                let added = tokio::spawn(adding);
+                queued(&writer, 2).await;
+                open.send(()).unwrap();
+                (added.await.unwrap(), deleted.await.unwrap())
+            };
+            let added = added.unwrap();
+            let departures = deleted.unwrap();
+            let members = storage
+                .with_conn(|conn| chats::member_ids(conn, chat))
+                .unwrap();
+            assert_eq!(members, [owner, u[1]], "add first: {add_first}");
+            if add_first {
+                assert_eq!(added.added, [doomed]);
+                assert_eq!(departures.len(), 1);
+                assert_eq!(departures[0].removed, [doomed]);
+                assert_eq!(left_events(&storage, chat, doomed), 1);
+            } else {
+                // The account was gone: answered like any unknown id.
+                assert!(added.added.is_empty() && added.events.is_empty());
+                assert!(departures.is_empty());
+                assert_eq!(left_events(&storage, chat, doomed), 0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn consent_decides_between_membership_and_invitation() {
+        let (_dir, storage) = temp_storage();
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let u = add_users(&storage, 4);
+        let (alice, bob, carol, dave) = (u[0], u[1], u[2], u[3]);
+        storage
+            .with_conn(|conn| {
+                set_policy(conn, bob, GroupAddPolicy::ChatPartners)?;
+                set_policy(conn, carol, GroupAddPolicy::Nobody)
+            })
+            .unwrap();
+        let created = writer
+            .create_chat(NewChat::Group {
+                creator: alice,
+                title: "t".into(),
+                members: vec![bob, carol, dave, UserId(999)],
+                max_members: 10,
+                invitations: InvitationLimits::default(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(created.members, [alice, dave]);
+        assert_eq!(created.invited, [bob, carol]);
+        let chat = created.chat_id;
+        // An invitee is no member: not in the wraps, cannot write.
+        assert_eq!(
+            writer.append(message(chat, bob, "x", &[alice, dave])).await,
+            Err(WriteError::NotAMember)
+        );
+        // Dave shares this group with Alice now; Bob does not.
+        let other = group(&writer, dave, &[]).await;
+        let done = writer
+            .append(change(other, dave, add(vec![alice, bob])))
+            .await
+            .unwrap();
+        assert_eq!((done.added, done.invited), (vec![alice], vec![bob]));
+        // Accepting: a member, with members_added sent by himself.
+        let accepted = writer
+            .append(change(
+                chat,
+                bob,
+                Change::AcceptInvitation { max_members: 10 },
+            ))
+            .await
+            .unwrap();
+        assert_eq!(accepted.added, [bob]);
+        assert_eq!(accepted.event().sender, bob);
+        assert_eq!(accepted.members, [alice, bob, dave]);
+        assert_eq!(
+            writer
+                .append(change(
+                    chat,
+                    bob,
+                    Change::AcceptInvitation { max_members: 10 }
+                ))
+                .await,
+            Err(WriteError::NoInvitation)
+        );
+        // A full group keeps the invitation for later.
+        assert_eq!(
+            writer
+                .append(change(
+                    chat,
+                    carol,
+                    Change::AcceptInvitation { max_members: 3 }
+                ))
+                .await,
+            Err(WriteError::TooManyMembers { max: 3 })
+        );
+        let pending = storage
+            .with_conn(|conn| invitations::list(conn, carol, 0))
+            .unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].inviter.as_ref().map(|p| p.id), Some(alice));
+    }
+
+    #[tokio::test]
+    async fn invitations_per_invitee_are_capped_and_expire() {
+        let (_dir, storage) = temp_storage();
+        let u = add_users(&storage, 2);
+        let (alice, bob) = (u[0], u[1]);
+        let limits = InvitationLimits {
+            max_pending: 3,
+            ttl_ms: 1_000,
+        };
+        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let chats: Vec<ChatId> = {
+            let mut chats = Vec::new();
+            for _ in 0..5 {
+                chats.push(group(&writer, alice, &[]).await);
+            }
+            chats
+        };
+        storage
+            .with_conn(|conn| {
+                for (i, chat) in chats.iter().enumerate() {
+                    invitations::invite(conn, *chat, bob, alice, 100 + i as i64, limits)?;
+                }
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let listed = |now| {
+            storage
+                .with_conn(|conn| invitations::list(conn, bob, now))
+                .unwrap()
+                .iter()
+                .map(|i| i.chat_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(200), [chats[4], chats[3], chats[2]]);
+        assert_eq!(
+            storage
+                .with_conn(|conn| invitations::stored_count(conn, bob))
+                .unwrap(),
+            3
+        );
+        // After their lifetime they are not listed, and the next one prunes them.
+        assert!(listed(2_000).is_empty());
+        storage
+            .with_conn(|conn| invitations::invite(conn, chats[0], bob, alice, 5_000, limits))
+            .unwrap();
+        assert_eq!(listed(5_000), [chats[0]]);
+        assert_eq!(
+            storage
+                .with_conn(|conn| invitations::stored_count(conn, bob))
+                .unwrap(),
+            1
         );
     }
 }

@@ -100,6 +100,7 @@ async fn full_account_life_cycle() {
             display_name: Some("Alice Liddell".into()),
             bio: Some("Curiouser and curiouser.\nSecond line.".into()),
             handle: Some(new_handle.to_uppercase()),
+            who_can_add_me: None,
         })
         .await
         .unwrap();

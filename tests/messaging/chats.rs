@@ -86,6 +86,9 @@ async fn a_group_of_three_all_read_every_message() {
     for p in &people {
         devices.push(Device::new(&app, p).await);
     }
+    for device in &devices[1..] {
+        device.open_to_groups().await;
+    }
     let chat = devices[0]
         .messenger
         .create_group("Three of us", &[people[1].id, people[2].id])

@@ -197,6 +197,25 @@ async fn two_users_chat_from_the_command_line() {
     alice.ok(&["group", "leave", "Renamed"]).await;
     let chats = alice.ok(&["chats"]).await;
     assert_eq!(chats["chats"].as_array().unwrap().len(), 1);
+
+    // Consent: with "nobody", an add is an invitation Bob accepts.
+    let me = bob.ok(&["profile", "--who-can-add-me", "nobody"]).await;
+    assert_eq!(me["who_can_add_me"], "nobody");
+    let invite = alice.ok(&["group", "new", "Invite only", &at_bob]).await;
+    assert_eq!(invite["members"].as_array().unwrap().len(), 1);
+    assert_eq!(invite["invited"].as_array().unwrap().len(), 1);
+    let listed = bob.ok(&["group", "invitations"]).await;
+    assert_eq!(listed["invitations"][0]["title"], "Invite only");
+    let id = listed["invitations"][0]["chat_id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let joined = bob.ok(&["group", "accept", &id]).await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2);
+    assert!(bob.ok(&["group", "invitations"]).await["invitations"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]

@@ -205,6 +205,8 @@ async fn a_removed_member_cannot_read_new_messages() {
     let a = Device::new(&app, &alice).await;
     let mut b = Device::new(&app, &bob).await;
     let mut c = Device::new(&app, &carol).await;
+    b.open_to_groups().await;
+    c.open_to_groups().await;
     let chat = a
         .messenger
         .create_group("soon two", &[bob.id, carol.id])

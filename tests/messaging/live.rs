@@ -104,6 +104,7 @@ async fn profile_changes_reach_people_who_share_a_chat() {
         display_name: Some("Ada Lovelace".into()),
         bio: Some("analytical engines".into()),
         handle: None,
+        who_can_add_me: None,
     };
     a.messenger.session().update_profile(update).await.unwrap();
     let profile = b
@@ -123,6 +124,7 @@ async fn joining_a_group_and_presence_are_reported() {
     let bob = person(&app, "prbob", 1).await;
     let a = Device::new(&app, &alice).await;
     let mut b = Device::new(&app, &bob).await;
+    b.open_to_groups().await;
     let chat = a
         .messenger
         .create_group("hello Bob", &[bob.id])

@@ -13,6 +13,7 @@ mod support;
 
 mod chats;
 mod cli;
+mod consent;
 mod delivery;
 mod live;
 mod quota;

@@ -166,6 +166,8 @@ async fn forged_senders_are_refused_or_flagged() {
     let a = Device::new(&app, &alice).await;
     let mut b = Device::new(&app, &bob).await;
     let m = Device::new(&app, &mallory).await;
+    b.open_to_groups().await;
+    m.open_to_groups().await;
     let chat = a
         .messenger
         .create_group("with mallory", &[bob.id, mallory.id])

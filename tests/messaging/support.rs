@@ -169,6 +169,15 @@ impl Device {
         found
     }
 
+    /// Lets anyone add this account to a group directly (the default
+    /// setting makes a stranger's add an invitation).
+    pub async fn open_to_groups(&self) {
+        self.messenger
+            .set_who_can_add_me(ferrogram_client::proto::GroupAddPolicy::Everyone)
+            .await
+            .expect("privacy setting");
+    }
+
     pub async fn send(&self, chat: ChatId, text: &str) -> ferrogram_client::proto::MessageAck {
         self.messenger
             .send(chat, MessagePayload::text(text))

@@ -132,6 +132,12 @@ pub(super) enum GroupAction {
     },
     /// Hand ownership to another member (owner).
     Transfer { chat: String, handle: String },
+    /// My pending invitations to groups.
+    Invitations,
+    /// Join a group I was invited to (the chat id `group invitations` shows).
+    Accept { chat_id: i64 },
+    /// Decline an invitation to a group.
+    Decline { chat_id: i64 },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -319,11 +325,18 @@ fn describe_chat(chat: &Chat, me: UserId) -> String {
                 .map_or_else(|| "myself".to_owned(), |m| format!("@{}", m.user.handle));
             format!("Chat {} with {peer}.", chat.id)
         }
-        ChatKind::Group => format!(
+        ChatKind::Group if chat.invited.is_empty() => format!(
             "Group {} {:?}: {}.",
             chat.id,
             chat.title.as_deref().unwrap_or(""),
             members(chat)
+        ),
+        ChatKind::Group => format!(
+            "Group {} {:?}: {}. Invited (they join when they accept): {} user(s).",
+            chat.id,
+            chat.title.as_deref().unwrap_or(""),
+            members(chat),
+            chat.invited.len()
         ),
     }
 }
@@ -589,6 +602,37 @@ async fn group(ctx: &mut Ctx<'_, '_>, action: &GroupAction) -> Result<(), CliErr
     let (messenger, _) = open(ctx, Need::Commands).await?;
     let me = messenger.user_id();
     let chat = match action {
+        GroupAction::Invitations => {
+            let invitations = messenger.invitations().await?;
+            return ctx.print(&json!({ "invitations": invitations }), || {
+                if invitations.is_empty() {
+                    return "No pending invitations.".to_owned();
+                }
+                invitations
+                    .iter()
+                    .map(|i| {
+                        let by = i.inviter.as_ref().map_or_else(
+                            || "a deleted account".to_owned(),
+                            |u| format!("@{}", u.handle),
+                        );
+                        format!(
+                            "{}  {:?} ({} members), invited by {by}",
+                            i.chat_id,
+                            i.title.as_deref().unwrap_or(""),
+                            i.member_count
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        GroupAction::Accept { chat_id } => messenger.accept_invitation(ChatId(*chat_id)).await?,
+        GroupAction::Decline { chat_id } => {
+            messenger.decline_invitation(ChatId(*chat_id)).await?;
+            return ctx.print(&json!({ "declined": chat_id }), || {
+                format!("Declined the invitation to {chat_id}.")
+            });
+        }
         GroupAction::New { title, handles } => {
             let mut ids = Vec::with_capacity(handles.len());
             for handle in handles {

@@ -119,6 +119,10 @@ enum Command {
         bio: Option<String>,
         #[arg(long, group = "change")]
         handle: Option<String>,
+        /// Who may put me into a group directly; anyone else only invites
+        /// me (see `group invitations`).
+        #[arg(long, group = "change", value_name = "WHO")]
+        who_can_add_me: Option<GroupAddPolicyArg>,
     },
     /// List the account's sessions, or end some of them.
     Sessions {
@@ -376,16 +380,27 @@ async fn execute(args: Args, io: &mut Io<'_>) -> Result<(), CliError> {
                 text
             })
         }
-        Command::Profile { name, bio, handle } => {
+        Command::Profile {
+            name,
+            bio,
+            handle,
+            who_can_add_me,
+        } => {
             let (session, _) = ctx.stored_session().await?;
             let update = ferrogram_core::proto::UpdateProfileRequest {
                 display_name: name.clone(),
                 bio: bio.clone(),
                 handle: handle.clone(),
+                who_can_add_me: who_can_add_me.map(Into::into),
             };
             let me = session.update_profile(update).await?;
             ctx.print(&me, || {
-                format!("profile saved: @{} ({})", me.handle, me.display_name)
+                format!(
+                    "profile saved: @{} ({}); who can add me to groups: {}",
+                    me.handle,
+                    me.display_name,
+                    me.who_can_add_me.as_str()
+                )
             })
         }
         Command::Whoami => {
@@ -931,5 +946,26 @@ mod tests {
             limited.message
         );
         assert_eq!(limited.code.as_deref(), Some("rate_limited"));
+    }
+}
+
+/// `--who-can-add-me`: the privacy setting "who can add me to groups".
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum GroupAddPolicyArg {
+    /// Anyone who knows my user id.
+    Everyone,
+    /// Members of my groups, and people I have written to in a direct chat.
+    ChatPartners,
+    /// Nobody: every add is an invitation.
+    Nobody,
+}
+
+impl From<GroupAddPolicyArg> for ferrogram_core::proto::GroupAddPolicy {
+    fn from(arg: GroupAddPolicyArg) -> Self {
+        match arg {
+            GroupAddPolicyArg::Everyone => Self::Everyone,
+            GroupAddPolicyArg::ChatPartners => Self::ChatPartners,
+            GroupAddPolicyArg::Nobody => Self::Nobody,
+        }
     }
 }

@@ -149,6 +149,23 @@ pub async fn setup_workload(
         );
     }
     let conns = &fleet.conns;
+    if wanted.iter().any(|(group, _)| *group) {
+        // The simulated users never chatted before: by the default privacy
+        // setting each add would only be an invitation.
+        let opened: Vec<Result<serde_json::Value, String>> = stream::iter(conns.iter())
+            .map(|conn| {
+                conn.call(
+                    "me.update",
+                    serde_json::json!({"who_can_add_me": "everyone"}),
+                )
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        for result in opened {
+            result?;
+        }
+    }
     let created: Vec<Created> = stream::iter(wanted.into_iter().enumerate())
         .map(|(i, (group, members))| {
             let user_ids = &user_ids;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
-use ferrogram_core::proto::{ChatSummary, MessagePayload, Role, UserProfile};
+use ferrogram_core::proto::{ChatSummary, Invitation, MessagePayload, Role, UserProfile};
 use serde::{Deserialize, Serialize};
 
 /// How far a received message (or edit) can be trusted.
@@ -269,6 +269,13 @@ pub enum ClientEvent {
     ChatJoined(Box<ChatSummary>),
     /// This account is no longer a member of `chat_id`.
     ChatRemoved {
+        chat_id: ChatId,
+    },
+    /// This account was invited to a group (it is no member until it
+    /// accepts: [`Messenger::accept_invitation`](crate::Messenger::accept_invitation)).
+    Invited(Invitation),
+    /// An invitation is gone (accepted or declined on some device).
+    InvitationClosed {
         chat_id: ChatId,
     },
     /// The server now lists other keys for `user_id` than the pinned ones.

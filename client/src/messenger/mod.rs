@@ -47,9 +47,10 @@ use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
 use ferrogram_core::proto::{
     AddMembersRequest, Chat, ChatList, ChatListRequest, ChatMemberRequest, ChatRef, ChatSummary,
     CreateDirectRequest, CreateGroupRequest, DeleteMessageRequest, EditMessageRequest, Empty,
-    Envelope, EnvelopeHeader, HistoryPage, HistoryRequest, MarkReadRequest, MessageAck,
-    MessagePayload, PresenceInfo, PresenceList, PresenceRequest, PublicKeys, RenameChatRequest,
-    Role, SendMessageRequest, SetRoleRequest,
+    Envelope, EnvelopeHeader, GroupAddPolicy, HistoryPage, HistoryRequest, Invitation,
+    InvitationList, MarkReadRequest, Me, MessageAck, MessagePayload, PresenceInfo, PresenceList,
+    PresenceRequest, PublicKeys, RenameChatRequest, Role, SendMessageRequest, SetRoleRequest,
+    UpdateProfileRequest,
 };
 use ferrogram_core::ErrorCode;
 use serde::de::DeserializeOwned;
@@ -476,6 +477,41 @@ impl Messenger {
             user_ids: user_ids.to_vec(),
         };
         self.core().call("chat.add_members", &request, false).await
+    }
+
+    /// `chat.invitations`: my pending invitations to groups, newest first.
+    pub async fn invitations(&self) -> Result<Vec<Invitation>> {
+        let list: InvitationList = self
+            .core()
+            .call("chat.invitations", &Empty {}, true)
+            .await?;
+        Ok(list.invitations)
+    }
+
+    /// `chat.accept_invitation`: join the group I was invited to.
+    pub async fn accept_invitation(&self, chat_id: ChatId) -> Result<Chat> {
+        self.core()
+            .call("chat.accept_invitation", &ChatRef { chat_id }, false)
+            .await
+    }
+
+    /// `chat.decline_invitation`: the invitation is gone.
+    pub async fn decline_invitation(&self, chat_id: ChatId) -> Result<()> {
+        let _: Empty = self
+            .core()
+            .call("chat.decline_invitation", &ChatRef { chat_id }, false)
+            .await?;
+        Ok(())
+    }
+
+    /// `me.update` with only the privacy setting "who can add me to
+    /// groups"; answers my account as it is now.
+    pub async fn set_who_can_add_me(&self, policy: GroupAddPolicy) -> Result<Me> {
+        let request = UpdateProfileRequest {
+            who_can_add_me: Some(policy),
+            ..UpdateProfileRequest::default()
+        };
+        self.core().call("me.update", &request, true).await
     }
 
     /// `chat.remove_member` (admins).

@@ -663,6 +663,8 @@ async fn on_live(core: &Core, event: LiveEvent) {
             }
             ClientEvent::ChatRemoved { chat_id }
         }
+        LiveEvent::Invited { invitation } => ClientEvent::Invited(invitation),
+        LiveEvent::InvitationClosed { chat_id } => ClientEvent::InvitationClosed { chat_id },
     };
     core.emit(reported);
 }

@@ -214,6 +214,44 @@ pub struct Me {
     pub created_at: Millis,
     pub public_keys: PublicKeys,
     pub fingerprint: String,
+    /// Who may put me into a group directly; anyone else only invites me.
+    #[serde(default)]
+    pub who_can_add_me: GroupAddPolicy,
+}
+
+/// Who may add an account to a group without asking (`me.update`'s
+/// `who_can_add_me`). Everyone else's `chat.create_group` /
+/// `chat.add_members` makes an invitation the account accepts or declines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAddPolicy {
+    /// Anyone who knows my user id.
+    Everyone,
+    /// People I chat with: members of a group I am in, and the peer of a
+    /// direct chat in which I have written (or which I started).
+    #[default]
+    ChatPartners,
+    /// Nobody: every add is an invitation.
+    Nobody,
+}
+
+impl GroupAddPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupAddPolicy::Everyone => "everyone",
+            GroupAddPolicy::ChatPartners => "chat_partners",
+            GroupAddPolicy::Nobody => "nobody",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "everyone" => Some(GroupAddPolicy::Everyone),
+            "chat_partners" => Some(GroupAddPolicy::ChatPartners),
+            "nobody" => Some(GroupAddPolicy::Nobody),
+            _ => None,
+        }
+    }
 }
 
 /// `me.update` (`PATCH /api/v1/me`): only the fields given change.
@@ -226,6 +264,9 @@ pub struct UpdateProfileRequest {
     pub bio: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
+    /// The privacy setting "who can add me to groups".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who_can_add_me: Option<GroupAddPolicy>,
 }
 
 /// `me.change_password` (`PUT /api/v1/me/password`).

@@ -50,6 +50,13 @@ pub struct Chat {
     pub created_at: Millis,
     pub last_seq: Seq,
     pub members: Vec<Member>,
+    /// Only in the answer of `chat.create_group` and `chat.add_members`: the
+    /// users named there who did not become members at once. Each was sent
+    /// an invitation, unless no such account exists: the two cases are
+    /// answered alike, so the answer does not tell which ids exist or who
+    /// declines strangers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invited: Vec<UserId>,
 }
 
 /// One row of `chat.list`.
@@ -171,6 +178,37 @@ pub enum LiveEvent {
     ChatRemoved {
         chat_id: ChatId,
     },
+    /// I was invited to a group (by someone I do not chat with, or my
+    /// privacy setting says nobody may add me).
+    Invited {
+        invitation: Invitation,
+    },
+    /// An invitation of mine is gone: accepted or declined on another
+    /// device (an accept also brings `chat_joined`).
+    InvitationClosed {
+        chat_id: ChatId,
+    },
+}
+
+/// A pending invitation to a group, as only the invitee sees it. Until
+/// accepted the invitee is no member: no history, no messages, no key
+/// wraps, no presence or profile updates either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub chat_id: ChatId,
+    pub title: Option<String>,
+    /// Who invited me (`None` once that account is gone).
+    pub inviter: Option<UserProfile>,
+    pub member_count: u32,
+    pub invited_at: Millis,
+    /// After this the invitation is gone.
+    pub expires_at: Millis,
+}
+
+/// `chat.invitations`: my pending invitations, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationList {
+    pub invitations: Vec<Invitation>,
 }
 
 /// `chat.create_direct`: the one direct chat with `user_id` (created on first

@@ -1,9 +1,10 @@
-//! Settings: profile, email verification, password, account deletion,
-//! sessions with revoke, colour scheme, and the server.
+//! Settings: profile, email verification, the privacy setting "who can add
+//! me to groups", password, account deletion, sessions with revoke, colour
+//! scheme, and the server.
 
 use adw::prelude::*;
 use adw::subclass::prelude::*;
-use ferrogram_client::proto::{SessionInfo, UpdateProfileRequest};
+use ferrogram_client::proto::{GroupAddPolicy, SessionInfo, UpdateProfileRequest};
 use gtk::{glib, CompositeTemplate};
 use zeroize::Zeroizing;
 
@@ -31,6 +32,8 @@ mod imp {
         pub bio_row: TemplateChild<adw::EntryRow>,
         #[template_child]
         pub email_row: TemplateChild<adw::ActionRow>,
+        #[template_child]
+        pub group_adds_row: TemplateChild<adw::ComboRow>,
         #[template_child]
         pub resend_button: TemplateChild<gtk::Button>,
         #[template_child]
@@ -128,6 +131,7 @@ impl PreferencesWindow {
         imp.handle_row.set_text(&user.handle());
         imp.bio_row.set_text(&account.bio());
         self.update_email();
+        self.load_group_adds();
         account.connect_verified_notify(glib::clone!(
             #[weak(rename_to = window)]
             self,
@@ -265,6 +269,69 @@ impl PreferencesWindow {
         ));
     }
 
+    /// The privacy row: filled from the server, then saved on each change.
+    fn load_group_adds(&self) {
+        const POLICIES: [GroupAddPolicy; 3] = [
+            GroupAddPolicy::Everyone,
+            GroupAddPolicy::ChatPartners,
+            GroupAddPolicy::Nobody,
+        ];
+        let row = self.imp().group_adds_row.get();
+        let labels = [tr("Everyone"), tr("People I Chat With"), tr("Nobody")];
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        row.set_model(Some(&gtk::StringList::new(&labels)));
+        let Some(session) = FerrogramApplication::get().session() else {
+            return;
+        };
+        self.spawn(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                let fetch = session.clone();
+                let me = match runtime::run(async move { fetch.me().await }).await {
+                    Ok(me) => me,
+                    Err(e) => return window.toast(&user_message(&e)),
+                };
+                let row = window.imp().group_adds_row.get();
+                let index = POLICIES
+                    .iter()
+                    .position(|p| *p == me.who_can_add_me)
+                    .unwrap_or(1);
+                row.set_selected(u32::try_from(index).unwrap_or(1));
+                row.set_sensitive(true);
+                row.connect_selected_notify(glib::clone!(
+                    #[weak]
+                    window,
+                    move |row| {
+                        let Some(policy) = POLICIES.get(row.selected() as usize).copied() else {
+                            return;
+                        };
+                        let session = session.clone();
+                        window.spawn(glib::clone!(
+                            #[weak]
+                            window,
+                            async move {
+                                let update = UpdateProfileRequest {
+                                    who_can_add_me: Some(policy),
+                                    ..UpdateProfileRequest::default()
+                                };
+                                let saved =
+                                    runtime::run(
+                                        async move { session.update_profile(update).await },
+                                    )
+                                    .await;
+                                match saved {
+                                    Ok(_) => window.toast(&tr("Privacy setting saved.")),
+                                    Err(e) => window.toast(&user_message(&e)),
+                                }
+                            }
+                        ));
+                    }
+                ));
+            }
+        ));
+    }
+
     #[template_callback]
     fn on_apply_profile(&self) {
         let imp = self.imp();
@@ -280,6 +347,7 @@ impl PreferencesWindow {
             display_name: (name != user.display_name()).then_some(name),
             handle: (handle != user.handle()).then_some(handle),
             bio: (bio != account.bio()).then_some(bio),
+            who_can_add_me: None,
         };
         if update.display_name.is_none() && update.handle.is_none() && update.bio.is_none() {
             return;

@@ -1,7 +1,9 @@
 //! `chat.add_members` (admins and the owner): the new members see the chat
-//! from now on; older messages were not encrypted for them.
+//! from now on; older messages were not encrypted for them. Users whose
+//! privacy setting does not let the caller add them are invited instead;
+//! the answer's `invited` lists them together with ids that have no account.
 
-use super::{change, load_chat};
+use super::{change, load_chat, not_added};
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
@@ -44,10 +46,13 @@ impl CommandHandler<HandlerCtx> for AddMembers {
             ));
         }
         let added = Change::AddMembers {
-            user_ids,
+            user_ids: user_ids.clone(),
             max_members: max,
+            invitations: ctx.settings.invitations,
         };
-        change(ctx, req.chat_id, me, added).await?;
-        load_chat(ctx, req.chat_id).await
+        let done = change(ctx, req.chat_id, me, added).await?;
+        let mut chat = load_chat(ctx, req.chat_id).await?;
+        chat.invited = not_added(&user_ids, &done.added);
+        Ok(chat)
     }
 }

@@ -1,6 +1,9 @@
-//! `chat.create_group`: a new group; the caller becomes its owner.
+//! `chat.create_group`: a new group; the caller becomes its owner. Named
+//! users whose privacy setting does not let the caller add them are invited
+//! instead; the answer's `invited` lists them together with ids that have no
+//! account, so it does not tell which ids exist.
 
-use super::{announce_joined, load_chat, title, write_error};
+use super::{announce_invited, announce_joined, load_chat, not_added, title, write_error};
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
@@ -43,12 +46,17 @@ impl CommandHandler<HandlerCtx> for CreateGroup {
             .create_chat(NewChat::Group {
                 creator: me,
                 title,
-                members,
+                members: members.clone(),
                 max_members: max,
+                invitations: ctx.settings.invitations,
             })
             .await
             .map_err(|e| write_error(&e))?;
+        let invited = not_added(&members, &created.members);
         announce_joined(ctx, created.chat_id, created.members).await;
-        load_chat(ctx, created.chat_id).await
+        announce_invited(ctx, created.chat_id, created.invited).await;
+        let mut chat = load_chat(ctx, created.chat_id).await?;
+        chat.invited = invited;
+        Ok(chat)
     }
 }

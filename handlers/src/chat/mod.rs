@@ -5,12 +5,23 @@
 //! and roles inside its transaction, so a member removed (or demoted) a
 //! moment ago can no longer act. The committed events reach members through
 //! the writer's commit listener; handlers add the unstored notices: who was
-//! added to a chat (`chat_joined`) or taken out of it (`chat_removed`).
+//! added to a chat (`chat_joined`) or taken out of it (`chat_removed`), who
+//! was invited to one (`invited`).
+//!
+//! Consent: `create_group` and `add_members` make a member only of whom the
+//! adder may add by that user's privacy setting (`me.update`'s
+//! `who_can_add_me`); everyone else gets an invitation they accept or
+//! decline (`chat.invitations`, `chat.accept_invitation`,
+//! `chat.decline_invitation`). Ids without an account are answered exactly
+//! like invitees.
 
+pub mod accept_invitation;
 pub mod add_members;
 pub mod create_direct;
 pub mod create_group;
+pub mod decline_invitation;
 pub mod get;
+pub mod invitations;
 pub mod leave;
 pub mod list;
 pub mod remove_member;
@@ -21,10 +32,11 @@ pub mod typing;
 
 use crate::error::{internal, Fail};
 use crate::HandlerCtx;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{now_millis, ChatId, UserId};
 use ferrogram_core::proto::{Chat, LiveEvent};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::chats::{self, Access, ChatRecord, Membership};
+use ferrogram_storage::invitations as stored_invitations;
 use ferrogram_storage::writer::{AppendRequest, Appended, Change, WriteError};
 
 /// Longest group title, in characters.
@@ -58,6 +70,7 @@ pub(crate) fn write_error(e: &WriteError) -> ApiError {
         WriteError::NotMessageAuthor => ErrorCode::NotMessageAuthor,
         WriteError::ClientMsgIdReused => ErrorCode::InvalidClientMsgId,
         WriteError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+        WriteError::NoInvitation => ErrorCode::InvitationNotFound,
         // Nothing was stored (the writer logged the cause): retrying is safe.
         WriteError::Failed | WriteError::Closed => {
             return ApiError::new(
@@ -115,7 +128,51 @@ pub(crate) async fn change(
         .map_err(|e| write_error(&e))?;
     announce_joined(ctx, chat_id, done.added.clone()).await;
     announce_removed(ctx, chat_id, &done.removed);
+    announce_invited(ctx, chat_id, done.invited.clone()).await;
     Ok(done)
+}
+
+/// The users a `create_group` / `add_members` named (sorted, no
+/// duplicates) who are not members now: invitees and unknown ids alike.
+pub(crate) fn not_added(named: &[UserId], members: &[UserId]) -> Vec<UserId> {
+    named
+        .iter()
+        .filter(|u| members.binary_search(u).is_err())
+        .copied()
+        .collect()
+}
+
+/// Tells each of `users` (every session) of their new invitation.
+pub(crate) async fn announce_invited(ctx: &HandlerCtx, chat_id: ChatId, users: Vec<UserId>) {
+    if users.is_empty() {
+        return;
+    }
+    let now = now_millis();
+    let found = ctx
+        .storage
+        .run(move |conn| -> Result<_, Fail> {
+            let mut found = Vec::with_capacity(users.len());
+            for user in users {
+                if let Some(invitation) = stored_invitations::get(conn, chat_id, user, now)? {
+                    found.push((user, invitation));
+                }
+            }
+            Ok(found)
+        })
+        .await;
+    match found {
+        Ok(found) => {
+            for (user, invitation) in found {
+                ctx.notifier
+                    .live_event(&[user], &LiveEvent::Invited { invitation });
+            }
+        }
+        // Stored all the same: `chat.invitations` lists it.
+        Err(Fail::Storage(e)) => {
+            internal(&e);
+        }
+        Err(Fail::Api(_)) => {}
+    }
 }
 
 /// A group title: trimmed, 1 to 128 characters, no control or invisible

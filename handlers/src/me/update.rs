@@ -1,4 +1,5 @@
-//! `me.update`: change display name, bio or handle; fields left out stay.
+//! `me.update`: change display name, bio, handle or the privacy setting
+//! "who can add me to groups"; fields left out stay.
 //! Everyone who shares a chat with me, and my other sessions, get a
 //! `profile_changed` live event with the new profile when something changed.
 
@@ -37,6 +38,7 @@ impl CommandHandler<HandlerCtx> for UpdateMe {
                 .transpose()?,
             bio: req.bio.as_deref().map(validate::bio).transpose()?,
             handle: req.handle.as_deref().map(validate::handle).transpose()?,
+            who_can_add_me: req.who_can_add_me,
         };
         let now = now_millis();
         let (before, user, audience) = ctx

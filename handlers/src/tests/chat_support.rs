@@ -55,6 +55,9 @@ pub async fn people(app: &TestApp, handles: &[&str]) -> Vec<Person> {
     let mut found = Vec::new();
     for (n, handle) in handles.iter().enumerate() {
         let (id, token) = app.signup(&format!("{handle}@x.org"), handle).await;
+        // Lets the tests' people add each other to groups directly, as
+        // before invitations; `open_to_groups(.., false)` undoes it.
+        open_to_groups(app, id, true).await;
         found.push(Person {
             id,
             token,
@@ -62,6 +65,24 @@ pub async fn people(app: &TestApp, handles: &[&str]) -> Vec<Person> {
         });
     }
     found
+}
+
+/// Sets `user`'s "who can add me to groups" to everyone (or back to the
+/// default, people they chat with), straight in the database.
+pub async fn open_to_groups(app: &TestApp, user: UserId, open: bool) {
+    let update = ferrogram_storage::users::ProfileUpdate {
+        who_can_add_me: Some(if open {
+            ferrogram_core::proto::GroupAddPolicy::Everyone
+        } else {
+            ferrogram_core::proto::GroupAddPolicy::ChatPartners
+        }),
+        ..Default::default()
+    };
+    app.ctx
+        .storage
+        .run(move |conn| ferrogram_storage::users::update_profile(conn, user, &update, 1))
+        .await
+        .unwrap();
 }
 
 /// An envelope from `sender` in `chat` for exactly `recipients`.

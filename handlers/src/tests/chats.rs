@@ -155,14 +155,17 @@ async fn group_titles_and_sizes_are_checked() {
         .await,
         "too_many_members"
     );
+    // an id without an account is answered like an invitee
+    let unknown = chat_of(
+        &app,
+        &p[0],
+        "chat.create_group",
+        create("t", vec![UserId(999)]),
+    )
+    .await;
     assert_eq!(
-        app.err(
-            "chat.create_group",
-            p[0].token(),
-            create("t", vec![UserId(999)])
-        )
-        .await,
-        "user_not_found"
+        (unknown.members.len(), unknown.invited.clone()),
+        (1, vec![UserId(999)])
     );
     // the creator and duplicates count once
     let body = create("  Crew 🦀 ", vec![p[1].id, p[0].id, p[1].id, p[2].id]);
@@ -530,5 +533,58 @@ async fn chat_list_pages_by_limit_and_refuses_bad_limits_and_cursors() {
                 .await,
             "invalid_cursor"
         );
+    }
+}
+
+/// Issue 11, point 14c: `me.delete` racing `chat.add_members` for the same
+/// account. However they interleave, the group ends without the deleted
+/// account, and every `members_added` of it is followed by its
+/// `member_left`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_deletion_racing_adds_leaves_the_group_consistent() {
+    let app = TestApp::new();
+    let handles: Vec<String> = (0..12).map(|i| format!("victim{i}")).collect();
+    let mut names = vec!["alice"];
+    names.extend(handles.iter().map(String::as_str));
+    let p = people(&app, &names).await;
+    let group = create_group(&app, &p[0], &[]).await;
+    for (victim, handle) in p[1..].iter().zip(&handles) {
+        let add = app.call(
+            "chat.add_members",
+            p[0].token(),
+            json!({"chat_id": group.id, "user_ids": [victim.id]}),
+        );
+        let key = super::support::b64(&super::support::auth_key(handle));
+        let delete = app.call("me.delete", victim.token(), json!({ "auth_key": key }));
+        let (added, deleted) = tokio::join!(add, delete);
+        deleted.unwrap();
+        added.unwrap();
+    }
+    let chat: Chat = serde_json::from_value(
+        app.ok("chat.get", p[0].token(), json!({"chat_id": group.id}))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        ids(&[&p[0]]),
+        chat.members.iter().map(|m| m.user.id).collect::<Vec<_>>()
+    );
+    let events = app
+        .ctx
+        .storage
+        .with_conn(|conn| ferrogram_storage::events::events_after(conn, group.id, 0, 1000))
+        .unwrap();
+    for victim in &p[1..] {
+        let added = events.iter().position(|e| {
+            matches!(&e.body, EventBody::MembersAdded { user_ids } if user_ids.contains(&victim.id))
+        });
+        let left = events
+            .iter()
+            .position(|e| e.body == EventBody::MemberLeft { user_id: victim.id });
+        match (added, left) {
+            (None, None) => {}
+            (Some(added), Some(left)) => assert!(added < left),
+            other => panic!("user {}: added/left at {other:?}", victim.id),
+        }
     }
 }

@@ -91,6 +91,7 @@ pub fn test_settings() -> Settings {
         max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
         max_envelope_body_bytes: DEFAULT_MAX_ENVELOPE_BODY_BYTES,
         max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+        invitations: ferrogram_storage::invitations::InvitationLimits::default(),
         bench_accounts: false,
     }
 }

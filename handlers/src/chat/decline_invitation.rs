@@ -1,0 +1,48 @@
+//! `chat.decline_invitation`: the invitation is gone; the group's members
+//! are not told (nor were they told of the invitation). My other sessions
+//! get `invitation_closed`.
+
+use crate::error::Fail;
+use crate::HandlerCtx;
+use async_trait::async_trait;
+use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::ids::now_millis;
+use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
+use ferrogram_core::{ApiError, ErrorCode};
+use ferrogram_storage::invitations;
+
+pub struct DeclineInvitation;
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for DeclineInvitation {
+    const NAME: &'static str = "chat.decline_invitation";
+    const ACCESS: Access = Access::Verified;
+    type Req = ChatRef;
+    type Resp = Empty;
+
+    async fn handle(
+        &self,
+        ctx: &HandlerCtx,
+        caller: &Caller,
+        req: ChatRef,
+    ) -> Result<Empty, ApiError> {
+        let me = caller.require_session()?.user_id;
+        let chat_id = req.chat_id;
+        let now = now_millis();
+        let removed = ctx
+            .storage
+            .run(move |conn| -> Result<_, Fail> {
+                Ok(invitations::remove(conn, chat_id, me, now)?)
+            })
+            .await?;
+        if !removed {
+            return Err(ApiError::new(
+                ErrorCode::InvitationNotFound,
+                "no pending invitation to this chat",
+            ));
+        }
+        ctx.notifier
+            .live_event(&[me], &LiveEvent::InvitationClosed { chat_id });
+        Ok(Empty {})
+    }
+}
