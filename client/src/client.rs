@@ -45,6 +45,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Time allowed for a whole request.
     pub request_timeout: Duration,
+    /// Source address of the connections (the load generator's attacks
+    /// come from addresses of their own); `None`: the system's choice.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +56,7 @@ impl Default for ClientOptions {
             kdf_override: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            local_address: None,
         }
     }
 }
@@ -549,6 +553,7 @@ fn build_http(addr: &ServerAddr, options: &ClientOptions) -> Result<reqwest::Cli
         .timeout(options.request_timeout)
         // A redirect could carry a request (and its token) somewhere else.
         .redirect(reqwest::redirect::Policy::none())
+        .local_address(options.local_address)
         .no_proxy();
     if addr.tls {
         builder = builder.https_only(true);
