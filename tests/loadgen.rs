@@ -239,4 +239,12 @@ async fn an_abuse_run_reports_every_attack() {
         "{table}"
     );
     assert!(table.contains("| attack | peak RSS | peak fds | legit p99 | lost |"));
+    // Attacks on one person say whether she was harmed; the others do not.
+    for (attack, row) in Attack::ALL.iter().zip(&report.rows) {
+        let personal = matches!(
+            attack,
+            Attack::ForceAdd | Attack::Lockout | Attack::Argon2 | Attack::CodeVoid
+        );
+        assert_eq!(row.victim_ok.is_some(), personal, "{table}");
+    }
 }

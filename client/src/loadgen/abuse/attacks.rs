@@ -42,6 +42,10 @@ const STALLED_BODIES: usize = 400;
 const TRICKLED_BODIES: usize = 100;
 const ARGON2_SOCKETS: usize = 10;
 const ARGON2_IN_FLIGHT: usize = 4;
+/// How often a victim or a stranger logs in during an attack: 8 times in
+/// 20 s, under the default log-in limit of 10 per account per 5 minutes, so
+/// any refusal is the attacker's doing.
+const LOGIN_INTERVAL: Duration = Duration::from_millis(2500);
 
 /// An attack address: 127.0.1.`n`.
 fn attacker_ip(n: u8) -> IpAddr {
@@ -56,6 +60,10 @@ pub struct Outcome {
     pub actions: u64,
     /// One line: what the attacker did and what it got.
     pub detail: String,
+    /// For attacks on one person: whether she was unharmed (her chat list
+    /// fits the client, her log-ins and her code still work, a stranger's
+    /// log-ins succeed within a second). `None` for attacks on the server.
+    pub victim_ok: Option<bool>,
 }
 
 /// Where an attack says "set up, start measuring" and learns when the
@@ -359,6 +367,7 @@ async fn huge_frame(env: &Env, gate: Gate) -> Result<Outcome, String> {
             sockets.into_inner(),
             mib(bytes)
         ),
+        victim_ok: None,
     })
 }
 
@@ -427,6 +436,7 @@ async fn slow_body(env: &Env, gate: Gate) -> Result<Outcome, String> {
             stalled.len(),
             trickling.len()
         ),
+        victim_ok: None,
     })
 }
 
@@ -463,6 +473,7 @@ async fn many_sockets(env: &Env, gate: Gate) -> Result<Outcome, String> {
             refused.total(),
             refused.show()
         ),
+        victim_ok: None,
     })
 }
 
@@ -511,6 +522,7 @@ async fn non_reading(env: &Env, gate: Gate) -> Result<Outcome, String> {
             UNREAD_SOCKETS,
             acks.show()
         ),
+        victim_ok: None,
     })
 }
 
@@ -611,7 +623,8 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
         Ok(Err(e)) => format!("failed: {e}"),
         Err(_) => "no end within 120 s".into(),
     };
-    let too_big = if list_bytes as usize > CLIENT_MAX_FRAME {
+    let fits = list_bytes as usize <= CLIENT_MAX_FRAME;
+    let too_big = if !fits {
         " (over the client's 16 MiB: refused)"
     } else {
         ""
@@ -624,6 +637,7 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
             sent.show(),
             mib(list_bytes)
         ),
+        victim_ok: Some(fits),
     })
 }
 
@@ -669,7 +683,8 @@ async fn hammer(
     tally
 }
 
-/// Logs in as `email` once a second until `until`: (outcomes, latencies in ms).
+/// Logs in as `email` every [`LOGIN_INTERVAL`] until `until`: (outcomes,
+/// latencies in ms).
 async fn keep_logging_in(
     client: &Client,
     email: &str,
@@ -691,11 +706,17 @@ async fn keep_logging_in(
                     .map_or_else(|| e.to_string(), |c| c.as_str().to_owned()),
             ),
         }
-        let next = started + Duration::from_secs(1);
+        let next = started + LOGIN_INTERVAL;
         tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
     }
     ms.sort_by(f64::total_cmp);
     (tally, ms)
+}
+
+/// Every log-in succeeded (and there was one).
+fn all_ok(logins: &Tally) -> bool {
+    let map = logins.map();
+    map.len() == 1 && map.contains_key("ok")
 }
 
 fn latency_text(ms: &[f64]) -> String {
@@ -724,6 +745,7 @@ async fn lockout(env: &Env, gate: Gate) -> Result<Outcome, String> {
             logins.show(),
             latency_text(&ms)
         ),
+        victim_ok: Some(all_ok(&logins)),
     })
 }
 
@@ -799,6 +821,7 @@ async fn argon2(env: &Env, gate: Gate) -> Result<Outcome, String> {
             logins.show(),
             latency_text(&ms)
         ),
+        victim_ok: Some(all_ok(&logins) && ms.last().is_some_and(|max| *max < 1000.0)),
     })
 }
 
@@ -891,6 +914,7 @@ async fn flood(env: &Env, gate: Gate) -> Result<Outcome, String> {
             mib(grown) / secs,
             mib(log_grown)
         ),
+        victim_ok: None,
     })
 }
 
@@ -936,7 +960,9 @@ async fn code_void(env: &Env, gate: Gate) -> Result<Outcome, String> {
             until
         )
     );
-    let outcome = match victim.verify_code(&email, &code).await {
+    let verified = victim.verify_code(&email, &code).await;
+    let victim_ok = verified.is_ok();
+    let outcome = match verified {
         Ok(_) => "accepted".to_owned(),
         Err(e) => format!(
             "REFUSED ({})",
@@ -956,5 +982,6 @@ async fn code_void(env: &Env, gate: Gate) -> Result<Outcome, String> {
             known.show(),
             strange.show()
         ),
+        victim_ok: Some(victim_ok),
     })
 }

@@ -196,6 +196,8 @@ pub struct AttackRow {
     pub attacker_actions: u64,
     /// The server passed the RSS limit and was killed.
     pub killed_at_rss_limit: bool,
+    /// For attacks on one person: whether she was unharmed (see [`Outcome`]).
+    pub victim_ok: Option<bool>,
     pub detail: String,
     /// Set when the attack itself failed (then the rest is what was measured).
     pub error: Option<String>,
@@ -215,6 +217,7 @@ impl AttackRow {
             && self.legit_lost == 0
             && self.legit_unacknowledged == 0
             && self.accepted_throughout()
+            && self.victim_ok != Some(false)
     }
 }
 
@@ -236,8 +239,8 @@ impl AbuseReport {
         use std::fmt::Write as _;
         let mut out = format!(
             "{} legitimate users at {:.0} msg/s, {:.0} s per attack; server open-file limit {}.\n\n\
-             | attack | peak RSS | peak fds | legit p99 | lost | new connections accepted? | targets met? |\n\
-             | --- | --- | --- | --- | --- | --- | --- |\n",
+             | attack | peak RSS | peak fds | legit p99 | lost | new connections accepted? | victim unharmed? | targets met? |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- |\n",
             self.users,
             self.rate,
             self.seconds,
@@ -259,7 +262,7 @@ impl AbuseReport {
             };
             let _ = writeln!(
                 out,
-                "| {} | {:.0} MiB (from {:.0}{killed}) | {} (from {}) | {:.1} ms | {lost}{dropped} | {} ({} of {}, slowest {:.0} ms) | {} |",
+                "| {} | {:.0} MiB (from {:.0}{killed}) | {} (from {}) | {:.1} ms | {lost}{dropped} | {} ({} of {}, slowest {:.0} ms) | {} | {} |",
                 row.attack,
                 row.peak_rss_kib as f64 / 1024.0,
                 row.rss_before_kib as f64 / 1024.0,
@@ -270,6 +273,11 @@ impl AbuseReport {
                 row.probes_accepted,
                 row.probes,
                 row.probe_max_ms,
+                match row.victim_ok {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "-",
+                },
                 if row.meets_targets() { "yes" } else { "no" },
             );
         }
@@ -614,6 +622,7 @@ async fn measure(
         probe_max_ms: probes.max_ms,
         attacker_actions: outcome.actions,
         killed_at_rss_limit: killed,
+        victim_ok: outcome.victim_ok,
         detail: outcome.detail,
         error,
     })
@@ -654,6 +663,11 @@ mod tests {
         let mut killed = good.clone();
         killed.killed_at_rss_limit = true;
         assert!(!killed.meets_targets());
+        let mut harmed = good.clone();
+        harmed.victim_ok = Some(false);
+        assert!(!harmed.meets_targets());
+        harmed.victim_ok = Some(true);
+        assert!(harmed.meets_targets());
         let report = AbuseReport {
             users: 100,
             rate: 200.0,
@@ -665,7 +679,7 @@ mod tests {
         let table = report.markdown();
         assert!(table.starts_with("100 legitimate users at 200 msg/s, 20 s per attack"));
         assert!(table.contains(
-            "| flood | 100 MiB (from 20) | 90 (from 60) | 40.0 ms | 0 | yes (20 of 20, slowest 0 ms) | yes |"
+            "| flood | 100 MiB (from 20) | 90 (from 60) | 40.0 ms | 0 | yes (20 of 20, slowest 0 ms) | - | yes |"
         ), "{table}");
         assert!(
             table.contains(
