@@ -624,10 +624,10 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
         Err(_) => "no end within 120 s".into(),
     };
     let fits = list_bytes as usize <= CLIENT_MAX_FRAME;
-    let too_big = if !fits {
-        " (over the client's 16 MiB: refused)"
-    } else {
+    let too_big = if fits {
         ""
+    } else {
+        " (over the client's 16 MiB: refused)"
     };
     Ok(Outcome {
         actions: made.total() + sent.total(),
