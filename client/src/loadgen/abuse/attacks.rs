@@ -645,8 +645,13 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
 
 /// A REST client whose connections come from `ip`.
 async fn client_from(env: &Env, ip: IpAddr) -> Result<Client, String> {
+    rest_client(&env.addr, ip).await
+}
+
+/// A REST client of `addr` whose connections come from `ip`.
+pub(super) async fn rest_client(addr: &ServerAddr, ip: IpAddr) -> Result<Client, String> {
     Client::connect_with(
-        env.addr.clone(),
+        addr.clone(),
         ClientOptions {
             local_address: Some(ip),
             ..ClientOptions::default()
@@ -924,13 +929,7 @@ async fn code_void(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let registrar = client_from(env, IpAddr::V4(Ipv4Addr::new(127, 0, 3, 9))).await?;
     let email = format!("void-{:08x}@loadgen.invalid", rand::random::<u32>());
     let handle = format!("void_{:08x}", rand::random::<u32>());
-    let identity = Arc::new(
-        env.creds
-            .decode_identities()?
-            .into_iter()
-            .next()
-            .ok_or("no identity")?,
-    );
+    let identity = super::first_identity(&env.creds)?;
     registrar
         .register(
             RegisterParams::new(&email, &handle, "Victim", super::NORMAL_PASSWORD)

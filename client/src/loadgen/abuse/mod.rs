@@ -32,7 +32,7 @@ use super::procfs::{self, RssWatch};
 use super::provision::{provision, ProvisionOptions};
 use super::run::{self, FleetOptions, PhaseOptions};
 use super::workload::{self, Kind, Sealed};
-use crate::{Client, ClientOptions, RegisterParams, ServerAddr};
+use crate::{RegisterParams, ServerAddr};
 use attacks::Outcome;
 use serde::Serialize;
 use server::ServerProcess;
@@ -422,6 +422,18 @@ pub async fn abuse(options: &AbuseOptions) -> Result<AbuseReport, String> {
     Ok(report)
 }
 
+/// The first shared identity (accounts registered here use it: no RSA key
+/// is generated).
+pub(crate) fn first_identity(creds: &Credentials) -> Result<Arc<crate::Identity>, String> {
+    Ok(Arc::new(
+        creds
+            .decode_identities()?
+            .into_iter()
+            .next()
+            .ok_or("no identity")?,
+    ))
+}
+
 /// Registers and verifies the accounts of normal cost (identities shared
 /// with the provisioned users, so no RSA key is generated).
 async fn register_normal(
@@ -429,22 +441,8 @@ async fn register_normal(
     data_dir: &std::path::Path,
     creds: &Credentials,
 ) -> Result<NormalAccounts, String> {
-    let client = Client::connect_with(
-        addr.clone(),
-        ClientOptions {
-            local_address: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 3, 1))),
-            ..ClientOptions::default()
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let identity = Arc::new(
-        creds
-            .decode_identities()?
-            .into_iter()
-            .next()
-            .ok_or("no identity")?,
-    );
+    let client = attacks::rest_client(addr, IpAddr::V4(Ipv4Addr::new(127, 0, 3, 1))).await?;
+    let identity = first_identity(creds)?;
     let tag = rand::random::<u32>();
     let mut emails = Vec::new();
     for role in ["lockout", "flooder", "stranger"] {
