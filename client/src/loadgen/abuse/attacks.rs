@@ -512,14 +512,15 @@ async fn non_reading(env: &Env, gate: Gate) -> Result<Outcome, String> {
     };
     let (written, acks) = tokio::join!(pipelined, big.send_many(&x, UNREAD_MESSAGES, 8, until));
     tokio::time::sleep_until(deadline).await;
+    let unread_count = unread.len();
     drop(unread);
     Ok(Outcome {
         actions: written + acks.total(),
         detail: format!(
-            "one unread socket pipelined {written} of {HISTORY_REQUESTS} message.history (chat of {} x 64 KiB: {}); 64 KiB messages to {} unread sockets of one account: {}",
+            "one unread socket pipelined {written} of {HISTORY_REQUESTS} message.history (chat of {} x 64 KiB: {}); 64 KiB messages to unread sockets of one account ({} of {UNREAD_SOCKETS} opened): {}",
             HISTORY_MESSAGES,
             stored.show(),
-            UNREAD_SOCKETS,
+            unread_count,
             acks.show()
         ),
         victim_ok: None,
