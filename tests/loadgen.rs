@@ -153,3 +153,98 @@ async fn a_short_run_delivers_every_message_exactly_once() {
     assert!(!report.clean(), "{}", report.table());
     fleet.close();
 }
+
+/// `ferrogram-loadgen abuse` against the debug server binary, every attack
+/// for a short window: the report has a sane row for each (the targets are
+/// not checked here: a debug server is far slower than a release one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abuse_run_reports_every_attack() {
+    use ferrogram_client::loadgen::abuse::{abuse, AbuseOptions, Attack};
+    let dir = tempfile::tempdir().unwrap();
+    let report = abuse(&AbuseOptions {
+        server_bin: env!("CARGO_BIN_EXE_ferrogram-server").into(),
+        work_dir: Some(dir.path().to_owned()),
+        keep: true,
+        attacks: Attack::ALL.to_vec(),
+        duration: Duration::from_secs(3),
+        users: 4,
+        rate: 20.0,
+        max_sockets: 200,
+        rss_limit_mib: 2048,
+        progress: false,
+    })
+    .await
+    .unwrap();
+    let table = report.markdown();
+    assert_eq!(report.rows.len(), Attack::ALL.len(), "{table}");
+    for (row, attack) in report.rows.iter().zip(Attack::ALL) {
+        assert_eq!(row.attack, attack.name());
+        assert_eq!(row.error, None, "{table}");
+        assert!(row.seconds >= 3.0, "{table}");
+        assert!(
+            row.rss_before_kib > 0 && row.peak_rss_kib >= row.rss_before_kib,
+            "{table}"
+        );
+        assert!(
+            row.fds_before > 0 && row.peak_fds >= row.fds_before,
+            "{table}"
+        );
+        // Legitimate traffic was sent; what reached whom is the attack's
+        // effect (today some attacks stop all delivery), but it adds up.
+        assert!(row.legit_sent >= 40, "{table}");
+        assert!(row.legit_expected >= row.legit_sent, "{table}");
+        assert!(
+            row.legit_delivered + row.legit_lost >= row.legit_expected,
+            "{table}"
+        );
+        assert!(row.legit_p99_ms <= row.legit_max_ms, "{table}");
+        assert!(
+            row.probes >= 2 && row.probes_accepted <= row.probes,
+            "{table}"
+        );
+        assert!(row.attacker_actions > 0, "{table}");
+        assert!(!row.detail.is_empty(), "{table}");
+        assert!(table.contains(&format!("| {} |", attack.name())), "{table}");
+    }
+    // What some attacks must have done at all.
+    let row = |a: Attack| &report.rows[Attack::ALL.iter().position(|x| *x == a).unwrap()];
+    assert!(
+        row(Attack::ManySockets)
+            .detail
+            .contains("WebSockets open at once"),
+        "{table}"
+    );
+    assert!(
+        row(Attack::ForceAdd).detail.contains("chat.list"),
+        "{table}"
+    );
+    assert!(
+        row(Attack::CodeVoid)
+            .detail
+            .contains("her right code afterwards"),
+        "{table}"
+    );
+    assert!(
+        row(Attack::Argon2)
+            .detail
+            .contains("a stranger's log-ins meanwhile: ok"),
+        "{table}"
+    );
+    assert!(
+        row(Attack::Lockout).detail.contains("her own log-ins"),
+        "{table}"
+    );
+    assert!(
+        table.starts_with("4 legitimate users at 20 msg/s"),
+        "{table}"
+    );
+    assert!(table.contains("| attack | peak RSS | peak fds | legit p99 | lost |"));
+    // Attacks on one person say whether she was harmed; the others do not.
+    for (attack, row) in Attack::ALL.iter().zip(&report.rows) {
+        let personal = matches!(
+            attack,
+            Attack::ForceAdd | Attack::Lockout | Attack::Argon2 | Attack::CodeVoid
+        );
+        assert_eq!(row.victim_ok.is_some(), personal, "{table}");
+    }
+}

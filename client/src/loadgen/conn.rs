@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Reply ids of setup calls have this bit; message sends carry
 /// `phase << PHASE_SHIFT | index`.
@@ -185,6 +185,19 @@ pub struct SocketOptions {
     pub source: Option<IpAddr>,
     /// tungstenite's read buffer per connection (small for idle connections).
     pub read_buffer: usize,
+    /// Largest frame accepted from the server.
+    pub max_frame: usize,
+}
+
+impl SocketOptions {
+    /// From `source`, with the buffers of a measuring connection.
+    pub fn from(source: Option<IpAddr>) -> Self {
+        Self {
+            source,
+            read_buffer: 64 * 1024,
+            max_frame: MAX_FRAME,
+        }
+    }
 }
 
 impl Conn {
@@ -257,13 +270,8 @@ impl Conn {
     }
 }
 
-async fn connect(addr: &ServerAddr, token: &str, options: SocketOptions) -> Result<Socket, String> {
-    if addr.tls {
-        // TLS: the library's own connector (system roots plus the CA file).
-        return crate::ws::open(addr, token, Duration::from_secs(30))
-            .await
-            .map_err(|e| e.to_string());
-    }
+/// A TCP connection to a plain (not TLS) server, from `source` if given.
+pub async fn tcp_connect(addr: &ServerAddr, source: Option<IpAddr>) -> Result<TcpStream, String> {
     let target: SocketAddr = tokio::net::lookup_host((addr.host.as_str(), addr.port))
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", addr.host))?
@@ -275,7 +283,7 @@ async fn connect(addr: &ServerAddr, token: &str, options: SocketOptions) -> Resu
         TcpSocket::new_v6()
     }
     .map_err(|e| e.to_string())?;
-    if let Some(source) = options.source.filter(|s| s.is_ipv4() == target.is_ipv4()) {
+    if let Some(source) = source.filter(|s| s.is_ipv4() == target.is_ipv4()) {
         socket
             .bind(SocketAddr::new(source, 0))
             .map_err(|e| format!("cannot bind to {source}: {e}"))?;
@@ -285,13 +293,29 @@ async fn connect(addr: &ServerAddr, token: &str, options: SocketOptions) -> Resu
         .await
         .map_err(|e| format!("cannot connect to {target}: {e}"))?;
     tcp.set_nodelay(true).ok();
+    Ok(tcp)
+}
+
+/// Opens a WebSocket and authenticates it with `token` (until `ready`).
+pub async fn connect(
+    addr: &ServerAddr,
+    token: &str,
+    options: SocketOptions,
+) -> Result<Socket, String> {
+    if addr.tls {
+        // TLS: the library's own connector (system roots plus the CA file).
+        return crate::ws::open(addr, token, Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let tcp = tcp_connect(addr, options.source).await?;
     let url = crate::ws::ws_url(addr);
     let request = url.into_client_request().map_err(|e| e.to_string())?;
     let config = WebSocketConfig::default()
         .read_buffer_size(options.read_buffer)
         .write_buffer_size(0)
-        .max_message_size(Some(MAX_FRAME))
-        .max_frame_size(Some(MAX_FRAME));
+        .max_message_size(Some(options.max_frame))
+        .max_frame_size(Some(options.max_frame));
     let (mut socket, _) = tokio_tungstenite::client_async_with_config(
         request,
         MaybeTlsStream::Plain(tcp),

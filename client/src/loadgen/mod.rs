@@ -9,7 +9,10 @@
 //! - `sweep`: raises the rate step by step; the highest rate whose p99 stays
 //!   under a bound with nothing lost.
 //! - `connections`: idle authenticated connections; server memory per connection.
+//! - `abuse`: the attacks of issue 11 against a server it starts itself,
+//!   while legitimate users exchange messages ([`abuse`]).
 
+pub mod abuse;
 pub mod conn;
 pub mod creds;
 pub mod procfs;
@@ -43,6 +46,45 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Open idle authenticated connections; report server memory per connection.
     Connections(ConnectionsArgs),
+    /// Start a server, attack it (issue 11) while legitimate users chat, report.
+    Abuse(AbuseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AbuseArgs {
+    /// Attacks to run, in this order (comma-separated; default: all nine).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub attack: Vec<abuse::Attack>,
+    /// The ferrogram-server binary (default: the one beside this program).
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+    /// Seconds each attack runs.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Legitimate users exchanging messages meanwhile.
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    /// Their messages per second, all together (1 KiB, 1:1).
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Most WebSockets the many-sockets attacker opens (the open-file limit
+    /// of this process, shared with the server, bounds it too).
+    #[arg(long, default_value_t = 12_000)]
+    pub max_sockets: usize,
+    /// Kill the server when its RSS passes this many MiB (an unbounded
+    /// attack could otherwise exhaust the machine's memory).
+    #[arg(long, default_value_t = 4096)]
+    pub rss_limit_mib: u64,
+    /// Folder for the server's data, configs and log (default: a temporary
+    /// folder, removed afterwards).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the temporary folder.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -412,6 +454,34 @@ async fn cmd_connections(args: ConnectionsArgs) -> Result<(), String> {
     write_json(args.common.json.as_ref(), &report)
 }
 
+async fn cmd_abuse(args: AbuseArgs) -> Result<(), String> {
+    let server_bin = match args.server_bin {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("ferrogram-server"),
+    };
+    let report = abuse::abuse(&abuse::AbuseOptions {
+        server_bin,
+        work_dir: args.work_dir,
+        keep: args.keep,
+        attacks: if args.attack.is_empty() {
+            abuse::Attack::ALL.to_vec()
+        } else {
+            args.attack
+        },
+        duration: secs(args.duration),
+        users: args.users.max(2),
+        rate: args.rate,
+        max_sockets: args.max_sockets,
+        rss_limit_mib: args.rss_limit_mib,
+        progress: true,
+    })
+    .await?;
+    println!("{}", report.markdown());
+    write_json(args.json.as_ref(), &report)
+}
+
 async fn cmd_provision(args: ProvisionArgs) -> Result<(), String> {
     let addr = ServerAddr::parse(&args.server).map_err(|e| e.to_string())?;
     procfs::raise_nofile(args.concurrency as u64 + 1024);
@@ -455,6 +525,7 @@ pub fn main() -> i32 {
             Command::Run(args) => cmd_run(args).await,
             Command::Sweep(args) => cmd_sweep(args).await,
             Command::Connections(args) => cmd_connections(args).await,
+            Command::Abuse(args) => cmd_abuse(args).await,
         }
     });
     // Connections still open are simply dropped with the runtime.

@@ -91,37 +91,60 @@ pub fn nofile_of(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// Samples a process's RSS every `every` until told to stop; the peak.
+/// Open file descriptors of a process (entries of /proc/<pid>/fd).
+pub fn fd_count(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// The highest values a [`RssWatch`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peaks {
+    pub rss_kib: u64,
+    /// Open descriptors (0 unless the watch counts them).
+    pub fds: u64,
+}
+
+/// Samples a process's RSS (and, if asked, its open descriptors) every
+/// `every` until told to stop; the peaks.
 pub struct RssWatch {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<u64>,
+    task: tokio::task::JoinHandle<Peaks>,
 }
 
 impl RssWatch {
     pub fn start(pid: u32, every: Duration) -> Self {
+        Self::start_with(pid, every, false)
+    }
+
+    /// Like [`RssWatch::start`], counting descriptors too when `fds`.
+    pub fn start_with(pid: u32, every: Duration, fds: bool) -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
-            let mut peak = 0;
-            loop {
+            let mut peaks = Peaks::default();
+            let look = |peaks: &mut Peaks| {
                 if let Some(s) = sample(pid) {
-                    peak = peak.max(s.rss_kib);
+                    peaks.rss_kib = peaks.rss_kib.max(s.rss_kib);
                 }
+                if fds {
+                    peaks.fds = peaks.fds.max(fd_count(pid).unwrap_or(0));
+                }
+            };
+            loop {
+                look(&mut peaks);
                 tokio::select! {
                     () = tokio::time::sleep(every) => {}
                     _ = stopped.changed() => break,
                 }
             }
-            if let Some(s) = sample(pid) {
-                peak = peak.max(s.rss_kib);
-            }
-            peak
+            look(&mut peaks);
+            peaks
         });
         Self { stop, task }
     }
 
-    pub async fn finish(self) -> u64 {
+    pub async fn finish(self) -> Peaks {
         let _ = self.stop.send(true);
-        self.task.await.unwrap_or(0)
+        self.task.await.unwrap_or_default()
     }
 }
 
@@ -146,6 +169,9 @@ mod tests {
         assert!(me.hwm_kib >= me.rss_kib);
         assert!(ticks_per_second() > 0);
         assert!(nofile_of(std::process::id()).unwrap() > 0);
+        // at least stdin, stdout, stderr and the directory being read
+        assert!(fd_count(std::process::id()).unwrap() >= 3);
+        assert!(fd_count(u32::MAX).is_none());
         assert!(sample(u32::MAX).is_none());
         let limit = raise_nofile(64);
         assert!(limit >= 64);

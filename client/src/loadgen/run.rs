@@ -59,8 +59,8 @@ pub async fn open_fleet(creds: &Credentials, options: &FleetOptions) -> Fleet {
             let shared = shared.clone();
             let user = &creds.users[i];
             let socket = SocketOptions {
-                source: source_for(&options.addr, i),
                 read_buffer: options.read_buffer,
+                ..SocketOptions::from(source_for(&options.addr, i))
             };
             async move {
                 let conn = Conn::open(
@@ -317,7 +317,7 @@ pub async fn run_phase(
     let after = options.server_pid.and_then(procfs::sample);
     let own_after = procfs::sample(std::process::id());
     let peak = match watch {
-        Some(w) => w.finish().await,
+        Some(w) => w.finish().await.rss_kib,
         None => 0,
     };
 
