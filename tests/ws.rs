@@ -1103,6 +1103,16 @@ async fn bench_person(app: &TestApp, tag: &str, n: usize) -> Person {
         .await
         .expect("register");
     assert!(registered.verified, "bench mode verifies at once");
+    // Anyone may add these accounts to groups directly (by default a
+    // stranger's add is an invitation).
+    app.login(&user)
+        .await
+        .update_profile(ferrogram_core::proto::UpdateProfileRequest {
+            who_can_add_me: Some(ferrogram_core::proto::GroupAddPolicy::Everyone),
+            ..Default::default()
+        })
+        .await
+        .expect("privacy setting");
     Person {
         id: registered.user_id,
         user,
@@ -1282,6 +1292,15 @@ async fn chat_list_and_history_pages_stay_under_the_reply_cap() {
     .await;
     let alice = person(&app, "wspagea", 0).await;
     let bob = person(&app, "wspageb", 1).await;
+    // Bob lets Alice add him directly (else each group is an invitation).
+    app.login(&bob.user)
+        .await
+        .update_profile(ferrogram_core::proto::UpdateProfileRequest {
+            who_can_add_me: Some(ferrogram_core::proto::GroupAddPolicy::Everyone),
+            ..Default::default()
+        })
+        .await
+        .expect("privacy setting");
     let alice_session = app.login(&alice.user).await;
     let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
     // Bob is in 12 groups whose last message is ~20 KB of text.

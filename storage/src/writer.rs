@@ -1322,6 +1322,8 @@ fn delete_account(conn: &Connection, user: UserId, at: Millis) -> Result<Vec<App
                 change: Change::AccountDeleted,
             },
             at,
+            // A departure stores no message body: no quota to check.
+            0,
         )?);
     }
     if !users::delete(conn, user)? {

@@ -16,7 +16,7 @@ mod cli;
 mod consent;
 mod delivery;
 mod live;
-mod quota;
 mod paging;
+mod quota;
 mod security;
 mod tls;

@@ -16,6 +16,9 @@ async fn the_first_sync_pages_through_chat_list_and_gets_every_chat_and_message(
     let alice = person(&app, "pagealice", 0).await;
     let bob = person(&app, "pagebob", 1).await;
     let a = Device::new(&app, &alice).await;
+    // Bob lets Alice add him (else each group would be an invitation); the
+    // device that says so is not the one whose first sync is tested.
+    Device::new(&app, &bob).await.open_to_groups().await;
     // 12 chats whose last message is ~20 KB: about 3 per page of 64 KiB.
     let big = "y".repeat(15_000);
     let mut chats = Vec::new();
@@ -52,6 +55,7 @@ async fn a_first_sync_of_more_chats_than_one_resume_frame_takes_is_split() {
     let alice = person(&app, "splitalice", 0).await;
     let bob = person(&app, "splitbob", 1).await;
     let a = Device::new(&app, &alice).await;
+    Device::new(&app, &bob).await.open_to_groups().await;
     let mut chats = Vec::new();
     for n in 0..CHATS {
         let chat = a

@@ -16,6 +16,7 @@ pub struct AcceptInvitation;
 impl CommandHandler<HandlerCtx> for AcceptInvitation {
     const NAME: &'static str = "chat.accept_invitation";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = ChatRef;
     type Resp = Chat;
 

@@ -17,6 +17,7 @@ pub struct DeclineInvitation;
 impl CommandHandler<HandlerCtx> for DeclineInvitation {
     const NAME: &'static str = "chat.decline_invitation";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
     type Req = ChatRef;
     type Resp = Empty;
 

@@ -15,6 +15,7 @@ pub struct ListInvitations;
 impl CommandHandler<HandlerCtx> for ListInvitations {
     const NAME: &'static str = "chat.invitations";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = Some("read");
     type Req = Empty;
     type Resp = InvitationList;
 

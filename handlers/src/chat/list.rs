@@ -20,7 +20,7 @@ impl CommandHandler<HandlerCtx> for ListChats {
     const NAME: &'static str = "chat.list";
     const ACCESS: Access = Access::Verified;
     const RATE_CLASS: Option<&'static str> = Some("read");
-        type Req = ChatListRequest;
+    type Req = ChatListRequest;
     type Resp = ChatList;
 
     async fn handle(
