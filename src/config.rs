@@ -235,6 +235,12 @@ pub struct WebSocketConfig {
     pub outbound_queue_bytes: usize,
     /// Bytes queued for all connections together.
     pub outbound_total_bytes: usize,
+    /// Frames one connection may send per second, on average; reading
+    /// pauses while it sends faster.
+    pub max_frames_per_sec: u32,
+    /// Frames one connection may send at once before `max_frames_per_sec`
+    /// applies.
+    pub frame_burst: u32,
     /// Invalid frames in a row after which a connection is closed.
     pub max_invalid_frames: u32,
     /// Seconds without events after which a chat's room actor stops.
@@ -770,6 +776,16 @@ impl WebSocketConfig {
             return Err(ConfigError::invalid(
                 "websocket.outbound_queue_bytes",
                 "must be at least 65536",
+            ));
+        }
+        if self.max_frames_per_sec == 0 || self.frame_burst == 0 {
+            return Err(ConfigError::invalid(
+                if self.max_frames_per_sec == 0 {
+                    "websocket.max_frames_per_sec"
+                } else {
+                    "websocket.frame_burst"
+                },
+                "must be at least 1",
             ));
         }
         if self.outbound_total_bytes < self.outbound_queue_bytes {

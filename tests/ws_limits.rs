@@ -395,6 +395,36 @@ async fn a_frame_declaring_a_huge_length_is_refused_on_its_header_before_auth() 
     a_message_goes_through(&app, &alice, &bob).await;
 }
 
+/// After refusing a frame the server reads no more of the connection: a
+/// client that keeps pushing the frame's payload is held up by TCP flow
+/// control (a few MiB of socket buffers), not drained at loopback speed
+/// until the connection is cut.
+#[tokio::test]
+async fn after_a_refused_frame_the_server_reads_no_more_of_the_connection() {
+    let app = spawn_app_with(small_frames).await;
+    let mut tcp = raw_upgrade(&app).await;
+    tcp.write_all(&client_header(0x81, 1 << 62)).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let (_, code, _) = raw_until_close(&mut read, Duration::from_secs(5)).await;
+    assert_eq!(code, 1009);
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut accepted = 0usize;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until && accepted < 1024 * 1024 * 1024 {
+        match tokio::time::timeout(Duration::from_millis(500), write.write_all(&chunk)).await {
+            Ok(Ok(())) => accepted += chunk.len(),
+            // Blocked (nobody reads) or cut: either way the server took no more.
+            _ => break,
+        }
+    }
+    eprintln!("{} KiB taken after the close", accepted / 1024);
+    assert!(
+        accepted < 32 * 1024 * 1024,
+        "the server went on reading: {} MiB taken after the close",
+        accepted / (1024 * 1024)
+    );
+}
+
 #[tokio::test]
 async fn a_frame_declaring_a_huge_length_is_refused_on_its_header_after_auth() {
     let app = spawn_app_with(small_frames).await;
@@ -435,6 +465,60 @@ async fn a_fragmented_message_over_the_limit_is_refused_on_the_header_that_excee
     let reply: Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(reply["id"], 9, "{reply}");
     assert_eq!(reply["body"]["id"], alice.id.0, "{reply}");
+}
+
+// ---- frames per second: one socket cannot take the CPU ----
+
+/// A client that sends frames faster than `websocket.max_frames_per_sec`
+/// is read more slowly (nothing refused): 600 pipelined commands at 500
+/// frames/s after a burst of 100 take at least (600 - 100) / 500 = 1 s to be
+/// answered, and every one of them is answered.
+#[tokio::test]
+async fn a_client_sending_frames_faster_than_the_rate_is_read_more_slowly() {
+    const COMMANDS: usize = 600;
+    let app = spawn_app_with(|c| {
+        c.websocket.max_frames_per_sec = 500;
+        c.websocket.frame_burst = 100;
+    })
+    .await;
+    let alice = person(&app, "ratea", 0).await;
+    let session = app.login(&alice.user).await;
+    let mut tcp = raw_upgrade(&app).await;
+    raw_auth(&mut tcp, &session).await;
+    let mut frames = Vec::new();
+    for id in 0..COMMANDS {
+        let text = json!({"type": "command", "id": id, "command": "server.info"}).to_string();
+        frames.extend(client_frame(0x81, text.as_bytes()));
+    }
+    let started = Instant::now();
+    let (mut read, mut write) = tcp.into_split();
+    let writer = tokio::spawn(async move {
+        write.write_all(&frames).await.unwrap();
+        write
+    });
+    let mut replies = 0;
+    while replies < COMMANDS {
+        let (op, payload) =
+            tokio::time::timeout(Duration::from_secs(20), read_server_frame(&mut read))
+                .await
+                .expect("a reply in time")
+                .expect("the connection stays open");
+        if op != 1 {
+            continue;
+        }
+        let frame: Value = serde_json::from_slice(&payload).unwrap();
+        if frame["type"] == "reply" {
+            assert!(frame.get("error").is_none(), "{frame}");
+            replies += 1;
+        }
+    }
+    let took = started.elapsed();
+    eprintln!("{COMMANDS} pipelined commands answered in {took:?}");
+    assert!(
+        took >= Duration::from_millis(950),
+        "read faster than the frame rate allows: {took:?}"
+    );
+    drop(writer.await.unwrap());
 }
 
 // ---- point 3: caps on open sockets ----

@@ -32,7 +32,7 @@ use crate::ws::frame::{
     encode, error_frame, parse_client_frame, Assembled, CloseCause, FragmentError, FrameError,
     Reassembler, Strikes,
 };
-use crate::ws::input::InputGate;
+use crate::ws::input::{FrameRate, InputGate};
 use crate::ws::writer::{CloseRequest, Outbound, Outbox, PushError};
 use crate::ws::Gateway;
 use actix::prelude::*;
@@ -49,7 +49,7 @@ use ferrogram_storage::StorageError;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Commands of one connection running at once (at most a quarter of the
 /// outbound queue): reading pauses until one finishes.
@@ -112,6 +112,10 @@ pub struct Session {
     max_in_flight: usize,
     input: Arc<InputGate>,
     waiting_for_room: bool,
+    /// Frames this client may still send before reading pauses.
+    frame_rate: FrameRate,
+    /// A timer to resume reading after a [`FrameRate`] pause is running.
+    rate_timer: bool,
     gate: ResumeGate<ByteString>,
     resume: Option<ResumeRun>,
     closing: bool,
@@ -129,6 +133,11 @@ impl Session {
     ) -> Self {
         let settings = &gateway.settings;
         let max_in_flight = (outbox.capacity() / 4).clamp(1, MAX_COMMANDS_IN_FLIGHT);
+        let frame_rate = FrameRate::new(
+            settings.max_frames_per_sec,
+            settings.frame_burst,
+            Instant::now(),
+        );
         Self {
             conn: ConnId::next(),
             ip,
@@ -154,6 +163,8 @@ impl Session {
             max_in_flight,
             input,
             waiting_for_room: false,
+            frame_rate,
+            rate_timer: false,
             resume: None,
             closing: false,
         }
@@ -235,13 +246,22 @@ impl Session {
         let half = self.outbox.capacity() / 2;
         let bytes = self.readable_bytes();
         let queue_busy = self.outbox.free() < half || self.outbox.meter().used() > bytes;
-        let busy = queue_busy || self.commands_in_flight >= self.window();
+        let rate_wait = self.frame_rate.wait(Instant::now());
+        let busy =
+            queue_busy || self.commands_in_flight >= self.window() || rate_wait > Duration::ZERO;
         if busy != self.input.is_paused() {
             if busy {
                 self.input.pause();
             } else {
                 self.input.resume();
             }
+        }
+        if rate_wait > Duration::ZERO && !self.rate_timer {
+            self.rate_timer = true;
+            ctx.run_later(rate_wait, |session, ctx| {
+                session.rate_timer = false;
+                session.update_input(ctx);
+            });
         }
         if queue_busy && !self.waiting_for_room {
             self.waiting_for_room = true;
@@ -779,6 +799,10 @@ impl StreamHandler<Result<Message, ProtocolError>> for Session {
             }
         };
         self.last_heard = Instant::now();
+        self.frame_rate.take(self.last_heard);
+        if self.frame_rate.wait(self.last_heard) > Duration::ZERO {
+            self.update_input(ctx);
+        }
         match message {
             Message::Text(text) => self.on_text(ctx, &text),
             Message::Binary(_) => self.on_invalid(ctx, FrameError::Binary),

@@ -124,6 +124,17 @@ pub enum CloseCause {
 }
 
 impl CloseCause {
+    /// A close for what the peer sent (a frame too large, bad framing, too
+    /// many invalid frames): nothing more it sends is worth reading.
+    pub fn refuses_input(self) -> bool {
+        matches!(
+            self,
+            CloseCause::FrameTooLarge
+                | CloseCause::ProtocolError
+                | CloseCause::TooManyInvalidFrames
+        )
+    }
+
     pub fn code(self) -> CloseCode {
         match self {
             CloseCause::AuthTimeout

@@ -51,6 +51,9 @@ pub struct WsSettings {
     pub caps: caps::CapLimits,
     /// `limits.max_resume_chats`.
     pub max_resume_chats: usize,
+    /// `websocket.max_frames_per_sec` and `websocket.frame_burst`.
+    pub max_frames_per_sec: u32,
+    pub frame_burst: u32,
 }
 
 impl WsSettings {
@@ -73,6 +76,8 @@ impl WsSettings {
                 per_ip: config.limits.max_sockets_per_ip,
             },
             max_resume_chats: config.limits.max_resume_chats,
+            max_frames_per_sec: ws.max_frames_per_sec,
+            frame_burst: ws.frame_burst,
         }
     }
 }

@@ -277,6 +277,12 @@ async fn finish(
     let Some(CloseRequest { error_frame, cause }) = request else {
         return;
     };
+    if cause.refuses_input() {
+        // Nothing more the peer sends is read: a client pushing the payload
+        // of a refused frame is held up by TCP flow control instead of
+        // being drained (and discarded) until the connection is cut.
+        cutter.stop_reading();
+    }
     let mut ws = ws;
     let sent = tokio::time::timeout(CLOSE_SEND_TIMEOUT, async move {
         if cause != CloseCause::TooSlow {
