@@ -542,6 +542,10 @@ async fn a_client_that_pipelines_without_reading_is_paced_not_buffered() {
     let app = spawn_app_with(|c| {
         c.websocket.outbound_queue = 16;
         c.websocket.client_timeout_secs = 60;
+        // Pacing by the outbound queue, not by the frame rate (at 200 frames
+        // a second the pongs would take minutes to fill the socket buffers).
+        c.websocket.max_frames_per_sec = 1_000_000;
+        c.websocket.frame_burst = 1_000_000;
     })
     .await;
     let alice = person(&app, "wspace", 0).await;
@@ -1103,9 +1107,19 @@ async fn bench_person(app: &TestApp, tag: &str, n: usize) -> Person {
         .await
         .expect("register");
     assert!(registered.verified, "bench mode verifies at once");
-    // Anyone may add these accounts to groups directly (by default a
-    // stranger's add is an invitation).
-    app.login(&user)
+    // Anyone may add these accounts to groups directly.
+    open_to_groups(app, &user).await;
+    Person {
+        id: registered.user_id,
+        user,
+        identity,
+    }
+}
+
+/// Lets anyone add `user` to a group directly (by default a stranger's add
+/// is an invitation).
+async fn open_to_groups(app: &TestApp, user: &TestUser) {
+    app.login(user)
         .await
         .update_profile(ferrogram_core::proto::UpdateProfileRequest {
             who_can_add_me: Some(ferrogram_core::proto::GroupAddPolicy::Everyone),
@@ -1113,11 +1127,6 @@ async fn bench_person(app: &TestApp, tag: &str, n: usize) -> Person {
         })
         .await
         .expect("privacy setting");
-    Person {
-        id: registered.user_id,
-        user,
-        identity,
-    }
 }
 
 /// The envelope of a message event, and the size of its JSON.
@@ -1292,15 +1301,8 @@ async fn chat_list_and_history_pages_stay_under_the_reply_cap() {
     .await;
     let alice = person(&app, "wspagea", 0).await;
     let bob = person(&app, "wspageb", 1).await;
-    // Bob lets Alice add him directly (else each group is an invitation).
-    app.login(&bob.user)
-        .await
-        .update_profile(ferrogram_core::proto::UpdateProfileRequest {
-            who_can_add_me: Some(ferrogram_core::proto::GroupAddPolicy::Everyone),
-            ..Default::default()
-        })
-        .await
-        .expect("privacy setting");
+    // Bob lets Alice add him directly.
+    open_to_groups(&app, &bob.user).await;
     let alice_session = app.login(&alice.user).await;
     let (mut alice_ws, _) = Ws::open(&app, &alice_session).await;
     // Bob is in 12 groups whose last message is ~20 KB of text.
