@@ -242,7 +242,8 @@ fi
 check_bin "generator for A" "$loadgen_a"
 check_bin "generator for B" "$loadgen_b"
 for lg in "$loadgen_a" "$loadgen_b"; do
-    "$lg" run --help >/dev/null 2>&1 || die "$lg does not look like ferrogram-loadgen (run --help failed)"
+    [[ $("$lg" --version 2>/dev/null) == ferrogram-loadgen* ]] ||
+        die "$lg does not look like ferrogram-loadgen (its --version does not say so)"
 done
 
 # ---- the server ---------------------------------------------------------
@@ -327,6 +328,7 @@ provision() {
         exit 1
     fi
     stop_server
+    [[ -s $dir/users.json ]] || die "provisioning for side $side wrote no $dir/users.json"
 }
 
 provision a "$bin_a" "$loadgen_a"
@@ -434,7 +436,7 @@ for workload in "${workload_list[@]}"; do
                     a[j + 1] = t
                 }
                 if (n == 0) return "-"
-                return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+                return sprintf("%.1f", (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
             }
             NR > 1 && $1 == w && $3 == s && $5 != "-" {
                 n++
