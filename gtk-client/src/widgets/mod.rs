@@ -4,6 +4,7 @@ mod chat_row;
 mod chat_view;
 mod connect_page;
 mod contact_dialog;
+mod loading_button;
 mod login_page;
 mod main_view;
 mod message_row;

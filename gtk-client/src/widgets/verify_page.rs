@@ -4,6 +4,7 @@
 use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
+use super::loading_button::{show_error, LoadingButton};
 use crate::application::FerrogramApplication;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args, trn};
@@ -27,9 +28,7 @@ mod imp {
         #[template_child]
         pub done_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub verify_button: TemplateChild<gtk::Button>,
-        #[template_child]
-        pub verify_button_spinner: TemplateChild<gtk::Spinner>,
+        pub verify_button: TemplateChild<LoadingButton>,
         #[template_child]
         pub resend_button: TemplateChild<gtk::Button>,
         #[property(get)]
@@ -47,6 +46,7 @@ mod imp {
         type ParentType = gtk::Box;
 
         fn class_init(klass: &mut Self::Class) {
+            LoadingButton::ensure_type();
             klass.bind_template();
             klass.bind_template_instance_callbacks();
         }
@@ -91,21 +91,13 @@ impl VerifyPage {
         imp.code_entry.set_text("");
         imp.done_label.set_visible(false);
         self.show_error(None);
-        self.set_busy(false);
+        imp.verify_button.set_loading(false);
         self.start_cooldown(cooldown_secs);
         imp.code_entry.grab_focus();
     }
 
     fn show_error(&self, text: Option<&str>) {
-        let label = &self.imp().error_label;
-        label.set_text(text.unwrap_or(""));
-        label.set_visible(text.is_some());
-    }
-
-    fn set_busy(&self, busy: bool) {
-        let imp = self.imp();
-        imp.verify_button.set_sensitive(!busy);
-        imp.verify_button_spinner.set_visible(busy);
+        show_error(&self.imp().error_label, text);
     }
 
     fn start_cooldown(&self, secs: u64) {
@@ -182,14 +174,15 @@ impl VerifyPage {
             return;
         }
         self.show_error(None);
-        self.set_busy(true);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = page)]
             self,
             async move {
-                let result =
-                    runtime::run(async move { client.verify_code(&email, &code).await }).await;
-                page.set_busy(false);
+                let verifying =
+                    runtime::run(async move { client.verify_code(&email, &code).await });
+                let Some(result) = page.imp().verify_button.run(verifying).await else {
+                    return;
+                };
                 match result {
                     Ok(_) => {
                         let imp = page.imp();
