@@ -191,13 +191,14 @@ impl VerifyPage {
                         imp.done_label.set_visible(true);
                         let app = FerrogramApplication::get();
                         // A signed-in account (settings) learns it at once.
-                        if let Some(account) = app.account() {
-                            account.set_verified(true);
+                        let signed_in = app.signed_in();
+                        if let Some(signed_in) = &signed_in {
+                            signed_in.account().set_verified(true);
                         }
                         let email = imp.email.borrow().clone();
                         if let Some(w) = app.window() {
-                            if app.account().is_some() {
-                                w.show_main();
+                            if let Some(signed_in) = &signed_in {
+                                w.show_main(signed_in);
                             } else {
                                 w.show_login(
                                     Some(&email),
