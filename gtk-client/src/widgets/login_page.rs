@@ -153,9 +153,8 @@ impl LoginPage {
     }
 
     #[template_callback]
-    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_signup(&self) {
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_signup();
         }
     }
@@ -163,15 +162,14 @@ impl LoginPage {
     #[template_callback]
     fn on_verify(&self) {
         let email = self.imp().email_entry.text();
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_verify(email.trim(), 0);
         }
     }
 
     #[template_callback]
-    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_change_server(&self) {
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_connect();
         }
     }

@@ -104,9 +104,8 @@ impl SignupPage {
     }
 
     #[template_callback]
-    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_back(&self) {
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_login(None, None);
         }
     }

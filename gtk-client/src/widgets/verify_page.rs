@@ -155,7 +155,7 @@ impl VerifyPage {
     #[template_callback]
     fn on_back(&self) {
         let email = self.imp().email.borrow().clone();
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_login(
                 Some(&email).filter(|e| !e.is_empty()).map(String::as_str),
                 None,
@@ -232,7 +232,9 @@ impl VerifyPage {
                 match result {
                     Ok(r) => {
                         page.show_error(None);
-                        FerrogramApplication::get().toast(&tr("A new code is on its way."));
+                        if let Some(w) = super::main_window(&page) {
+                            w.toast(&tr("A new code is on its way."));
+                        }
                         page.start_cooldown(r.cooldown_secs);
                     }
                     Err(e) => {
