@@ -1,5 +1,5 @@
 //! The submit button of the sign-in forms (connect, log in, sign up,
-//! verify): while the form's work
+//! verify): Enter in the form presses it; while the form's work
 //! runs it shows a spinner and takes no second click.
 
 use gtk::subclass::prelude::*;
@@ -42,7 +42,26 @@ mod imp {
     }
 
     #[glib::derived_properties]
-    impl ObjectImpl for LoadingButton {}
+    impl ObjectImpl for LoadingButton {
+        fn constructed(&self) {
+            self.parent_constructed();
+            // Enter in a field of the shown form (`activates-default`)
+            // presses this button: it is the window's default while shown.
+            let obj = self.obj();
+            obj.connect_map(|button| {
+                if let Some(window) = button.root().and_downcast::<gtk::Window>() {
+                    window.set_default_widget(Some(button));
+                }
+            });
+            obj.connect_unmap(|button| {
+                if let Some(window) = button.root().and_downcast::<gtk::Window>() {
+                    if window.default_widget().as_ref() == Some(button.upcast_ref()) {
+                        window.set_default_widget(None::<&gtk::Widget>);
+                    }
+                }
+            });
+        }
+    }
     impl WidgetImpl for LoadingButton {}
     impl ButtonImpl for LoadingButton {}
 
