@@ -1,6 +1,7 @@
-//! The application object: owns the settings, the connection to the server,
-//! the signed-in session and the chat list, and moves the window between the
-//! sign-in screens and the main view.
+//! The application object: owns the settings and the sign-in state (no
+//! server, a server, a kept session waiting for the password, or one
+//! [`SignedInSession`]), and moves the window between the sign-in screens
+//! and the main view.
 
 use std::sync::Arc;
 
@@ -11,8 +12,8 @@ use gtk::{gio, glib, prelude::*};
 use crate::config::{ColorScheme, Config};
 use crate::error::{secret_message, user_message};
 use crate::i18n::tr;
-use crate::messaging::Messaging;
-use crate::models::{Account, ChatList, User};
+use crate::models::{Account, User};
+use crate::signed_in::SignedInSession;
 use crate::widgets::{FerrogramWindow, PreferencesWindow};
 use crate::{locked_keys, runtime, secrets};
 
@@ -26,13 +27,7 @@ mod imp {
     #[derive(Default)]
     pub struct FerrogramApplication {
         pub config: RefCell<Config>,
-        pub client: RefCell<Option<Client>>,
-        pub session: RefCell<Option<Arc<Session>>>,
-        pub account: RefCell<Option<Account>>,
-        pub messaging: RefCell<Option<Messaging>>,
-        /// The sealed keys of a session resumed from the keyring.
-        pub locked: RefCell<Option<LockedKeys>>,
-        pub chats: ChatList,
+        pub state: RefCell<SignInState>,
         pub window: glib::WeakRef<FerrogramWindow>,
     }
 
@@ -74,8 +69,8 @@ mod imp {
         }
 
         fn shutdown(&self) {
-            if let Some(messaging) = self.messaging.take() {
-                messaging.stop();
+            if let SignInState::SignedIn(signed_in) = self.state.take() {
+                signed_in.stop();
             }
             self.parent_shutdown();
         }
@@ -83,6 +78,34 @@ mod imp {
 
     impl GtkApplicationImpl for FerrogramApplication {}
     impl AdwApplicationImpl for FerrogramApplication {}
+}
+
+/// Where signing in stands: one value, so the parts cannot disagree.
+#[derive(Default)]
+pub enum SignInState {
+    /// No server chosen, or it did not answer.
+    #[default]
+    NoServer,
+    /// A server, nobody signed in.
+    SignedOut(Client),
+    /// A session resumed from the keyring whose sealed keys open only with
+    /// the password (no keys on disk: a new log-in replaces it).
+    Locked {
+        session: Arc<Session>,
+        keys: Option<LockedKeys>,
+    },
+    SignedIn(SignedInSession),
+}
+
+impl SignInState {
+    /// The client library's session, signed in or waiting for the password.
+    fn session(&self) -> Option<Arc<Session>> {
+        match self {
+            Self::NoServer | Self::SignedOut(_) => None,
+            Self::Locked { session, .. } => Some(session.clone()),
+            Self::SignedIn(signed_in) => Some(signed_in.session()),
+        }
+    }
 }
 
 glib::wrapper! {
@@ -129,28 +152,30 @@ impl FerrogramApplication {
         config.save();
     }
 
+    /// The connection to the chosen server, if there is one.
     pub fn client(&self) -> Option<Client> {
-        self.imp().client.borrow().clone()
+        match &*self.imp().state.borrow() {
+            SignInState::NoServer => None,
+            SignInState::SignedOut(client) => Some(client.clone()),
+            SignInState::Locked { session, .. } => Some(session.client().clone()),
+            SignInState::SignedIn(signed_in) => Some(signed_in.client()),
+        }
     }
 
+    /// A (new) server was chosen: nobody is signed in on it.
     pub fn set_client(&self, client: Client) {
-        self.imp().client.replace(Some(client));
+        let old = self.imp().state.replace(SignInState::SignedOut(client));
+        if let SignInState::SignedIn(signed_in) = old {
+            signed_in.stop();
+        }
     }
 
-    pub fn session(&self) -> Option<Arc<Session>> {
-        self.imp().session.borrow().clone()
-    }
-
-    pub fn account(&self) -> Option<Account> {
-        self.imp().account.borrow().clone()
-    }
-
-    pub fn messaging(&self) -> Option<Messaging> {
-        self.imp().messaging.borrow().clone()
-    }
-
-    pub fn chats(&self) -> ChatList {
-        self.imp().chats.clone()
+    /// The signed-in session, if someone is signed in.
+    pub fn signed_in(&self) -> Option<SignedInSession> {
+        match &*self.imp().state.borrow() {
+            SignInState::SignedIn(signed_in) => Some(signed_in.clone()),
+            _ => None,
+        }
     }
 
     pub fn toast(&self, text: &str) {
@@ -161,7 +186,7 @@ impl FerrogramApplication {
 
     /// Shows an error: a toast, or the log-in screen when the session ended.
     pub fn report(&self, err: &ClientError) {
-        if err.is_unauthorized() && self.session().is_some() {
+        if err.is_unauthorized() && self.imp().state.borrow().session().is_some() {
             glib::spawn_future_local(glib::clone!(
                 #[weak(rename_to = app)]
                 self,
@@ -238,10 +263,10 @@ impl FerrogramApplication {
     }
 
     fn show_preferences(&self) {
-        if self.session().is_none() {
+        let Some(signed_in) = self.signed_in() else {
             return;
-        }
-        let window = PreferencesWindow::new();
+        };
+        let window = PreferencesWindow::new(&signed_in);
         gtk::prelude::GtkWindowExt::set_transient_for(&window, self.window().as_ref());
         gtk::prelude::GtkWindowExt::present(&window);
     }
@@ -315,8 +340,10 @@ impl FerrogramApplication {
                         // key that opens them (none kept, or the password
                         // changed elsewhere) the private keys open only with
                         // the password: ask for it to unlock.
-                        self.imp().locked.replace(locked);
-                        self.imp().session.replace(Some(session));
+                        self.imp().state.replace(SignInState::Locked {
+                            session,
+                            keys: locked,
+                        });
                         window.show_login(
                             Some(&email),
                             Some(&tr(
@@ -337,18 +364,26 @@ impl FerrogramApplication {
     /// A session resumed from the keyring that the password can unlock
     /// (without a new log-in), when it is `email`'s.
     pub fn unlockable(&self, email: &str) -> Option<(Arc<Session>, LockedKeys)> {
-        let session = self.session()?;
-        let locked = self.imp().locked.borrow().clone()?;
+        let SignInState::Locked {
+            session,
+            keys: Some(keys),
+        } = &*self.imp().state.borrow()
+        else {
+            return None;
+        };
         (!session.has_keys() && session.cached_me().email.eq_ignore_ascii_case(email.trim()))
-            .then_some((session, locked))
+            .then(|| (session.clone(), keys.clone()))
     }
 
     /// After a log-in (or unlock) with the password: keep the token and the
     /// sealed keys, build the account and open the main view.
     pub async fn sign_in(&self, session: Arc<Session>) {
-        self.imp().locked.take();
+        let previous = self.imp().state.take();
+        if let SignInState::SignedIn(old) = &previous {
+            old.stop();
+        }
         // A session resumed from the keyring is replaced by this one.
-        if let Some(old) = self.imp().session.replace(Some(session.clone())) {
+        if let Some(old) = previous.session() {
             if old.id() != session.id() {
                 let id = old.id().clone();
                 let s = session.clone();
@@ -363,49 +398,28 @@ impl FerrogramApplication {
         let account = Account::new(&user, &me.email, &base);
         account.set_bio(me.bio.clone());
         account.set_verified(me.verified);
-        self.imp().account.replace(Some(account.clone()));
+        let signed_in = SignedInSession::new(self, session, &account);
+        self.imp()
+            .state
+            .replace(SignInState::SignedIn(signed_in.clone()));
 
-        match self.keep_session(&session).await {
+        match signed_in.keep().await {
             Ok(()) => account.set_token_stored(true),
             Err(e) => {
                 tracing::info!("{e}");
                 self.toast(&secret_message(&e));
             }
         }
-        if let Some(old) = self.imp().messaging.take() {
-            old.stop();
-        }
-        self.imp().chats.clear();
-        let messaging = Messaging::start(self, session, &account);
-        self.imp().messaging.replace(Some(messaging));
+        signed_in.start();
         if let Some(window) = self.window() {
-            window.show_main();
+            window.show_main(&signed_in);
         }
-    }
-
-    /// Keeps the session for the next start: the token and the wrap key in
-    /// the keyring, the keys sealed with that wrap key on disk (the three
-    /// open the app without the password). Again after a password change,
-    /// which changes the wrap key.
-    pub async fn keep_session(&self, session: &Arc<Session>) -> Result<(), secrets::SecretError> {
-        let me = session.cached_me();
-        let base = session.client().base_url().to_owned();
-        let kept = secrets::KeptSession {
-            token: zeroize::Zeroizing::new(session.token().to_owned()),
-            wrap_key: session.wrap_key(),
-        };
-        runtime::run(async move { secrets::store_session(&base, &me.email, &kept).await }).await?;
-        // Only useful with the token kept.
-        let s = session.clone();
-        if let Ok(Some(locked)) = runtime::run(async move { s.locked_keys().await }).await {
-            locked_keys::save(session.client().addr(), &locked);
-        }
-        Ok(())
     }
 
     /// Logs out on the server (best effort) and forgets the token.
     pub async fn log_out(&self) {
-        if let Some(session) = self.session() {
+        let session = self.imp().state.borrow().session();
+        if let Some(session) = session {
             let s = session.clone();
             if let Err(e) = runtime::run(async move { s.logout().await }).await {
                 tracing::info!("log out: {e}");
@@ -416,13 +430,21 @@ impl FerrogramApplication {
 
     /// Forgets the session here (after log-out, revoke, deletion or expiry).
     pub async fn end_session(&self, notice: Option<&str>) {
-        if let Some(messaging) = self.imp().messaging.take() {
-            messaging.stop();
+        let previous = self.imp().state.take();
+        let session = previous.session();
+        let (client, email) = match previous {
+            SignInState::NoServer => (None, None),
+            SignInState::SignedOut(client) => (Some(client), None),
+            SignInState::Locked { session, .. } => (Some(session.client().clone()), None),
+            SignInState::SignedIn(signed_in) => {
+                signed_in.stop();
+                (Some(signed_in.client()), Some(signed_in.account().email()))
+            }
+        };
+        // The server stays chosen.
+        if let Some(client) = client {
+            self.imp().state.replace(SignInState::SignedOut(client));
         }
-        let session = self.imp().session.take();
-        let account = self.imp().account.take();
-        self.imp().chats.clear();
-        self.imp().locked.take();
         if let Some(session) = session {
             locked_keys::forget(session.client().addr(), session.user_id());
             let base = session.client().base_url().to_owned();
@@ -430,7 +452,7 @@ impl FerrogramApplication {
             let _ = runtime::run(async move { secrets::clear_session(&base, &email).await }).await;
         }
         if let Some(window) = self.window() {
-            let email = account.map(|a| a.email());
+            window.show_signed_out();
             window.show_login(email.as_deref(), notice);
         }
     }

@@ -13,6 +13,7 @@ mod messaging;
 mod models;
 mod runtime;
 mod secrets;
+mod signed_in;
 mod widgets;
 
 use gtk::prelude::*;

@@ -54,6 +54,8 @@ pub struct Messaging {
 }
 
 struct Inner {
+    /// For toasts, notifications, the window and the end of the session.
+    app: glib::WeakRef<FerrogramApplication>,
     session: Arc<Session>,
     chats: ChatList,
     account: Account,
@@ -75,11 +77,19 @@ struct Inner {
 const INVITATIONS_ASKED_AT_START: usize = 3;
 
 impl Messaging {
-    pub fn start(app: &FerrogramApplication, session: Arc<Session>, account: &Account) -> Self {
+    pub fn start(
+        app: &FerrogramApplication,
+        session: Arc<Session>,
+        account: &Account,
+        chats: &ChatList,
+    ) -> Self {
         let me = account.user();
+        let app_ref = glib::WeakRef::new();
+        app_ref.set(Some(app));
         let inner = Inner {
+            app: app_ref,
             session,
-            chats: app.chats(),
+            chats: chats.clone(),
             account: account.clone(),
             users: RefCell::new(HashMap::from([(me.user_id(), me)])),
             messenger: RefCell::default(),
@@ -118,6 +128,30 @@ impl Messaging {
     fn spawn_local(&self, future: impl std::future::Future<Output = ()> + 'static) {
         let handle = glib::spawn_future_local(future);
         self.inner.local_tasks.borrow_mut().push(handle);
+    }
+
+    fn app(&self) -> Option<FerrogramApplication> {
+        self.inner.app.upgrade()
+    }
+
+    pub fn toast(&self, text: &str) {
+        if let Some(app) = self.app() {
+            app.toast(text);
+        }
+    }
+
+    async fn end_session(&self) {
+        if let Some(app) = self.app() {
+            app.end_session(Some(&tr("Your session has ended. Please log in again.")))
+                .await;
+        }
+    }
+
+    /// The chat on screen in the main window, if any.
+    fn current_chat(&self) -> Option<Chat> {
+        self.app()
+            .and_then(|app| app.window())
+            .and_then(|w| w.main_view().current_chat())
     }
 
     pub fn session(&self) -> Arc<Session> {
@@ -190,7 +224,7 @@ impl Messaging {
                     self.inner.tasks.borrow_mut().push(pump.abort_handle());
                     if let Err(e) = self.load_chats().await {
                         tracing::warn!("loading the chats: {e}");
-                        FerrogramApplication::get().toast(&messenger_message(&e));
+                        self.toast(&messenger_message(&e));
                     }
                     while let Some(event) = rx.recv().await {
                         self.apply(event).await;
@@ -198,9 +232,7 @@ impl Messaging {
                     return;
                 }
                 Err(e) if e.is_unauthorized() => {
-                    FerrogramApplication::get()
-                        .end_session(Some(&tr("Your session has ended. Please log in again.")))
-                        .await;
+                    self.end_session().await;
                     return;
                 }
                 Err(e) => {
@@ -521,7 +553,7 @@ impl Messaging {
                     self.ask_pending_invitations();
                 }
                 if was_offline {
-                    if let Some(chat) = current_chat() {
+                    if let Some(chat) = self.current_chat() {
                         self.mark_read(&chat);
                     }
                 }
@@ -534,9 +566,7 @@ impl Messaging {
                 tracing::info!("messenger offline: {reason}");
                 if !self.inner.stopped.get() {
                     // The library stops for good only when the session ended.
-                    FerrogramApplication::get()
-                        .end_session(Some(&tr("Your session has ended. Please log in again.")))
-                        .await;
+                    self.end_session().await;
                 }
             }
         }
@@ -544,9 +574,9 @@ impl Messaging {
 
     /// Marks read (the chat is on screen) or notifies (it is not).
     fn after_incoming(&self, chat: &Chat, message: &Message) {
-        let app = FerrogramApplication::get();
+        let Some(app) = self.app() else { return };
         let window_active = app.window().is_some_and(|w| w.is_active());
-        let on_screen = current_chat().as_ref() == Some(chat);
+        let on_screen = self.current_chat().as_ref() == Some(chat);
         if window_active && on_screen {
             self.mark_read(chat);
             return;
@@ -594,7 +624,7 @@ impl Messaging {
     fn ask_to_join(&self, invitation: &proto::Invitation) {
         use adw::prelude::*;
         let (Some(window), Ok(messenger)) =
-            (FerrogramApplication::get().window(), self.messenger())
+            (self.app().and_then(|app| app.window()), self.messenger())
         else {
             return;
         };
@@ -619,6 +649,7 @@ impl Messaging {
         dialog.set_default_response(Some("join"));
         dialog.set_close_response("later");
         let chat_id = invitation.chat_id;
+        let this = self.clone();
         dialog.connect_response(None, move |_, response| {
             let join = match response {
                 "join" => true,
@@ -626,6 +657,7 @@ impl Messaging {
                 _ => return,
             };
             let messenger = messenger.clone();
+            let this = this.clone();
             glib::spawn_future_local(async move {
                 let done = runtime::run(async move {
                     if join {
@@ -636,7 +668,7 @@ impl Messaging {
                 })
                 .await;
                 if let Err(e) = done {
-                    FerrogramApplication::get().toast(&messenger_message(&e));
+                    this.toast(&messenger_message(&e));
                 }
             });
         });
@@ -724,7 +756,7 @@ impl Messaging {
     /// shows at once as pending and gets its tick when the server stored it.
     pub fn send(&self, chat: &Chat, text: &str, reply_to: i64) {
         let Ok(messenger) = self.messenger() else {
-            FerrogramApplication::get().toast(&tr("Not connected: the message was not sent."));
+            self.toast(&tr("Not connected: the message was not sent."));
             return;
         };
         let mut payload = MessagePayload::text(text);
@@ -734,13 +766,14 @@ impl Messaging {
         let chat_id = ChatId(chat.chat_id());
         let (chat, me) = (chat.clone(), self.me());
         let text = text.to_owned();
+        let this = self.clone();
         self.spawn_local(async move {
             let m = messenger.clone();
             let prepared = runtime::run(async move { m.prepare(chat_id, payload).await }).await;
             let outgoing = match prepared {
                 Ok(outgoing) => outgoing,
                 Err(e) => {
-                    FerrogramApplication::get().toast(&messenger_message(&e));
+                    this.toast(&messenger_message(&e));
                     return;
                 }
             };
@@ -760,7 +793,7 @@ impl Messaging {
                 }
                 Err(e) => {
                     pending.set_status(MessageStatus::Failed);
-                    FerrogramApplication::get().toast(&messenger_message(&e));
+                    this.toast(&messenger_message(&e));
                 }
             }
         });
@@ -864,13 +897,6 @@ impl Messaging {
         user.set_verified(true);
         Ok(())
     }
-}
-
-/// The chat on screen in the main window, if any.
-fn current_chat() -> Option<Chat> {
-    FerrogramApplication::get()
-        .window()
-        .and_then(|w| w.main_view().current_chat())
 }
 
 fn trust(verification: &Verification) -> Trust {

@@ -7,10 +7,11 @@ use gtk::subclass::prelude::*;
 use gtk::{gdk, glib, CompositeTemplate};
 
 use super::{ContactDialog, MessageRow};
-use crate::application::FerrogramApplication;
 use crate::error::messenger_message;
 use crate::i18n::{tr, tr_args, trn};
+use crate::messaging::Messaging;
 use crate::models::{format, Chat, Message};
+use crate::signed_in::SignedInSession;
 
 /// How often "typing" is sent while the user keeps typing.
 const TYPING_INTERVAL_US: i64 = 3_000_000;
@@ -70,6 +71,9 @@ mod imp {
         pub chat: RefCell<Option<Chat>>,
         #[property(get, set)]
         pub folded: Cell<bool>,
+        /// The signed-in session whose chat is shown.
+        #[property(get, set, nullable)]
+        pub session: RefCell<Option<SignedInSession>>,
         pub mode: RefCell<ComposerMode>,
         /// Keep the newest message in view while the user is at the bottom.
         pub stick_to_bottom: Cell<bool>,
@@ -355,6 +359,10 @@ impl ChatView {
         ));
     }
 
+    fn messaging(&self) -> Option<Messaging> {
+        self.session().and_then(|s| s.messaging())
+    }
+
     /// Marks the chat read when a person can see it (window active, view shown).
     pub fn mark_read_if_visible(&self) {
         let Some(chat) = self.chat() else { return };
@@ -363,7 +371,7 @@ impl ChatView {
             .and_downcast::<gtk::Window>()
             .is_some_and(|w| w.is_active());
         if active && self.is_mapped() {
-            if let Some(messaging) = FerrogramApplication::get().messaging() {
+            if let Some(messaging) = self.messaging() {
                 messaging.mark_read(&chat);
             }
         }
@@ -376,14 +384,14 @@ impl ChatView {
             return;
         }
         self.imp().last_typing_sent.set(now);
-        if let Some(messaging) = FerrogramApplication::get().messaging() {
+        if let Some(messaging) = self.messaging() {
             messaging.typing(&chat);
         }
     }
 
     fn load_earlier(&self) {
         let Some(chat) = self.chat() else { return };
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(messaging) = self.messaging() else {
             return;
         };
         let messages = chat.messages();
@@ -395,7 +403,7 @@ impl ChatView {
             let result = messaging.load_earlier(&chat).await;
             chat.messages().set_loading(false);
             if let Err(e) = result {
-                FerrogramApplication::get().toast(&messenger_message(&e));
+                messaging.toast(&messenger_message(&e));
             }
         });
     }
@@ -461,15 +469,13 @@ impl ChatView {
                     if response != "delete" {
                         return;
                     }
-                    let (Some(chat), Some(messaging)) =
-                        (view.chat(), FerrogramApplication::get().messaging())
-                    else {
+                    let (Some(chat), Some(messaging)) = (view.chat(), view.messaging()) else {
                         return;
                     };
                     let message = message.clone();
                     glib::spawn_future_local(async move {
                         if let Err(e) = messaging.delete(&chat, &message).await {
-                            FerrogramApplication::get().toast(&messenger_message(&e));
+                            messaging.toast(&messenger_message(&e));
                         }
                     });
                 }
@@ -481,7 +487,7 @@ impl ChatView {
     fn send(&self) {
         let imp = self.imp();
         let Some(chat) = self.chat() else { return };
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(messaging) = self.messaging() else {
             return;
         };
         let buffer = imp.text_view.buffer();
@@ -500,7 +506,7 @@ impl ChatView {
             ComposerMode::Edit(message) => {
                 glib::spawn_future_local(async move {
                     if let Err(e) = messaging.edit(&chat, &message, &text).await {
-                        FerrogramApplication::get().toast(&messenger_message(&e));
+                        messaging.toast(&messenger_message(&e));
                     }
                 });
             }
@@ -551,7 +557,10 @@ impl ChatView {
         let Some(peer) = self.chat().and_then(|c| c.peer()) else {
             return;
         };
-        let dialog = ContactDialog::new(&peer);
+        let Some(session) = self.session() else {
+            return;
+        };
+        let dialog = ContactDialog::new(&session, &peer);
         dialog.set_transient_for(self.root().and_downcast_ref::<gtk::Window>());
         dialog.present();
     }

@@ -5,6 +5,7 @@ use ferrogram_client::{Client, ServerAddr};
 use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
+use super::loading_button::{show_error, LoadingButton};
 use crate::application::FerrogramApplication;
 use crate::config::ServerSettings;
 use crate::error::user_message;
@@ -12,8 +13,6 @@ use crate::i18n::tr;
 use crate::runtime;
 
 mod imp {
-    use std::cell::Cell;
-
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -29,11 +28,7 @@ mod imp {
         #[template_child]
         pub error_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub connect_button: TemplateChild<gtk::Button>,
-        #[template_child]
-        pub button_stack: TemplateChild<gtk::Stack>,
-        #[property(get)]
-        pub busy: Cell<bool>,
+        pub connect_button: TemplateChild<LoadingButton>,
     }
 
     #[glib::object_subclass]
@@ -43,6 +38,7 @@ mod imp {
         type ParentType = gtk::Box;
 
         fn class_init(klass: &mut Self::Class) {
+            LoadingButton::ensure_type();
             klass.bind_template();
             klass.bind_template_instance_callbacks();
         }
@@ -75,23 +71,12 @@ impl ConnectPage {
             imp.tls_check.set_active(server.tls);
         }
         self.show_error(None);
-        self.set_busy(false);
+        imp.connect_button.set_loading(false);
         imp.host_entry.grab_focus();
     }
 
     fn show_error(&self, text: Option<&str>) {
-        let label = &self.imp().error_label;
-        label.set_text(text.unwrap_or(""));
-        label.set_visible(text.is_some());
-    }
-
-    fn set_busy(&self, busy: bool) {
-        let imp = self.imp();
-        imp.busy.set(busy);
-        imp.button_stack
-            .set_visible_child_name(if busy { "spinner" } else { "label" });
-        imp.connect_button.set_sensitive(!busy);
-        self.notify_busy();
+        show_error(&self.imp().error_label, text);
     }
 
     /// The settings as typed, or a sentence saying what is wrong.
@@ -116,7 +101,7 @@ impl ConnectPage {
 
     #[template_callback]
     fn on_connect(&self) {
-        if self.imp().busy.get() {
+        if self.imp().connect_button.loading() {
             return;
         }
         let settings = match self.settings() {
@@ -127,13 +112,14 @@ impl ConnectPage {
             }
         };
         self.show_error(None);
-        self.set_busy(true);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = page)]
             self,
             async move {
-                let result = runtime::run(Client::connect(settings.addr())).await;
-                page.set_busy(false);
+                let connecting = runtime::run(Client::connect(settings.addr()));
+                let Some(result) = page.imp().connect_button.run(connecting).await else {
+                    return;
+                };
                 match result {
                     Ok(client) => {
                         let app = FerrogramApplication::get();

@@ -4,10 +4,10 @@
 use adw::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
-use crate::application::FerrogramApplication;
 use crate::error::messenger_message;
 use crate::i18n::tr;
 use crate::models::User;
+use crate::signed_in::SignedInSession;
 
 mod imp {
     use std::cell::RefCell;
@@ -34,6 +34,8 @@ mod imp {
         pub verify_button: TemplateChild<gtk::Button>,
         #[property(get, set, construct_only)]
         pub user: RefCell<Option<User>>,
+        #[property(get, set, construct_only)]
+        pub session: RefCell<Option<SignedInSession>>,
         pub task: RefCell<Option<glib::JoinHandle<()>>>,
     }
 
@@ -80,8 +82,11 @@ glib::wrapper! {
 
 #[gtk::template_callbacks]
 impl ContactDialog {
-    pub fn new(user: &User) -> Self {
-        glib::Object::builder().property("user", user).build()
+    pub fn new(session: &SignedInSession, user: &User) -> Self {
+        glib::Object::builder()
+            .property("session", session)
+            .property("user", user)
+            .build()
     }
 
     fn update_status(&self, user: &User) {
@@ -111,7 +116,7 @@ impl ContactDialog {
         imp.handle_label.set_text(&format!("@{}", user.handle()));
         imp.safety_label.set_text(&tr("Loading…"));
         self.update_status(&user);
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(messaging) = self.session().and_then(|s| s.messaging()) else {
             return;
         };
         let task = glib::spawn_future_local(glib::clone!(
@@ -137,7 +142,7 @@ impl ContactDialog {
     #[template_callback]
     fn on_verify(&self) {
         let Some(user) = self.user() else { return };
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(messaging) = self.session().and_then(|s| s.messaging()) else {
             return;
         };
         self.imp().verify_button.set_sensitive(false);
@@ -146,7 +151,7 @@ impl ContactDialog {
             self,
             async move {
                 if let Err(e) = messaging.mark_verified(&user).await {
-                    FerrogramApplication::get().toast(&messenger_message(&e));
+                    messaging.toast(&messenger_message(&e));
                 }
                 dialog.imp().verify_button.set_sensitive(true);
                 dialog.update_status(&user);

@@ -4,14 +4,13 @@ use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 use zeroize::Zeroizing;
 
+use super::loading_button::{show_error, LoadingButton};
 use crate::application::FerrogramApplication;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args};
 use crate::runtime;
 
 mod imp {
-    use std::cell::Cell;
-
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -29,11 +28,7 @@ mod imp {
         #[template_child]
         pub error_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub login_button: TemplateChild<gtk::Button>,
-        #[template_child]
-        pub login_button_spinner: TemplateChild<gtk::Spinner>,
-        #[property(get)]
-        pub busy: Cell<bool>,
+        pub login_button: TemplateChild<LoadingButton>,
     }
 
     #[glib::object_subclass]
@@ -43,6 +38,7 @@ mod imp {
         type ParentType = gtk::Box;
 
         fn class_init(klass: &mut Self::Class) {
+            LoadingButton::ensure_type();
             klass.bind_template();
             klass.bind_template_instance_callbacks();
         }
@@ -91,25 +87,20 @@ impl LoginPage {
     }
 
     fn show_error(&self, text: Option<&str>) {
-        let label = &self.imp().error_label;
-        label.set_text(text.unwrap_or(""));
-        label.set_visible(text.is_some());
+        show_error(&self.imp().error_label, text);
     }
 
     fn set_busy(&self, busy: bool) {
         let imp = self.imp();
-        imp.busy.set(busy);
-        imp.login_button.set_sensitive(!busy);
-        imp.login_button_spinner.set_visible(busy);
+        imp.login_button.set_loading(busy);
         imp.email_entry.set_sensitive(!busy);
         imp.password_entry.set_sensitive(!busy);
-        self.notify_busy();
     }
 
     #[template_callback]
     fn on_login(&self) {
         let imp = self.imp();
-        if imp.busy.get() {
+        if imp.login_button.loading() {
             return;
         }
         let app = FerrogramApplication::get();
@@ -162,9 +153,8 @@ impl LoginPage {
     }
 
     #[template_callback]
-    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_signup(&self) {
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_signup();
         }
     }
@@ -172,15 +162,14 @@ impl LoginPage {
     #[template_callback]
     fn on_verify(&self) {
         let email = self.imp().email_entry.text();
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_verify(email.trim(), 0);
         }
     }
 
     #[template_callback]
-    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_change_server(&self) {
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_connect();
         }
     }

@@ -5,10 +5,12 @@ use adw::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
 use super::{ChatView, Sidebar};
-use crate::application::FerrogramApplication;
 use crate::models::Chat;
+use crate::signed_in::SignedInSession;
 
 mod imp {
+    use std::cell::RefCell;
+
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -21,6 +23,9 @@ mod imp {
         pub sidebar: TemplateChild<Sidebar>,
         #[template_child]
         pub chat_view: TemplateChild<ChatView>,
+        /// The signed-in session shown (none after it ended).
+        #[property(get, set = Self::set_session, nullable)]
+        pub session: RefCell<Option<SignedInSession>>,
     }
 
     #[glib::object_subclass]
@@ -45,6 +50,19 @@ mod imp {
     impl ObjectImpl for MainView {}
     impl WidgetImpl for MainView {}
     impl BinImpl for MainView {}
+
+    impl MainView {
+        fn set_session(&self, session: Option<SignedInSession>) {
+            self.sidebar
+                .set_chats(session.as_ref().map(SignedInSession::chats).as_ref());
+            self.sidebar
+                .set_account(session.as_ref().map(SignedInSession::account).as_ref());
+            self.sidebar.set_session(session.as_ref());
+            self.chat_view.set_chat(None::<&Chat>);
+            self.chat_view.set_session(session.as_ref());
+            self.session.replace(session);
+        }
+    }
 }
 
 glib::wrapper! {
@@ -55,11 +73,9 @@ glib::wrapper! {
 
 #[gtk::template_callbacks]
 impl MainView {
-    /// Shows the application's chat list and account.
-    pub fn bind_app(&self) {
-        let app = FerrogramApplication::get();
-        self.imp().sidebar.set_chats(Some(&app.chats()));
-        self.imp().sidebar.set_account(app.account().as_ref());
+    /// Shows `session`'s chat list and account, no chat open.
+    pub fn show_session(&self, session: &SignedInSession) {
+        self.set_session(Some(session));
         self.imp().chat_view.set_chat(None::<&Chat>);
     }
 
@@ -71,7 +87,7 @@ impl MainView {
     }
 
     pub fn open_chat_by_id(&self, chat_id: i64) {
-        if let Some(chat) = FerrogramApplication::get().chats().by_id(chat_id) {
+        if let Some(chat) = self.session().and_then(|s| s.chats().by_id(chat_id)) {
             self.open_chat(&chat);
         }
     }

@@ -4,6 +4,7 @@ mod chat_row;
 mod chat_view;
 mod connect_page;
 mod contact_dialog;
+mod loading_button;
 mod login_page;
 mod main_view;
 mod message_row;
@@ -27,3 +28,10 @@ pub use sidebar::Sidebar;
 pub use signup_page::SignupPage;
 pub use verify_page::VerifyPage;
 pub use window::FerrogramWindow;
+
+/// The main window `widget` is shown in (the sign-in pages move it between
+/// its screens).
+fn main_window(widget: &impl gtk::prelude::IsA<gtk::Widget>) -> Option<FerrogramWindow> {
+    use gtk::prelude::*;
+    widget.root().and_downcast()
+}

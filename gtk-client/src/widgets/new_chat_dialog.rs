@@ -5,10 +5,11 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{glib, CompositeTemplate};
 
-use crate::application::FerrogramApplication;
+use super::FerrogramWindow;
 use crate::error::messenger_message;
 use crate::i18n::{tr, tr_args};
 use crate::models::{Chat, User};
+use crate::signed_in::SignedInSession;
 
 mod imp {
     use std::cell::{Cell, RefCell};
@@ -29,6 +30,8 @@ mod imp {
         pub group_button: TemplateChild<gtk::Button>,
         #[property(get)]
         pub busy: Cell<bool>,
+        #[property(get, set, construct_only)]
+        pub session: RefCell<Option<SignedInSession>>,
         /// Found people with their tick boxes.
         pub rows: RefCell<Vec<(User, gtk::ToggleButton)>>,
         pub search: RefCell<Option<glib::JoinHandle<()>>>,
@@ -72,8 +75,8 @@ glib::wrapper! {
 
 #[gtk::template_callbacks]
 impl NewChatDialog {
-    pub fn new() -> Self {
-        glib::Object::new()
+    pub fn new(session: &SignedInSession) -> Self {
+        glib::Object::builder().property("session", session).build()
     }
 
     fn show_results(&self, users: &[User]) {
@@ -143,10 +146,9 @@ impl NewChatDialog {
     }
 
     fn opened(&self, result: Result<Chat, ferrogram_client::MessengerError>) {
-        let app = FerrogramApplication::get();
         match result {
             Ok(chat) => {
-                if let Some(window) = app.window() {
+                if let Some(window) = self.transient_for().and_downcast::<FerrogramWindow>() {
                     window.main_view().open_chat(&chat);
                 }
                 self.close();
@@ -154,7 +156,9 @@ impl NewChatDialog {
             Err(e) => {
                 tracing::warn!("opening the chat: {e}");
                 self.imp().busy.set(false);
-                app.toast(&messenger_message(&e));
+                if let Some(session) = self.session() {
+                    session.toast(&messenger_message(&e));
+                }
             }
         }
     }
@@ -170,7 +174,10 @@ impl NewChatDialog {
             self.show_results(&[]);
             return;
         }
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(session) = self.session() else {
+            return;
+        };
+        let Some(messaging) = session.messaging() else {
             return;
         };
         let task = glib::spawn_future_local(glib::clone!(
@@ -179,7 +186,7 @@ impl NewChatDialog {
             async move {
                 match messaging.search_users(&query).await {
                     Ok(users) => dialog.show_results(&users),
-                    Err(e) => FerrogramApplication::get().report(&e),
+                    Err(e) => session.report(&e),
                 }
             }
         ));
@@ -216,7 +223,7 @@ impl NewChatDialog {
         let Some(user) = imp.rows.borrow().get(index).map(|(u, _)| u.clone()) else {
             return;
         };
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(messaging) = self.session().and_then(|s| s.messaging()) else {
             return;
         };
         imp.busy.set(true);
@@ -238,7 +245,7 @@ impl NewChatDialog {
         }
         let members = self.ticked();
         let title = imp.title_entry.text().trim().to_owned();
-        let Some(messaging) = FerrogramApplication::get().messaging() else {
+        let Some(messaging) = self.session().and_then(|s| s.messaging()) else {
             return;
         };
         imp.busy.set(true);
@@ -250,11 +257,5 @@ impl NewChatDialog {
                 dialog.opened(result);
             }
         ));
-    }
-}
-
-impl Default for NewChatDialog {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -5,15 +5,18 @@
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use ferrogram_client::proto::{GroupAddPolicy, SessionInfo, UpdateProfileRequest};
+use ferrogram_client::Session;
 use gtk::{glib, CompositeTemplate};
 use zeroize::Zeroizing;
 
+use super::FerrogramWindow;
 use crate::application::FerrogramApplication;
 use crate::config::ColorScheme;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args, trn};
-use crate::models::{format, password};
+use crate::models::{format, password, Account};
 use crate::runtime;
+use crate::signed_in::SignedInSession;
 
 mod imp {
     use std::cell::RefCell;
@@ -60,6 +63,9 @@ mod imp {
         pub server_row: TemplateChild<adw::ActionRow>,
         #[template_child]
         pub keyring_row: TemplateChild<adw::ActionRow>,
+        /// The signed-in session whose settings these are.
+        #[property(get, set, construct_only)]
+        pub session: RefCell<Option<SignedInSession>>,
         pub session_rows: RefCell<Vec<adw::ActionRow>>,
         pub tasks: RefCell<Vec<glib::JoinHandle<()>>>,
     }
@@ -108,8 +114,22 @@ glib::wrapper! {
 
 #[gtk::template_callbacks]
 impl PreferencesWindow {
-    pub fn new() -> Self {
-        glib::Object::new()
+    pub fn new(session: &SignedInSession) -> Self {
+        glib::Object::builder().property("session", session).build()
+    }
+
+    fn account(&self) -> Option<Account> {
+        self.session().map(|s| s.account())
+    }
+
+    /// The client library's session (for the REST calls).
+    fn client_session(&self) -> Option<std::sync::Arc<Session>> {
+        self.session().map(|s| s.session())
+    }
+
+    /// The main window (this one is its transient).
+    fn main_window(&self) -> Option<FerrogramWindow> {
+        self.transient_for().and_downcast()
     }
 
     fn toast(&self, text: &str) {
@@ -124,8 +144,9 @@ impl PreferencesWindow {
 
     fn load(&self) {
         let imp = self.imp();
-        let app = FerrogramApplication::get();
-        let Some(account) = app.account() else { return };
+        let Some(account) = self.account() else {
+            return;
+        };
         let user = account.user();
         imp.name_row.set_text(&user.display_name());
         imp.handle_row.set_text(&user.handle());
@@ -138,7 +159,7 @@ impl PreferencesWindow {
             move |_| window.update_email()
         ));
         self.on_new_password_changed();
-        match app.config().color_scheme {
+        match FerrogramApplication::get().config().color_scheme {
             ColorScheme::System => imp.system_check.set_active(true),
             ColorScheme::Light => imp.light_check.set_active(true),
             ColorScheme::Dark => imp.dark_check.set_active(true),
@@ -155,7 +176,7 @@ impl PreferencesWindow {
 
     fn update_email(&self) {
         let imp = self.imp();
-        let Some(account) = FerrogramApplication::get().account() else {
+        let Some(account) = self.account() else {
             return;
         };
         imp.email_row
@@ -170,7 +191,7 @@ impl PreferencesWindow {
     }
 
     fn load_sessions(&self) {
-        let Some(session) = FerrogramApplication::get().session() else {
+        let Some(session) = self.client_session() else {
             return;
         };
         self.spawn(glib::clone!(
@@ -226,7 +247,7 @@ impl PreferencesWindow {
     }
 
     fn revoke(&self, id: ferrogram_core::ids::SessionId) {
-        let Some(session) = FerrogramApplication::get().session() else {
+        let Some(session) = self.client_session() else {
             return;
         };
         self.spawn(glib::clone!(
@@ -246,7 +267,7 @@ impl PreferencesWindow {
 
     #[template_callback]
     fn on_revoke_others(&self) {
-        let Some(session) = FerrogramApplication::get().session() else {
+        let Some(session) = self.client_session() else {
             return;
         };
         self.spawn(glib::clone!(
@@ -280,7 +301,7 @@ impl PreferencesWindow {
         let labels = [tr("Everyone"), tr("People I Chat With"), tr("Nobody")];
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
         row.set_model(Some(&gtk::StringList::new(&labels)));
-        let Some(session) = FerrogramApplication::get().session() else {
+        let Some(session) = self.client_session() else {
             return;
         };
         self.spawn(glib::clone!(
@@ -335,8 +356,7 @@ impl PreferencesWindow {
     #[template_callback]
     fn on_apply_profile(&self) {
         let imp = self.imp();
-        let app = FerrogramApplication::get();
-        let (Some(session), Some(account)) = (app.session(), app.account()) else {
+        let (Some(session), Some(account)) = (self.client_session(), self.account()) else {
             return;
         };
         let user = account.user();
@@ -371,8 +391,8 @@ impl PreferencesWindow {
 
     #[template_callback]
     fn on_resend(&self) {
-        let app = FerrogramApplication::get();
-        let (Some(client), Some(account)) = (app.client(), app.account()) else {
+        let (Some(client), Some(account)) = (self.session().map(|s| s.client()), self.account())
+        else {
             return;
         };
         let email = account.email();
@@ -399,8 +419,7 @@ impl PreferencesWindow {
 
     #[template_callback]
     fn on_enter_code(&self) {
-        let app = FerrogramApplication::get();
-        let (Some(window), Some(account)) = (app.window(), app.account()) else {
+        let (Some(window), Some(account)) = (self.main_window(), self.account()) else {
             return;
         };
         window.show_verify(&account.email(), 0);
@@ -417,7 +436,7 @@ impl PreferencesWindow {
     #[template_callback]
     fn on_change_password(&self) {
         let imp = self.imp();
-        let Some(session) = FerrogramApplication::get().session() else {
+        let Some(session) = self.client_session() else {
             return;
         };
         let old = Zeroizing::new(imp.old_password_row.text().to_string());
@@ -461,8 +480,10 @@ impl PreferencesWindow {
                         ));
                         window.load_sessions();
                         // The wrap key changed with the password.
-                        if let Err(e) = FerrogramApplication::get().keep_session(&session).await {
-                            tracing::info!("{e}");
+                        if let Some(signed_in) = window.session() {
+                            if let Err(e) = signed_in.keep().await {
+                                tracing::info!("{e}");
+                            }
                         }
                     }
                     Err(e) => window.toast(&user_message(&e)),
@@ -473,7 +494,7 @@ impl PreferencesWindow {
 
     #[template_callback]
     fn on_delete_account(&self) {
-        let Some(account) = FerrogramApplication::get().account() else {
+        let Some(account) = self.account() else {
             return;
         };
         let dialog = adw::MessageDialog::new(
@@ -513,7 +534,7 @@ impl PreferencesWindow {
     }
 
     fn delete_account(&self, password: Zeroizing<String>) {
-        let Some(session) = FerrogramApplication::get().session() else {
+        let Some(session) = self.client_session() else {
             return;
         };
         self.spawn(glib::clone!(
@@ -523,9 +544,9 @@ impl PreferencesWindow {
                 match runtime::run(async move { session.delete_account(&password).await }).await {
                     Ok(()) => {
                         window.close();
-                        FerrogramApplication::get()
-                            .end_session(Some(&tr("Your account was deleted.")))
-                            .await;
+                        if let Some(signed_in) = window.session() {
+                            signed_in.end(Some(&tr("Your account was deleted."))).await;
+                        }
                     }
                     Err(e) => window.toast(&user_message(&e)),
                 }
@@ -568,11 +589,13 @@ impl PreferencesWindow {
                     if response != "change" {
                         return;
                     }
+                    let (signed_in, main) = (window.session(), window.main_window());
                     window.close();
-                    glib::spawn_future_local(async {
-                        let app = FerrogramApplication::get();
-                        app.log_out().await;
-                        if let Some(w) = app.window() {
+                    glib::spawn_future_local(async move {
+                        if let Some(signed_in) = signed_in {
+                            signed_in.log_out().await;
+                        }
+                        if let Some(w) = main {
                             w.show_connect();
                         }
                     });
@@ -580,11 +603,5 @@ impl PreferencesWindow {
             ),
         );
         dialog.present();
-    }
-}
-
-impl Default for PreferencesWindow {
-    fn default() -> Self {
-        Self::new()
     }
 }

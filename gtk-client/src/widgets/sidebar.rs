@@ -7,6 +7,7 @@ use gtk::{glib, prelude::*, CompositeTemplate};
 use super::{ChatRow, NewChatDialog};
 use crate::i18n::tr;
 use crate::models::{Account, Chat, ChatList, ConnectionState};
+use crate::signed_in::SignedInSession;
 
 mod imp {
     use std::cell::{Cell, OnceCell, RefCell};
@@ -38,6 +39,9 @@ mod imp {
         pub chats: RefCell<Option<ChatList>>,
         #[property(get, set = Self::set_account, nullable)]
         pub account: RefCell<Option<Account>>,
+        /// The signed-in session (for the new chat dialog).
+        #[property(get, set, nullable)]
+        pub session: RefCell<Option<SignedInSession>>,
         /// The leaflet shows one side at a time.
         #[property(get, set)]
         pub folded: Cell<bool>,
@@ -244,7 +248,10 @@ impl Sidebar {
 
     #[template_callback]
     fn on_new_chat(&self) {
-        let dialog = NewChatDialog::new();
+        let Some(session) = self.session() else {
+            return;
+        };
+        let dialog = NewChatDialog::new(&session);
         dialog.set_transient_for(self.root().and_downcast_ref::<gtk::Window>());
         dialog.present();
     }

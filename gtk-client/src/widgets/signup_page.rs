@@ -5,6 +5,7 @@ use ferrogram_client::RegisterParams;
 use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
+use super::loading_button::{show_error, LoadingButton};
 use crate::application::FerrogramApplication;
 use crate::error::user_message;
 use crate::i18n::tr;
@@ -12,8 +13,6 @@ use crate::models::password;
 use crate::runtime;
 
 mod imp {
-    use std::cell::Cell;
-
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -37,11 +36,7 @@ mod imp {
         #[template_child]
         pub error_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub create_button: TemplateChild<gtk::Button>,
-        #[template_child]
-        pub create_button_spinner: TemplateChild<gtk::Spinner>,
-        #[property(get)]
-        pub busy: Cell<bool>,
+        pub create_button: TemplateChild<LoadingButton>,
     }
 
     #[glib::object_subclass]
@@ -51,6 +46,7 @@ mod imp {
         type ParentType = gtk::Box;
 
         fn class_init(klass: &mut Self::Class) {
+            LoadingButton::ensure_type();
             klass.bind_template();
             klass.bind_template_instance_callbacks();
         }
@@ -91,7 +87,7 @@ impl SignupPage {
             entry.set_text("");
         }
         self.show_error(None);
-        self.set_busy(false);
+        imp.create_button.set_loading(false);
         imp.email_entry.grab_focus();
     }
 
@@ -104,23 +100,12 @@ impl SignupPage {
     }
 
     fn show_error(&self, text: Option<&str>) {
-        let label = &self.imp().error_label;
-        label.set_text(text.unwrap_or(""));
-        label.set_visible(text.is_some());
-    }
-
-    fn set_busy(&self, busy: bool) {
-        let imp = self.imp();
-        imp.busy.set(busy);
-        imp.create_button.set_sensitive(!busy);
-        imp.create_button_spinner.set_visible(busy);
-        self.notify_busy();
+        show_error(&self.imp().error_label, text);
     }
 
     #[template_callback]
-    #[allow(clippy::unused_self)] // template callbacks are methods
     fn on_back(&self) {
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_login(None, None);
         }
     }
@@ -128,7 +113,7 @@ impl SignupPage {
     #[template_callback]
     fn on_create(&self) {
         let imp = self.imp();
-        if imp.busy.get() {
+        if imp.create_button.loading() {
             return;
         }
         let app = FerrogramApplication::get();
@@ -150,15 +135,16 @@ impl SignupPage {
             return;
         }
         self.show_error(None);
-        self.set_busy(true);
         app.toast(&tr("Creating your keys… this takes a few seconds."));
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = page)]
             self,
             async move {
                 let params = RegisterParams::new(email.clone(), handle, name, pw);
-                let result = runtime::run(async move { client.register(params).await }).await;
-                page.set_busy(false);
+                let registering = runtime::run(async move { client.register(params).await });
+                let Some(result) = page.imp().create_button.run(registering).await else {
+                    return;
+                };
                 match result {
                     Ok(response) => {
                         page.reset();

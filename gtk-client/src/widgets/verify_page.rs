@@ -4,6 +4,7 @@
 use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
+use super::loading_button::{show_error, LoadingButton};
 use crate::application::FerrogramApplication;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args, trn};
@@ -27,9 +28,7 @@ mod imp {
         #[template_child]
         pub done_label: TemplateChild<gtk::Label>,
         #[template_child]
-        pub verify_button: TemplateChild<gtk::Button>,
-        #[template_child]
-        pub verify_button_spinner: TemplateChild<gtk::Spinner>,
+        pub verify_button: TemplateChild<LoadingButton>,
         #[template_child]
         pub resend_button: TemplateChild<gtk::Button>,
         #[property(get)]
@@ -47,6 +46,7 @@ mod imp {
         type ParentType = gtk::Box;
 
         fn class_init(klass: &mut Self::Class) {
+            LoadingButton::ensure_type();
             klass.bind_template();
             klass.bind_template_instance_callbacks();
         }
@@ -91,21 +91,13 @@ impl VerifyPage {
         imp.code_entry.set_text("");
         imp.done_label.set_visible(false);
         self.show_error(None);
-        self.set_busy(false);
+        imp.verify_button.set_loading(false);
         self.start_cooldown(cooldown_secs);
         imp.code_entry.grab_focus();
     }
 
     fn show_error(&self, text: Option<&str>) {
-        let label = &self.imp().error_label;
-        label.set_text(text.unwrap_or(""));
-        label.set_visible(text.is_some());
-    }
-
-    fn set_busy(&self, busy: bool) {
-        let imp = self.imp();
-        imp.verify_button.set_sensitive(!busy);
-        imp.verify_button_spinner.set_visible(busy);
+        show_error(&self.imp().error_label, text);
     }
 
     fn start_cooldown(&self, secs: u64) {
@@ -163,7 +155,7 @@ impl VerifyPage {
     #[template_callback]
     fn on_back(&self) {
         let email = self.imp().email.borrow().clone();
-        if let Some(w) = FerrogramApplication::get().window() {
+        if let Some(w) = super::main_window(self) {
             w.show_login(
                 Some(&email).filter(|e| !e.is_empty()).map(String::as_str),
                 None,
@@ -182,14 +174,15 @@ impl VerifyPage {
             return;
         }
         self.show_error(None);
-        self.set_busy(true);
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = page)]
             self,
             async move {
-                let result =
-                    runtime::run(async move { client.verify_code(&email, &code).await }).await;
-                page.set_busy(false);
+                let verifying =
+                    runtime::run(async move { client.verify_code(&email, &code).await });
+                let Some(result) = page.imp().verify_button.run(verifying).await else {
+                    return;
+                };
                 match result {
                     Ok(_) => {
                         let imp = page.imp();
@@ -198,13 +191,14 @@ impl VerifyPage {
                         imp.done_label.set_visible(true);
                         let app = FerrogramApplication::get();
                         // A signed-in account (settings) learns it at once.
-                        if let Some(account) = app.account() {
-                            account.set_verified(true);
+                        let signed_in = app.signed_in();
+                        if let Some(signed_in) = &signed_in {
+                            signed_in.account().set_verified(true);
                         }
                         let email = imp.email.borrow().clone();
                         if let Some(w) = app.window() {
-                            if app.account().is_some() {
-                                w.show_main();
+                            if let Some(signed_in) = &signed_in {
+                                w.show_main(signed_in);
                             } else {
                                 w.show_login(
                                     Some(&email),
@@ -238,7 +232,9 @@ impl VerifyPage {
                 match result {
                     Ok(r) => {
                         page.show_error(None);
-                        FerrogramApplication::get().toast(&tr("A new code is on its way."));
+                        if let Some(w) = super::main_window(&page) {
+                            w.toast(&tr("A new code is on its way."));
+                        }
                         page.start_cooldown(r.cooldown_secs);
                     }
                     Err(e) => {

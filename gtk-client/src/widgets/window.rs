@@ -6,6 +6,7 @@ use gtk::{glib, prelude::*, CompositeTemplate};
 
 use super::{ConnectPage, LoginPage, MainView, SignupPage, VerifyPage};
 use crate::application::FerrogramApplication;
+use crate::signed_in::SignedInSession;
 
 mod imp {
     use super::*;
@@ -111,9 +112,15 @@ impl FerrogramWindow {
         self.imp().stack.set_visible_child_name("verify");
     }
 
-    pub fn show_main(&self) {
-        self.imp().main_view.bind_app();
+    /// Shows `session`'s chats and account.
+    pub fn show_main(&self, session: &SignedInSession) {
+        self.imp().main_view.show_session(session);
         self.imp().stack.set_visible_child_name("main");
+    }
+
+    /// Lets go of the ended session (its chats and account).
+    pub fn show_signed_out(&self) {
+        self.imp().main_view.set_session(None::<&SignedInSession>);
     }
 
     pub fn main_view(&self) -> MainView {
