@@ -6,6 +6,7 @@ mod cli;
 mod client_types;
 mod command_log;
 mod lifecycle;
+mod mail;
 mod prelogin;
 mod rate_limits;
 mod smtp;
