@@ -8,6 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The binary with none of this process's `FERROGRAM__` variables nor
+/// `RUST_LOG`. (Like `ferrogram_test_support::process::server_command`; this
+/// binary links nothing of the server, and the support crate would take it
+/// from 7 MB to 33 MB.)
 fn server() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrogram-server"));
     for (key, _) in std::env::vars_os() {

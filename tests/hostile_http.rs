@@ -7,11 +7,10 @@
 
 use ferrogram_server::config::Config;
 use ferrogram_server::startup::{spawn_background, BackgroundServer};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use ferrogram_test_support::process::{server_command, ServerProcess};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn config(data_dir: &Path) -> Config {
@@ -220,100 +219,17 @@ fn connections_over_the_per_ip_cap_are_closed_until_one_ends() {
     }
 }
 
-/// The built server binary, configured through the environment.
-struct Process {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    fn start(data_dir: &Path, env: &[(&str, &str)]) -> Process {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrogram-server"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("FERROGRAM__") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env_remove("RUST_LOG")
-            .env("FERROGRAM__DATA_DIR", data_dir)
-            .env("FERROGRAM__SERVER__PORT", "0")
-            .env("FERROGRAM__SERVER__WORKERS", "1");
-        for (key, value) in env {
-            cmd.env(key, value);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        {
-            let lines = stderr.clone();
-            let pipe = child.stderr.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.trim().strip_prefix("listening on") {
-                    let addr = addr.trim().trim_start_matches("http://").to_owned();
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                }
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("no startup message; stderr: {:?}", stderr.lock().unwrap());
-        };
-        Process {
-            child,
-            addr,
-            stderr,
-        }
+/// The built server binary on `data_dir`, configured through the
+/// environment: port 0, one worker, and `env`.
+fn start_process(data_dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    let mut cmd = server_command(env!("CARGO_BIN_EXE_ferrogram-server"));
+    cmd.env("FERROGRAM__DATA_DIR", data_dir)
+        .env("FERROGRAM__SERVER__PORT", "0")
+        .env("FERROGRAM__SERVER__WORKERS", "1");
+    for (key, value) in env {
+        cmd.env(key, value);
     }
-
-    fn stderr_lines_with(&self, needle: &str) -> usize {
-        self.stderr
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
-    fn wait_for_stderr(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while self.stderr_lines_with(needle) == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "no `{needle}` in {:?}",
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .unwrap()
-            .count()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    ServerProcess::start(cmd)
 }
 
 /// actix-server's message when an accept fails for want of descriptors.
@@ -324,7 +240,7 @@ fn out_of_descriptors_the_server_says_so_once_and_serves_again_when_they_free() 
     use rustix::process::{getrlimit, prlimit, Pid, Resource, Rlimit};
     let dir = tempfile::tempdir().unwrap();
     // Idle connections are held for a minute, so only the test frees them.
-    let server = Process::start(
+    let server = start_process(
         dir.path(),
         &[("FERROGRAM__HTTP__HEADER_TIMEOUT_SECS", "60")],
     );
@@ -379,7 +295,7 @@ fn every_file_is_private_in_a_data_dir_made_0755_and_the_folder_is_warned_about(
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let server = Process::start(&data, &[]);
+    let server = start_process(&data, &[]);
     let mut stream = connect(server.addr);
     assert!(server_info(&mut stream).contains("200 OK"));
     server.wait_for_stderr(

@@ -3,7 +3,7 @@
 use ferrogram_client::cli::{self, exit, Io};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, TestApp};
+use ferrogram_test_support::{spawn_app, TestApp};
 
 struct Cli {
     dir: tempfile::TempDir,

@@ -9,7 +9,7 @@ use ferrogram_client::Method;
 use ferrogram_core::crypto;
 use serde_json::{json, Value};
 
-use crate::helpers::{identity_b, spawn_app, TestUser, TEST_KDF};
+use ferrogram_test_support::{identity_b, spawn_app, TestApp, TestUser, TEST_KDF};
 
 const FIELDS: [&str; 8] = [
     "time",
@@ -264,8 +264,8 @@ async fn one_line_per_command_and_no_secret_in_it() {
 
 /// Stops the server (flushing the command log); the data folder lives on as
 /// long as the returned handle.
-fn stop(app: crate::helpers::TestApp) -> std::sync::Arc<tempfile::TempDir> {
-    let crate::helpers::TestApp { server, dir, .. } = app;
+fn stop(app: TestApp) -> std::sync::Arc<tempfile::TempDir> {
+    let TestApp { server, dir, .. } = app;
     server.stop();
     dir
 }

@@ -7,7 +7,9 @@ use ferrogram_core::b64::B64;
 use ferrogram_core::crypto;
 use serde_json::json;
 
-use crate::helpers::{identity_a, identity_b, spawn_app, spawn_app_with, TestUser, TEST_KDF};
+use ferrogram_test_support::{
+    identity_a, identity_b, mail, spawn_app, spawn_app_with, TestUser, TEST_KDF,
+};
 
 fn code_of(result: Result<impl Sized, ClientError>) -> ErrorCode {
     match result {
@@ -319,8 +321,8 @@ async fn resend_mails_a_new_code_that_replaces_the_old_one() {
     // Stopping the server waits until every queued mail is written.
     let outbox = app.outbox();
     app.server.stop();
-    assert_eq!(crate::mail::count_to(&outbox, &user.email), 2);
-    assert_eq!(crate::mail::count_to(&outbox, "nobody@example.org"), 0);
+    assert_eq!(mail::count_to(&outbox, &user.email), 2);
+    assert_eq!(mail::count_to(&outbox, "nobody@example.org"), 0);
 }
 
 #[tokio::test]
@@ -337,7 +339,7 @@ async fn resend_has_a_cooldown() {
     // Stopping the server waits until every queued mail is written.
     let outbox = app.outbox();
     app.server.stop();
-    assert_eq!(crate::mail::count_to(&outbox, &user.email), 1);
+    assert_eq!(mail::count_to(&outbox, &user.email), 1);
 }
 
 #[tokio::test]

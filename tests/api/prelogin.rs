@@ -6,7 +6,7 @@ use ferrogram_client::Method;
 use ferrogram_core::b64::B64;
 use serde_json::{json, Value};
 
-use crate::helpers::{identity_a, spawn_app, TestApp, TestUser, TEST_KDF};
+use ferrogram_test_support::{identity_a, spawn_app, TestApp, TestUser, TEST_KDF};
 
 async fn prelogin_json(app: &TestApp, email: &str) -> Value {
     let (status, answer) = app

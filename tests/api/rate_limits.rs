@@ -10,7 +10,7 @@ use ferrogram_core::ratelimit::{FailureRule, Rate, RateRule};
 use ferrogram_server::config::Config;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp, TestUser, TEST_KDF};
+use ferrogram_test_support::{identity_a, spawn_app_with, TestApp, TestUser, TEST_KDF};
 
 const STRICT: Rate = Rate::new(3, 3600);
 const LOOSE: Rate = Rate::new(100_000, 1);
@@ -173,7 +173,7 @@ async fn registrations_are_limited_per_ip() {
     }
     let err = app
         .client
-        .register(TestUser::new("reg").params(crate::helpers::identity_a()))
+        .register(TestUser::new("reg").params(identity_a()))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::RateLimited), "{err}");

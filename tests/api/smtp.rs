@@ -5,7 +5,7 @@
 //! makes, which the server trusts through `mail.smtp.ca_file`.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -15,11 +15,11 @@ use ferrogram_client::ServerAddr;
 use ferrogram_server::config::{MailTransport, SmtpSecurity};
 use secrecy::SecretString;
 
-use crate::helpers::{
-    connect, identity_a, spawn_app_with, wait_for_mails_in, TestApp, TestUser, TEST_CA_FILE,
-    TEST_KDF,
+use ferrogram_test_support::mail;
+use ferrogram_test_support::{
+    connect, free_port, identity_a, spawn_app_with, wait_for_mails_in, TestApp, TestUser,
+    TEST_CA_FILE, TEST_KDF,
 };
-use crate::mail;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -139,14 +139,6 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn use_smtp(config: &mut ferrogram_server::config::Config, addr: SocketAddr) {

@@ -8,7 +8,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use crate::helpers::{connect, spawn_app_with, TestApp, TestUser, TEST_CA_FILE};
+use ferrogram_test_support::{connect, spawn_app_with, TestApp, TestUser, TEST_CA_FILE};
 
 /// Writes the CA certificate (`TEST_CA_FILE`), `cert.pem` and `key.pem` into `dir`: a CA and a server
 /// certificate it issued for 127.0.0.1 and localhost.

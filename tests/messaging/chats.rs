@@ -7,8 +7,7 @@ use ferrogram_client::proto::{
 use ferrogram_client::{ChatChangeKind, ClientEvent, Verification};
 use ferrogram_core::crypto::envelope::open_payload;
 
-use crate::helpers::spawn_app;
-use crate::support::{person, Device};
+use ferrogram_test_support::{person, spawn_app, Device};
 
 #[tokio::test]
 async fn a_direct_chat_carries_messages_both_ways() {

@@ -7,8 +7,7 @@ use ferrogram_client::cli::{self, exit, Io};
 use ferrogram_client::{Client, ServerAddr};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, TestApp, TestUser};
-use crate::support::identity;
+use ferrogram_test_support::{identity, spawn_app, TestApp, TestUser};
 
 /// One user's ferrogram-cli: its own config (and data) folder.
 struct Cli {

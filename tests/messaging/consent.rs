@@ -6,8 +6,7 @@ use ferrogram_client::proto::{Chat, GroupAddPolicy};
 use ferrogram_client::{ChatChangeKind, ClientEvent, UserId};
 use ferrogram_core::ErrorCode;
 
-use crate::helpers::{spawn_app, spawn_app_with};
-use crate::support::{marker, person, Device};
+use ferrogram_test_support::{marker, person, spawn_app, spawn_app_with, Device};
 
 /// A chat answer with its ids blanked: what is left is its shape.
 fn shape(chat: &Chat) -> serde_json::Value {

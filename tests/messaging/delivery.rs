@@ -8,8 +8,9 @@ use std::time::Duration;
 use ferrogram_client::proto::MessagePayload;
 use ferrogram_client::{ChatChangeKind, ClientEvent, ConnectionState, ErrorCode};
 
-use crate::helpers::{spawn_app, spawn_app_with};
-use crate::support::{person, Device, EVENT_TIMEOUT};
+use ferrogram_test_support::{
+    free_port, person, spawn_app, spawn_app_with, Device, TestApp, EVENT_TIMEOUT,
+};
 
 #[tokio::test]
 async fn an_offline_member_gets_everything_on_reconnect_exactly_once() {
@@ -123,15 +124,6 @@ async fn a_retried_send_is_stored_once() {
     assert_eq!(copies, 1);
 }
 
-/// A free port on loopback (a restarted server binds it again).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_messenger_reconnects_and_a_send_during_the_outage_is_stored_once() {
     let port = free_port();
@@ -147,7 +139,7 @@ async fn the_messenger_reconnects_and_a_send_during_the_outage_is_stored_once() 
     // Stop the server; both messengers notice and keep trying.
     let restart = tokio::task::spawn_blocking(move || {
         let stopped = {
-            let crate::helpers::TestApp {
+            let TestApp {
                 server,
                 config,
                 dir,

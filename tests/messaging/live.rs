@@ -2,8 +2,7 @@
 
 use ferrogram_client::ClientEvent;
 
-use crate::helpers::spawn_app;
-use crate::support::{person, Device};
+use ferrogram_test_support::{person, spawn_app, Device};
 
 #[tokio::test]
 async fn typing_and_read_receipts_arrive() {

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use ferrogram_client::{ClientEvent, Messenger, MessengerOptions, Store};
 
-use crate::helpers::spawn_app_with;
-use crate::support::{person, test_options, Device};
+use ferrogram_test_support::{person, spawn_app_with, test_options, Device};
 
 #[tokio::test]
 async fn the_first_sync_pages_through_chat_list_and_gets_every_chat_and_message() {

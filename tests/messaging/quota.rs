@@ -5,8 +5,7 @@
 use ferrogram_client::proto::MessagePayload;
 use ferrogram_core::ErrorCode;
 
-use crate::helpers::spawn_app_with;
-use crate::support::{person, Device};
+use ferrogram_test_support::{person, spawn_app_with, Device};
 
 #[tokio::test]
 async fn sends_past_the_account_storage_quota_fail_with_quota_exceeded() {

@@ -11,8 +11,7 @@ use ferrogram_core::crypto::envelope::{seal_payload, MemberViews};
 use ferrogram_core::crypto::Identity;
 use ferrogram_core::ids::{now_millis, ChatId};
 
-use crate::helpers::spawn_app;
-use crate::support::{marker, person, Device, Person};
+use ferrogram_test_support::{marker, person, spawn_app, Device, Person, TestApp};
 
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
@@ -206,7 +205,7 @@ async fn forged_senders_are_refused_or_flagged() {
 
 /// Replaces `victim`'s public keys in the server's database by `attacker`'s,
 /// as a compromised server could.
-fn replace_keys_in_database(app: &crate::helpers::TestApp, victim: &Person, attacker: &Identity) {
+fn replace_keys_in_database(app: &TestApp, victim: &Person, attacker: &Identity) {
     use ferrogram_storage::rusqlite::{params, Connection};
     let conn = Connection::open(app.config.database_path()).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();

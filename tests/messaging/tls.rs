@@ -6,8 +6,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use crate::helpers::{spawn_app_with, TEST_CA_FILE};
-use crate::support::{marker, person, Device};
+use ferrogram_test_support::{marker, person, spawn_app_with, Device, TEST_CA_FILE};
 
 /// A CA (`TEST_CA_FILE`) and a server certificate for 127.0.0.1 and
 /// localhost it issued (`cert.pem`, `key.pem`), in `dir`.

@@ -1,67 +1,20 @@
-//! People, devices and waiting for events.
+//! Logged-in devices (the client library's `Messenger` with its own store)
+//! and waiting for their events.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrogram_client::proto::MessagePayload;
 use ferrogram_client::{
-    ChatId, ClientEvent, EventStream, Identity, Message, Messenger, MessengerOptions, Store, UserId,
+    ChatId, ClientEvent, EventStream, Message, Messenger, MessengerOptions, Store,
 };
-use ferrogram_core::b64::B64;
 use tempfile::TempDir;
 
-use crate::helpers::{TestApp, TestUser};
+use crate::app::TestApp;
+use crate::people::Person;
 
 /// How long a test waits for one expected event.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// TEST KEYS ONLY: core's fixed test identities (generating RSA-3072 keys
-/// takes seconds per account).
-pub fn identity(n: usize) -> Arc<Identity> {
-    const TEXTS: [&str; 4] = [
-        include_str!("../../core/src/crypto/testdata/identity-0.b64"),
-        include_str!("../../core/src/crypto/testdata/identity-1.b64"),
-        include_str!("../../core/src/crypto/testdata/identity-2.b64"),
-        include_str!("../../core/src/crypto/testdata/identity-3.b64"),
-    ];
-    static ALL: OnceLock<Vec<Arc<Identity>>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        TEXTS
-            .iter()
-            .map(|t| Arc::new(Identity::from_bytes(&B64::decode(t.trim()).unwrap()).unwrap()))
-            .collect()
-    })[n % TEXTS.len()]
-    .clone()
-}
-
-/// A verified account with a fixed identity.
-pub struct Person {
-    pub user: TestUser,
-    pub id: UserId,
-    pub identity: Arc<Identity>,
-}
-
-/// Registers and verifies `tag` with fixed identity `n` (0 to 3; people in
-/// one test need different ones).
-pub async fn person(app: &TestApp, tag: &str, n: usize) -> Person {
-    let user = TestUser::new(tag);
-    let identity = identity(n);
-    let registered = app
-        .client
-        .register(user.params(identity.clone()))
-        .await
-        .expect("register");
-    let code = app.mail_to(&user.email).await.code().expect("code in mail");
-    app.client
-        .verify_code(&user.email, &code)
-        .await
-        .expect("verify");
-    Person {
-        id: registered.user_id,
-        user,
-        identity,
-    }
-}
 
 /// Options for tests: quick reconnects.
 pub fn test_options() -> MessengerOptions {

@@ -1,4 +1,5 @@
-//! `spawn_app()` and the typed helpers every test uses.
+//! The real server in-process on port 0 (`spawn_app()`), test users and the
+//! typed helpers every test uses.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -242,4 +243,13 @@ pub async fn wait_for_mails_in(dir: &Path, email: &str, count: usize) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A free port on loopback (for a server to bind later, or to find closed).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

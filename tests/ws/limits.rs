@@ -4,200 +4,22 @@
 //! TCP (hand-built frames) or tokio-tungstenite; accounts through the client
 //! library.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-#[allow(dead_code)]
-#[path = "api/mail.rs"]
-mod mail;
-
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrogram_client::Session;
-use ferrogram_core::b64::B64;
-use ferrogram_core::crypto::envelope::seal_payload;
-use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{now_millis, ChatId, UserId};
-use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
+use ferrogram_core::ids::{now_millis, ChatId};
+use ferrogram_test_support::raw_ws::{
+    client_frame, client_header, raw_auth, raw_until_close, raw_upgrade, read_server_frame,
+};
+use ferrogram_test_support::ws::{seal_for, tight_socket, ws_url, Stream, Ws, FRAME_TIMEOUT};
+use ferrogram_test_support::{person, spawn_app_with, Person, TestApp};
 use futures_util::{SinkExt, StreamExt};
-use helpers::{spawn_app_with, TestApp, TestUser};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// How long a test waits for one frame or close.
-const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-
-// ---- accounts ----
-
-/// TEST KEYS ONLY: core's fixed test identities.
-fn identity(n: usize) -> Arc<Identity> {
-    const TEXTS: [&str; 2] = [
-        include_str!("../core/src/crypto/testdata/identity-0.b64"),
-        include_str!("../core/src/crypto/testdata/identity-1.b64"),
-    ];
-    static ALL: OnceLock<Vec<Arc<Identity>>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        TEXTS
-            .iter()
-            .map(|t| Arc::new(Identity::from_bytes(&B64::decode(t.trim()).unwrap()).unwrap()))
-            .collect()
-    })[n % TEXTS.len()]
-    .clone()
-}
-
-struct Person {
-    user: TestUser,
-    id: UserId,
-    identity: Arc<Identity>,
-}
-
-async fn person(app: &TestApp, tag: &str, n: usize) -> Person {
-    let user = TestUser::new(tag);
-    let identity = identity(n);
-    let registered = app
-        .client
-        .register(user.params(identity.clone()))
-        .await
-        .expect("register");
-    let code = app.mail_to(&user.email).await.code().expect("code in mail");
-    app.client
-        .verify_code(&user.email, &code)
-        .await
-        .expect("verify");
-    Person {
-        id: registered.user_id,
-        user,
-        identity,
-    }
-}
-
-/// A `message.send` body for `chat` from `sender` to `members`.
-fn seal_for(chat: ChatId, sender: &Person, msg_id: &str, text: &str, members: &[&Person]) -> Value {
-    let header = EnvelopeHeader {
-        chat_id: chat,
-        sender: sender.id,
-        client_msg_id: msg_id.to_owned(),
-        sent_at: now_millis(),
-    };
-    let recipients: Vec<_> = members
-        .iter()
-        .map(|p| (p.id, p.identity.public_keys()))
-        .collect();
-    let envelope = seal_payload(
-        &MessagePayload::text(text),
-        header,
-        &sender.identity,
-        &recipients,
-        &mut rand::rng(),
-    )
-    .unwrap();
-    json!({"chat_id": chat, "client_msg_id": msg_id, "envelope": envelope})
-}
-
-// ---- a raw client: hand-built frames over TCP ----
-
-/// Opens a TCP connection and upgrades it to a WebSocket by hand.
-async fn raw_upgrade(app: &TestApp) -> TcpStream {
-    let mut tcp = TcpStream::connect(app.server.addr).await.unwrap();
-    let request = format!(
-        "GET /api/v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        app.server.addr
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(FRAME_TIMEOUT, tcp.read(&mut byte))
-            .await
-            .expect("upgrade answer in time")
-            .unwrap();
-        assert_eq!(n, 1, "connection closed during the upgrade");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    tcp
-}
-
-/// The header of a masked client frame declaring `len` payload bytes (mask
-/// key 0, so the payload goes as it is).
-fn client_header(first: u8, len: u64) -> Vec<u8> {
-    let mut h = vec![first];
-    match len {
-        0..=125 => h.push(0x80 | len as u8),
-        126..=0xffff => {
-            h.push(0x80 | 0x7e);
-            h.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            h.push(0x80 | 0x7f);
-            h.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    h.extend_from_slice(&[0, 0, 0, 0]);
-    h
-}
-
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = client_header(first, payload.len() as u64);
-    frame.extend_from_slice(payload);
-    frame
-}
-
-/// One server frame: (opcode, payload).
-async fn read_server_frame<R: AsyncRead + Unpin>(tcp: &mut R) -> Option<(u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    tcp.read_exact(&mut head).await.ok()?;
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            tcp.read_exact(&mut b).await.ok()?;
-            u64::from(u16::from_be_bytes(b))
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            tcp.read_exact(&mut b).await.ok()?;
-            u64::from_be_bytes(b)
-        }
-        n => u64::from(n),
-    };
-    let mut payload = vec![0u8; usize::try_from(len).ok()?];
-    tcp.read_exact(&mut payload).await.ok()?;
-    Some((head[0] & 0x0f, payload))
-}
-
-/// Reads server frames until the close frame: the text frames before it and
-/// the close code. Panics when nothing closes within `within`.
-async fn raw_until_close<R: AsyncRead + Unpin>(
-    tcp: &mut R,
-    within: Duration,
-) -> (Vec<Value>, u16, String) {
-    let deadline = Instant::now() + within;
-    let mut texts = Vec::new();
-    loop {
-        let frame = tokio::time::timeout_at(deadline.into(), read_server_frame(tcp))
-            .await
-            .unwrap_or_else(|_| panic!("no close within {within:?}; frames so far {texts:?}"));
-        let Some((op, payload)) = frame else {
-            panic!("connection ended without a close frame; frames {texts:?}")
-        };
-        match op {
-            0x1 => texts.push(serde_json::from_slice(&payload).unwrap()),
-            0x8 => {
-                let code = u16::from_be_bytes([payload[0], payload[1]]);
-                let reason = String::from_utf8_lossy(&payload[2..]).into_owned();
-                return (texts, code, reason);
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Streams `total` bytes of junk in chunks, slowly, until the server stops
 /// taking them; returns how many were written.
@@ -216,20 +38,6 @@ fn stream_junk(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
-}
-
-async fn raw_auth(tcp: &mut TcpStream, session: &Session) {
-    let auth = json!({"type": "auth", "token": session.token()}).to_string();
-    tcp.write_all(&client_frame(0x81, auth.as_bytes()))
-        .await
-        .unwrap();
-    let (op, payload) = tokio::time::timeout(FRAME_TIMEOUT, read_server_frame(tcp))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(op, 1);
-    let ready: Value = serde_json::from_slice(&payload).unwrap();
-    assert_eq!(ready["type"], "ready", "{ready}");
 }
 
 /// A huge declared frame is refused at once: an error frame, then 1009.
@@ -277,97 +85,6 @@ async fn a_message_goes_through(app: &TestApp, alice: &Person, bob: &Person) {
             break;
         }
         assert!(Instant::now() < deadline, "the message never arrived");
-    }
-}
-
-// ---- a tungstenite client ----
-
-type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-fn ws_url(app: &TestApp) -> String {
-    format!(
-        "{}/api/v1/ws",
-        app.base_url()
-            .replacen("http", "ws", 1)
-            .trim_end_matches('/')
-    )
-}
-
-struct Ws {
-    stream: Stream,
-    next_id: u64,
-}
-
-impl Ws {
-    async fn connect(app: &TestApp) -> Ws {
-        let (stream, _) = tokio_tungstenite::connect_async(ws_url(app))
-            .await
-            .expect("websocket connects");
-        Ws { stream, next_id: 1 }
-    }
-
-    async fn open(app: &TestApp, session: &Session) -> (Ws, Value) {
-        let mut ws = Ws::connect(app).await;
-        ws.send(json!({"type": "auth", "token": session.token()}))
-            .await;
-        let ready = ws.frame().await;
-        assert_eq!(ready["type"], "ready", "{ready}");
-        (ws, ready)
-    }
-
-    async fn send(&mut self, frame: Value) {
-        self.stream
-            .send(Message::text(frame.to_string()))
-            .await
-            .expect("frame sent");
-    }
-
-    /// The next text frame, or the close (code, reason).
-    async fn read(&mut self) -> Result<Value, (Option<CloseCode>, String)> {
-        loop {
-            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
-                .await
-                .expect("a frame in time");
-            match next {
-                Some(Ok(Message::Text(text))) => {
-                    return Ok(serde_json::from_str(&text).expect("JSON frame"))
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return Err((
-                        frame.as_ref().map(|f| f.code),
-                        frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                    ))
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err((None, e.to_string())),
-                None => return Err((None, "ended".into())),
-            }
-        }
-    }
-
-    async fn frame(&mut self) -> Value {
-        self.read()
-            .await
-            .unwrap_or_else(|c| panic!("closed while a frame was expected: {c:?}"))
-    }
-
-    async fn command(&mut self, command: &str, body: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({"type": "command", "id": id, "command": command, "body": body}))
-            .await;
-        loop {
-            let frame = self.frame().await;
-            if frame["type"] == "reply" && frame["id"] == id {
-                return frame;
-            }
-        }
-    }
-
-    async fn ok(&mut self, command: &str, body: Value) -> Value {
-        let reply = self.command(command, body).await;
-        assert!(reply.get("error").is_none(), "{command}: {reply}");
-        reply["body"].clone()
     }
 }
 
@@ -533,7 +250,10 @@ async fn assert_refused_at_auth(app: &TestApp, session: &Session, what: &str) {
     assert_eq!(error["error"]["code"], "too_many_connections", "{error}");
     let message = error["error"]["message"].as_str().unwrap();
     assert!(message.contains(what), "{message}");
-    let (code, reason) = ws.read().await.expect_err("closed after the error");
+    let (code, reason) = ws
+        .read_or_close()
+        .await
+        .expect_err("closed after the error");
     assert_eq!(code, Some(CloseCode::Policy), "{reason}");
     assert_eq!(reason, "too many connections");
 }
@@ -542,7 +262,7 @@ async fn assert_refused_at_auth(app: &TestApp, session: &Session, what: &str) {
 async fn close(mut ws: Ws) {
     ws.stream.close(None).await.unwrap();
     loop {
-        match ws.read().await {
+        match ws.read_or_close().await {
             Ok(_) => {}
             Err((code, _)) => {
                 assert_eq!(code, Some(CloseCode::Normal));
@@ -599,22 +319,6 @@ async fn sockets_over_the_session_user_and_ip_caps_are_refused_and_closing_frees
 }
 
 // ---- point 4: outbound memory in bytes ----
-
-/// A raw connection with a tiny receive buffer, authenticated, nothing read.
-async fn tight_socket(app: &TestApp, session: &Session) -> Stream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(app.server.addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(ws_url(app), MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        json!({"type": "auth", "token": session.token()}).to_string(),
-    ))
-    .await
-    .unwrap();
-    ws
-}
 
 /// Waits until the server's outbound count stops moving (the server holds
 /// what it will hold), at most `within`.
@@ -848,7 +552,7 @@ async fn the_servers_total_budget_closes_sockets_that_do_not_read_and_spares_rea
     let reading = tokio::spawn(async move {
         let mut events = 0usize;
         loop {
-            match reader.read().await {
+            match reader.read_or_close().await {
                 Ok(frame) if frame["type"] == "event" => {
                     events += 1;
                     if frame["event"]["body"]["client_msg_id"]

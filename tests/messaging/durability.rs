@@ -11,120 +11,45 @@
 //! messenger, which reconnects by itself, receives each one exactly once and
 //! in order.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-#[allow(dead_code)]
-#[path = "api/mail.rs"]
-mod mail;
-#[allow(dead_code)]
-#[path = "messaging/support.rs"]
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrogram_client::proto::MessagePayload;
 use ferrogram_client::{
     ChatId, Client, ClientEvent, ClientOptions, Messenger, MessengerOptions, ServerAddr, Store,
     UserId,
 };
-use helpers::{wait_for_mails_in, TestUser, TEST_KDF};
-use support::identity;
+use ferrogram_test_support::process::{server_command, ServerProcess};
+use ferrogram_test_support::{identity, mail, wait_for_mails_in, TestUser, TEST_KDF};
 
 /// Messages Alice sends in the burst.
 const MESSAGES: usize = 120;
 /// Acknowledgments after which the server is killed.
 const KILL_AFTER_ACKS: usize = 10;
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The server binary, running.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// Starts the binary on `data_dir` (port 0 the first time), and waits for
-    /// its startup message to learn the address.
-    fn start(data_dir: &Path, port: u16) -> Server {
-        let log_path = data_dir.with_file_name("server-stderr.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap();
-        let cheap = TEST_KDF.m_cost_kib.to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrogram-server"))
-            .env("FERROGRAM__DATA_DIR", data_dir)
-            .env("FERROGRAM__SERVER__HOST", "127.0.0.1")
-            .env("FERROGRAM__SERVER__PORT", port.to_string())
-            .env("FERROGRAM__SERVER__WORKERS", "2")
-            .env("FERROGRAM__SECURITY__AUTH_HASH__M_COST_KIB", &cheap)
-            .env("FERROGRAM__SECURITY__AUTH_HASH__T_COST", "1")
-            .env("FERROGRAM__SECURITY__MIN_CLIENT_KDF__M_COST_KIB", &cheap)
-            .env("FERROGRAM__SECURITY__MIN_CLIENT_KDF__T_COST", "1")
-            .env("FERROGRAM__MAIL__MAX_RETRIES", "0")
-            // the burst is larger than a person's message rate
-            .env(
-                "FERROGRAM__LIMITS__RATE_LIMITS__SEND__PER_ACCOUNT__BURST",
-                "100000",
-            )
-            .env("FERROGRAM__LOG__LEVEL", "warn")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("the server binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keeps reading, so the server never writes into a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let port = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let _ = child.kill();
-                let log =
-                    std::fs::read_to_string(data_dir.join("server-stderr.log")).unwrap_or_default();
-                panic!("no startup message within {STARTUP_TIMEOUT:?}; stderr:\n{log}")
-            });
-            if let Some(address) = line.trim().strip_prefix("listening on") {
-                let address = address.trim().trim_start_matches("http://");
-                break address
-                    .rsplit_once(':')
-                    .and_then(|(_, p)| p.parse::<u16>().ok())
-                    .unwrap_or_else(|| panic!("no port in {line:?}"));
-            }
-        };
-        Server { child, port }
-    }
-
-    fn addr(&self) -> ServerAddr {
-        ServerAddr::new("127.0.0.1", self.port)
-    }
-
-    /// SIGKILL: no shutdown, no flush, no goodbye.
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the server binary on `data_dir` (port 0 the first time) and
+/// waits for its startup message to learn the address.
+fn start_server(data_dir: &Path, port: u16) -> ServerProcess {
+    let cheap = TEST_KDF.m_cost_kib.to_string();
+    let mut cmd = server_command(env!("CARGO_BIN_EXE_ferrogram-server"));
+    cmd.env("FERROGRAM__DATA_DIR", data_dir)
+        .env("FERROGRAM__SERVER__HOST", "127.0.0.1")
+        .env("FERROGRAM__SERVER__PORT", port.to_string())
+        .env("FERROGRAM__SERVER__WORKERS", "2")
+        .env("FERROGRAM__SECURITY__AUTH_HASH__M_COST_KIB", &cheap)
+        .env("FERROGRAM__SECURITY__AUTH_HASH__T_COST", "1")
+        .env("FERROGRAM__SECURITY__MIN_CLIENT_KDF__M_COST_KIB", &cheap)
+        .env("FERROGRAM__SECURITY__MIN_CLIENT_KDF__T_COST", "1")
+        .env("FERROGRAM__MAIL__MAX_RETRIES", "0")
+        // the burst is larger than a person's message rate
+        .env(
+            "FERROGRAM__LIMITS__RATE_LIMITS__SEND__PER_ACCOUNT__BURST",
+            "100000",
+        )
+        .env("FERROGRAM__LOG__LEVEL", "warn");
+    ServerProcess::start(cmd)
 }
 
 /// Registers and verifies `tag` (codes from the outbox), then logs in.
@@ -173,14 +98,16 @@ async fn messenger(client: &Client, user: &TestUser, store: PathBuf, id: UserId)
 async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let server = Server::start(&data_dir, 0);
-    let port = server.port;
+    let server = start_server(&data_dir, 0);
+    let port = server.addr.port();
     assert_ne!(port, 0);
     let options = ClientOptions {
         kdf_override: Some(TEST_KDF),
         ..ClientOptions::default()
     };
-    let client = Client::connect_with(server.addr(), options).await.unwrap();
+    let client = Client::connect_with(ServerAddr::from(server.addr), options)
+        .await
+        .unwrap();
     let (alice_id, alice) = account(&client, &data_dir, "duralice", 0).await;
     let (bob_id, bob) = account(&client, &data_dir, "durbob", 1).await;
     let a = messenger(&client, &alice, dir.path().join("alice.sqlite3"), alice_id).await;
@@ -242,8 +169,8 @@ async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
 
     // Same data folder, same port: the clients reconnect by themselves and
     // the sends still in flight are retried with their client message ids.
-    let restarted = Server::start(&data_dir, port);
-    assert_eq!(restarted.port, port);
+    let restarted = start_server(&data_dir, port);
+    assert_eq!(restarted.addr.port(), port);
     let mut stored_ids = HashSet::new();
     for send in sends {
         let (id, ack) = send.await.unwrap();

@@ -1,83 +1,25 @@
 //! End-to-end tests of the WebSocket gateway (`GET /api/v1/ws`): the real
 //! server on port 0, driven over raw WebSocket frames (tokio-tungstenite),
 //! with accounts made through the client library like the API tests do.
+//! The gateway against a hostile client (frame sizes, socket caps, memory
+//! budgets, reply sizes): `limits`.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-#[allow(dead_code)]
-#[path = "api/mail.rs"]
-mod mail;
+mod limits;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrogram_client::Session;
-use ferrogram_core::b64::B64;
-use ferrogram_core::crypto::envelope::seal_payload;
-use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
-use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
+use ferrogram_core::ids::{ChatId, Seq, UserId};
+use ferrogram_test_support::ws::{
+    assert_closed_with, error_code, seal_for, tight_socket, ws_url, Got, Ws, FRAME_TIMEOUT,
+};
+use ferrogram_test_support::{
+    bench_person, open_to_groups, person, spawn_app_with, Person, TestApp,
+};
 use futures_util::{SinkExt, StreamExt};
-use helpers::{spawn_app_with, TestApp, TestUser};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// How long a test waits for one frame.
-const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-
-// ---- accounts ----
-
-/// TEST KEYS ONLY: core's fixed test identities (RSA key generation would
-/// take seconds per account).
-fn identity(n: usize) -> Arc<Identity> {
-    const TEXTS: [&str; 4] = [
-        include_str!("../core/src/crypto/testdata/identity-0.b64"),
-        include_str!("../core/src/crypto/testdata/identity-1.b64"),
-        include_str!("../core/src/crypto/testdata/identity-2.b64"),
-        include_str!("../core/src/crypto/testdata/identity-3.b64"),
-    ];
-    static ALL: OnceLock<Vec<Arc<Identity>>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        TEXTS
-            .iter()
-            .map(|t| Arc::new(Identity::from_bytes(&B64::decode(t.trim()).unwrap()).unwrap()))
-            .collect()
-    })[n % TEXTS.len()]
-    .clone()
-}
-
-/// A verified account with a fixed identity.
-struct Person {
-    user: TestUser,
-    id: UserId,
-    identity: Arc<Identity>,
-}
-
-async fn person(app: &TestApp, tag: &str, n: usize) -> Person {
-    let user = TestUser::new(tag);
-    let identity = identity(n);
-    let registered = app
-        .client
-        .register(user.params(identity.clone()))
-        .await
-        .expect("register");
-    let code = app.mail_to(&user.email).await.code().expect("code in mail");
-    app.client
-        .verify_code(&user.email, &code)
-        .await
-        .expect("verify");
-    Person {
-        id: registered.user_id,
-        user,
-        identity,
-    }
-}
 
 /// The server for these tests: quick timers, small queues.
 async fn gateway_app() -> TestApp {
@@ -89,176 +31,6 @@ async fn gateway_app() -> TestApp {
         c.websocket.outbound_queue = 64;
     })
     .await
-}
-
-// ---- a raw WebSocket client ----
-
-type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-fn ws_url(app: &TestApp) -> String {
-    format!(
-        "{}/api/v1/ws",
-        app.base_url()
-            .replacen("http", "ws", 1)
-            .trim_end_matches('/')
-    )
-}
-
-/// What the client read.
-#[derive(Debug)]
-enum Got {
-    Frame(Value),
-    Closed(Option<CloseFrame>),
-}
-
-struct Ws {
-    stream: Stream,
-    next_id: u64,
-    /// Frames read while waiting for something else (events during a command).
-    stash: VecDeque<Value>,
-}
-
-impl Ws {
-    async fn connect(app: &TestApp) -> Ws {
-        let (stream, _) = tokio_tungstenite::connect_async(ws_url(app))
-            .await
-            .expect("websocket connects");
-        Ws {
-            stream,
-            next_id: 1,
-            stash: VecDeque::new(),
-        }
-    }
-
-    /// Connects and authenticates; returns the `ready` frame.
-    async fn open(app: &TestApp, session: &Session) -> (Ws, Value) {
-        let mut ws = Ws::connect(app).await;
-        ws.send(json!({"type": "auth", "token": session.token()}))
-            .await;
-        let ready = ws.frame().await;
-        assert_eq!(ready["type"], "ready", "{ready}");
-        (ws, ready)
-    }
-
-    async fn send(&mut self, frame: Value) {
-        self.send_text(&frame.to_string()).await;
-    }
-
-    async fn send_text(&mut self, text: &str) {
-        self.stream
-            .send(Message::text(text))
-            .await
-            .expect("frame sent");
-    }
-
-    /// The next frame or close, whatever it is.
-    async fn read(&mut self) -> Got {
-        if let Some(frame) = self.stash.pop_front() {
-            return Got::Frame(frame);
-        }
-        loop {
-            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
-                .await
-                .expect("a frame in time");
-            match next {
-                Some(Ok(Message::Text(text))) => {
-                    return Got::Frame(serde_json::from_str(&text).expect("JSON frame"))
-                }
-                Some(Ok(Message::Close(frame))) => return Got::Closed(frame),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(other)) => panic!("unexpected message {other:?}"),
-                Some(Err(e)) => panic!("websocket error {e}"),
-                None => return Got::Closed(None),
-            }
-        }
-    }
-
-    async fn frame(&mut self) -> Value {
-        match self.read().await {
-            Got::Frame(v) => v,
-            Got::Closed(c) => panic!("closed while a frame was expected: {c:?}"),
-        }
-    }
-
-    /// Reads until the connection closes; returns the frames before and the close.
-    async fn until_closed(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
-        let mut frames = Vec::new();
-        loop {
-            match self.read().await {
-                Got::Frame(v) => frames.push(v),
-                Got::Closed(c) => return (frames, c),
-            }
-        }
-    }
-
-    /// Sends a command and waits for its reply; other frames are stashed.
-    async fn command(&mut self, command: &str, body: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({"type": "command", "id": id, "command": command, "body": body}))
-            .await;
-        let mut others = Vec::new();
-        let reply = loop {
-            let Some(frame) = self.stream_frame().await else {
-                panic!("closed while waiting for the reply to {command}")
-            };
-            if frame["type"] == "reply" && frame["id"] == id {
-                break frame;
-            }
-            others.push(frame);
-        };
-        self.stash.extend(others);
-        reply
-    }
-
-    /// Like `command`, for a command that must succeed: its body.
-    async fn ok(&mut self, command: &str, body: Value) -> Value {
-        let reply = self.command(command, body).await;
-        assert!(reply.get("error").is_none(), "{command}: {reply}");
-        reply["body"].clone()
-    }
-
-    /// The next frame from the socket itself (ignoring the stash).
-    async fn stream_frame(&mut self) -> Option<Value> {
-        loop {
-            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
-                .await
-                .expect("a frame in time");
-            match next {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).expect("JSON frame"))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                _ => return None,
-            }
-        }
-    }
-
-    /// The next `event` frame (skipping live events), as (chat, seq).
-    async fn event(&mut self) -> (ChatId, Seq, Value) {
-        loop {
-            let frame = self.frame().await;
-            if frame["type"] == "event" {
-                let event = frame["event"].clone();
-                return (
-                    ChatId(event["chat_id"].as_i64().unwrap()),
-                    event["seq"].as_i64().unwrap(),
-                    event,
-                );
-            }
-            assert_eq!(frame["type"], "live", "{frame}");
-        }
-    }
-}
-
-fn assert_closed_with(close: Option<&CloseFrame>, code: CloseCode, reason: &str) {
-    let close = close.unwrap_or_else(|| panic!("no close frame (expected {code:?})"));
-    assert_eq!(close.code, code, "{close:?}");
-    assert!(close.reason.contains(reason), "{close:?}");
-}
-
-fn error_code(frame: &Value) -> &str {
-    frame["error"]["code"].as_str().unwrap_or_default()
 }
 
 // ---- authentication ----
@@ -518,22 +290,6 @@ async fn revoking_a_session_or_deleting_the_account_closes_its_sockets_at_once()
     phone.delete_account(&alice.user.password).await.unwrap();
     let (_, close) = phone_ws.until_closed().await;
     assert_closed_with(close.as_ref(), CloseCode::Policy, "account deleted");
-}
-
-/// A raw connection with a tiny receive buffer, authenticated, nothing read yet.
-async fn tight_socket(app: &TestApp, session: &Session) -> Stream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(app.server.addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(ws_url(app), MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
-    ws.send(Message::text(
-        json!({"type": "auth", "token": session.token()}).to_string(),
-    ))
-    .await
-    .unwrap();
-    ws
 }
 
 #[tokio::test]
@@ -828,28 +584,6 @@ fn rss_bytes() -> usize {
 
 // ---- chats: fan-out and resume ----
 
-fn seal_for(chat: ChatId, sender: &Person, msg_id: &str, text: &str, members: &[&Person]) -> Value {
-    let header = EnvelopeHeader {
-        chat_id: chat,
-        sender: sender.id,
-        client_msg_id: msg_id.to_owned(),
-        sent_at: now_millis(),
-    };
-    let recipients: Vec<_> = members
-        .iter()
-        .map(|p| (p.id, p.identity.public_keys()))
-        .collect();
-    let envelope = seal_payload(
-        &MessagePayload::text(text),
-        header,
-        &sender.identity,
-        &recipients,
-        &mut rand::rng(),
-    )
-    .unwrap();
-    json!({"chat_id": chat, "client_msg_id": msg_id, "envelope": envelope})
-}
-
 #[tokio::test]
 async fn a_message_reaches_the_recipient_and_the_senders_other_socket_not_its_own() {
     let app = gateway_app().await;
@@ -1096,38 +830,6 @@ async fn a_silent_client_is_closed_after_the_client_timeout_and_a_live_one_stays
 }
 
 // ---- what a reader receives, and reply sizes (issue 11) ----
-
-/// An account made in bench mode: verified at once, no mail to wait for.
-async fn bench_person(app: &TestApp, tag: &str, n: usize) -> Person {
-    let user = TestUser::new(tag);
-    let identity = identity(n);
-    let registered = app
-        .client
-        .register(user.params(identity.clone()))
-        .await
-        .expect("register");
-    assert!(registered.verified, "bench mode verifies at once");
-    // Anyone may add these accounts to groups directly.
-    open_to_groups(app, &user).await;
-    Person {
-        id: registered.user_id,
-        user,
-        identity,
-    }
-}
-
-/// Lets anyone add `user` to a group directly (by default a stranger's add
-/// is an invitation).
-async fn open_to_groups(app: &TestApp, user: &TestUser) {
-    app.login(user)
-        .await
-        .update_profile(ferrogram_core::proto::UpdateProfileRequest {
-            who_can_add_me: Some(ferrogram_core::proto::GroupAddPolicy::Everyone),
-            ..Default::default()
-        })
-        .await
-        .expect("privacy setting");
-}
 
 /// The envelope of a message event, and the size of its JSON.
 fn message_envelope(event: &Value) -> (ferrogram_core::proto::Envelope, usize) {
