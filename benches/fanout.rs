@@ -17,12 +17,12 @@ use ferrogram_core::b64::B64;
 use ferrogram_core::ids::{ChatId, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
-use ferrogram_server::actors::hub::Hub;
-use ferrogram_server::actors::messages::{
+use ferrogram_server::gateway::hub::Hub;
+use ferrogram_server::gateway::messages::{
     ChatEventCommitted, CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession,
     SessionLink,
 };
-use ferrogram_server::actors::presence::PresenceBoard;
+use ferrogram_server::gateway::presence::PresenceBoard;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,11 +3,10 @@
 //! and telemetry. The commands themselves live
 //! in `ferrogram-handlers`; this crate connects them to the network.
 
-pub mod actors;
 pub mod command_log;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod mailer;
 pub mod startup;
 pub mod telemetry;
-pub mod ws;

@@ -166,8 +166,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     scope = scope
         .service(
-            web::resource(crate::ws::WS_PATH)
-                .route(web::get().to(crate::ws::connect))
+            web::resource(crate::gateway::upgrade::WS_PATH)
+                .route(web::get().to(crate::gateway::upgrade::connect))
                 .default_service(web::to(|| std::future::ready(method_not_allowed("GET")))),
         )
         .service(
@@ -246,7 +246,7 @@ async fn rest(
             if e.code == ErrorCode::RequestTimeout {
                 // actix would otherwise drain the rest of a chunked body,
                 // as slowly as it comes, before closing.
-                crate::ws::socket::SocketCutter::of(&req).stop_reading();
+                crate::gateway::transport::socket::SocketCutter::of(&req).stop_reading();
             }
             return Err(e.into());
         }

@@ -4,23 +4,15 @@
 //! (a request with a query string is refused, so a token put there by
 //! mistake is never used) and the client authenticates with an `auth` frame
 //! within `websocket.auth_timeout_secs`. Each connection gets a
-//! [`Session`](crate::actors::session::Session) actor for incoming frames and
+//! [`Session`](crate::gateway::connection::Session) actor for incoming frames and
 //! a writer task with bounded queues for outgoing ones ([`writer`]).
 //! The frame protocol is documented in `docs/protocol.md` and typed in
 //! `ferrogram_core::proto::ws`.
 
-pub mod budget;
-pub mod caps;
-pub mod event_frames;
-pub mod frame;
-pub mod input;
-pub mod socket;
-pub mod wire;
-pub mod writer;
-
-use crate::actors::hub::Hub;
-use crate::actors::session::Session;
+use crate::gateway::hub::Hub;
+use crate::gateway::connection::Session;
 use crate::config::Config;
+use crate::gateway::transport::{budget, caps, input, socket, wire, writer};
 use crate::http::{client_ip, HttpError, SharedCtx, SharedRegistry};
 use actix::{Actor, Addr, AsyncContext};
 use actix_web::{web, HttpRequest, HttpResponse};

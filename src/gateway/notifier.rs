@@ -21,25 +21,18 @@
 //! Handlers reach all of this through [`HubHandle`], a cheap clonable handle
 //! whose methods never block: they `do_send` to the hub.
 
-pub mod hub;
-pub mod messages;
-pub mod presence;
-pub mod resume;
-pub mod room;
-pub mod session;
-
-use crate::ws::frame::CloseCause;
+use crate::gateway::transport::frame::CloseCause;
 use actix::Addr;
 use ferrogram_core::ids::{Origin, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
 use ferrogram_handlers::notify::CommittedEvent;
 use ferrogram_handlers::Notifier;
-use hub::Hub;
-use messages::{
+use crate::gateway::hub::Hub;
+use crate::gateway::messages::{
     ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseSessionSockets,
     CloseUserSockets, ConnId, LiveEventRaised,
 };
-use presence::PresenceBoard;
+use crate::gateway::presence::PresenceBoard;
 use std::sync::Arc;
 
 /// The handlers' way into the gateway (the `Notifier`). Sync and

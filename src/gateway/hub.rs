@@ -4,14 +4,14 @@
 //! sends live events to users' sessions, closes connections on request, and
 //! keeps presence.
 
-use crate::actors::messages::{
+use crate::gateway::messages::{
     ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets,
     CloseUserSockets, ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised,
     PublishEvent, RegisterSession, RoomAddr, SessionEnded, SessionLink, StopRoom,
 };
-use crate::actors::presence::PresenceBoard;
-use crate::actors::room::ChatRoom;
-use crate::ws::frame::{encode, CloseCause};
+use crate::gateway::presence::PresenceBoard;
+use crate::gateway::room::ChatRoom;
+use crate::gateway::transport::frame::{encode, CloseCause};
 use actix::prelude::*;
 use ferrogram_core::ids::{now_millis, ChatId, SessionId, UserId};
 use ferrogram_core::proto::chat::LiveEvent;
@@ -301,7 +301,7 @@ impl Handler<GetHubStats> for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::messages::{CloseConnection, DeliverEvent};
+    use crate::gateway::messages::{CloseConnection, DeliverEvent};
     use ferrogram_core::proto::chat::{ChatEvent, EventBody};
     use std::sync::Mutex;
 

@@ -2,8 +2,8 @@
 //! named imperatively, events in the past tense. All are sent with `do_send`
 //! (fan-out never waits for an answer).
 
-use crate::actors::room::ChatRoom;
-use crate::ws::frame::CloseCause;
+use crate::gateway::room::ChatRoom;
+use crate::gateway::transport::frame::CloseCause;
 use actix::prelude::*;
 use bytestring::ByteString;
 use ferrogram_core::ids::{ChatId, Seq, SessionId, UserId};

@@ -2,7 +2,7 @@
 //! writes them to the socket.
 //!
 //! - `live` (capacity `websocket.outbound_queue` frames, and
-//!   `websocket.outbound_queue_bytes` bytes counted by [`crate::ws::budget`]):
+//!   `websocket.outbound_queue_bytes` bytes counted by [`crate::gateway::transport::budget`]):
 //!   replies, events, pings. The session actor never waits on it: it uses
 //!   `try_send`, and an event that finds the queue full (in frames, in bytes,
 //!   or the server's total budget spent) means the client does not keep up,
@@ -23,10 +23,10 @@
 //! and the close frame, all within a deadline; a peer that does not finish
 //! the close promptly is cut off.
 
-use crate::ws::budget::{Charge, ConnMeter, OverBudget};
-use crate::ws::frame::CloseCause;
-use crate::ws::socket::SocketCutter;
-use crate::ws::wire::{Closed, FrameWriter};
+use crate::gateway::transport::budget::{Charge, ConnMeter, OverBudget};
+use crate::gateway::transport::frame::CloseCause;
+use crate::gateway::transport::socket::SocketCutter;
+use crate::gateway::transport::wire::{Closed, FrameWriter};
 use actix_web::web::Bytes;
 use bytestring::ByteString;
 use std::sync::Arc;

@@ -1,40 +1,40 @@
 //! `Session`: one actor per WebSocket connection.
 //!
-//! Incoming frames arrive as a stream ([`crate::ws::wire::Incoming`]); outgoing
+//! Incoming frames arrive as a stream ([`crate::gateway::transport::wire::Incoming`]); outgoing
 //! ones go to the connection's writer task through bounded queues
-//! ([`crate::ws::writer`]). The actor authenticates the first frame, runs
+//! ([`crate::gateway::transport::writer`]). The actor authenticates the first frame, runs
 //! commands through the same `Registry::dispatch` as REST (concurrently, at
 //! most [`MAX_COMMANDS_IN_FLIGHT`]), sends heartbeats, drives `resume`, and
 //! receives the events the hub and the rooms route to it.
 //!
-//! Flow control ([`crate::ws::input`]): reading the client's frames pauses
+//! Flow control ([`crate::gateway::transport::input`]): reading the client's frames pauses
 //! while half the outbound queue is taken (in frames or in bytes, see
-//! [`crate::ws::budget`]) or the most commands run, so a client's own
+//! [`crate::gateway::transport::budget`]) or the most commands run, so a client's own
 //! requests never overflow its queue; events pushed to it do, when it does
 //! not read, and then it is disconnected as too slow. How many commands may
 //! run at once also shrinks with the size of the replies the connection gets
 //! ([`Session::window`]), so that the replies of the commands running when
 //! reading pauses fit in the other half of the byte budget.
 //!
-//! Caps ([`crate::ws::caps`]): the socket holds its place under the per-IP
+//! Caps ([`crate::gateway::transport::caps`]): the socket holds its place under the per-IP
 //! cap from the upgrade and takes its places under the per-account and
 //! per-session caps when its `auth` frame is accepted; all are given back as
 //! soon as it closes.
 
-use crate::actors::messages::{
+use crate::gateway::messages::{
     CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded, SessionLink,
 };
-use crate::actors::resume::{Offer, Release, ResumeGate};
+use crate::gateway::resume::{Offer, Release, ResumeGate};
 use crate::http::{new_request_id, public_error};
-use crate::ws::budget::OverBudget;
-use crate::ws::caps::CapGuard;
-use crate::ws::frame::{
+use crate::gateway::transport::budget::OverBudget;
+use crate::gateway::transport::caps::CapGuard;
+use crate::gateway::transport::frame::{
     encode, error_frame, parse_client_frame, Assembled, CloseCause, FragmentError, FrameError,
     Reassembler, Strikes,
 };
-use crate::ws::input::{FrameRate, InputGate};
-use crate::ws::writer::{CloseRequest, Outbound, Outbox, PushError};
-use crate::ws::Gateway;
+use crate::gateway::transport::input::{FrameRate, InputGate};
+use crate::gateway::transport::writer::{CloseRequest, Outbound, Outbox, PushError};
+use crate::gateway::upgrade::Gateway;
 use actix::prelude::*;
 use actix_http::ws::{Message, ProtocolError};
 use actix_web::web;
