@@ -3,15 +3,15 @@
 //! real port can be read back); [`spawn_background`] runs a whole server on a
 //! thread of its own for tests.
 
-use crate::gateway::hub::Hub;
-use crate::gateway::presence::PresenceBoard;
-use crate::gateway::notifier::HubHandle;
 use crate::command_log::CommandLog;
 use crate::config::Config;
+use crate::gateway::hub::Hub;
+use crate::gateway::notifier::HubHandle;
+use crate::gateway::presence::PresenceBoard;
+use crate::gateway::settings::{Gateway, WsSettings};
+use crate::gateway::transport::budget::OutboundBudget;
 use crate::http;
 use crate::mailer::{Mailer, MailerHandle, Transport};
-use crate::gateway::transport::budget::OutboundBudget;
-use crate::gateway::upgrade::{Gateway, WsSettings};
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};

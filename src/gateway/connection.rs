@@ -25,7 +25,7 @@ use crate::gateway::messages::{
     CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded, SessionLink,
 };
 use crate::gateway::resume::{Offer, Release, ResumeGate};
-use crate::http::{new_request_id, public_error};
+use crate::gateway::settings::Gateway;
 use crate::gateway::transport::budget::OverBudget;
 use crate::gateway::transport::caps::CapGuard;
 use crate::gateway::transport::frame::{
@@ -34,7 +34,7 @@ use crate::gateway::transport::frame::{
 };
 use crate::gateway::transport::input::{FrameRate, InputGate};
 use crate::gateway::transport::writer::{CloseRequest, Outbound, Outbox, PushError};
-use crate::gateway::upgrade::Gateway;
+use crate::reply::{new_request_id, public_error};
 use actix::prelude::*;
 use actix_http::ws::{Message, ProtocolError};
 use actix_web::web;

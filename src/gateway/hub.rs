@@ -7,7 +7,7 @@
 use crate::gateway::messages::{
     ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets,
     CloseUserSockets, ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised,
-    PublishEvent, RegisterSession, RoomAddr, SessionEnded, SessionLink, StopRoom,
+    PublishEvent, RegisterSession, SessionEnded, SessionLink, StopRoom,
 };
 use crate::gateway::presence::PresenceBoard;
 use crate::gateway::room::ChatRoom;
@@ -28,7 +28,7 @@ struct Conn {
 }
 
 struct Room {
-    addr: RoomAddr,
+    addr: Addr<ChatRoom>,
     last_event: Instant,
 }
 

@@ -2,7 +2,6 @@
 //! named imperatively, events in the past tense. All are sent with `do_send`
 //! (fan-out never waits for an answer).
 
-use crate::gateway::room::ChatRoom;
 use crate::gateway::transport::frame::CloseCause;
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -146,9 +145,6 @@ pub struct PublishEvent {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopRoom;
-
-/// The address type of rooms, for the hub's map.
-pub type RoomAddr = Addr<ChatRoom>;
 
 // ---- to a session ----
 

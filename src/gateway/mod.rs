@@ -10,5 +10,6 @@ pub mod notifier;
 pub mod presence;
 pub mod resume;
 pub mod room;
+pub mod settings;
 pub mod transport;
 pub mod upgrade;

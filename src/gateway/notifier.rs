@@ -21,18 +21,18 @@
 //! Handlers reach all of this through [`HubHandle`], a cheap clonable handle
 //! whose methods never block: they `do_send` to the hub.
 
-use crate::gateway::transport::frame::CloseCause;
-use actix::Addr;
-use ferrogram_core::ids::{Origin, SessionId, UserId};
-use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
-use ferrogram_handlers::notify::CommittedEvent;
-use ferrogram_handlers::Notifier;
 use crate::gateway::hub::Hub;
 use crate::gateway::messages::{
     ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseSessionSockets,
     CloseUserSockets, ConnId, LiveEventRaised,
 };
 use crate::gateway::presence::PresenceBoard;
+use crate::gateway::transport::frame::CloseCause;
+use actix::Addr;
+use ferrogram_core::ids::{Origin, SessionId, UserId};
+use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
+use ferrogram_handlers::notify::CommittedEvent;
+use ferrogram_handlers::Notifier;
 use std::sync::Arc;
 
 /// The handlers' way into the gateway (the `Notifier`). Sync and

@@ -8,8 +8,8 @@
 //! every member its frame: the same for all, or for a message in envelope
 //! version 2 one with only that member's key wrap (`ws::event_frames`).
 
-use crate::gateway::messages::{DeliverEvent, PublishEvent, StopRoom};
 use crate::gateway::event_frames::EventFrames;
+use crate::gateway::messages::{DeliverEvent, PublishEvent, StopRoom};
 use actix::prelude::*;
 use bytestring::ByteString;
 use ferrogram_core::ids::{ChatId, Seq, UserId};
