@@ -1,25 +1,6 @@
-//! The WebSocket gateway's actors.
-//!
-//! ```text
-//!  handlers ──Notifier (HubHandle, do_send)──▶ Hub ──PublishEvent──▶ ChatRoom (one per active chat)
-//!                                               │                        │ DeliverEvent (seq order,
-//!                                               │ DeliverLive,           ▼  one shared frame)
-//!                                               │ CloseConnection     Session (one per connection)
-//!                                               └──────────────────────▶ │ try_send
-//!                                                                        ▼
-//!                                                     bounded queue ─▶ writer task ─▶ socket
-//! ```
-//!
-//! - [`session::Session`]: one per connection; authentication, commands
-//!   through the registry, heartbeat, resume.
-//! - [`hub::Hub`]: users -> connections, chats -> rooms, presence.
-//! - [`room::ChatRoom`]: started on a chat's first event, stopped when idle;
-//!   puts events in seq order and fans each out to every online session of
-//!   every member (the sender's other sessions included; a message is not
-//!   pushed back to the connection that sent it, whose reply has the seq).
-//!
-//! Handlers reach all of this through [`HubHandle`], a cheap clonable handle
-//! whose methods never block: they `do_send` to the hub.
+//! [`HubHandle`]: the handlers' way into the gateway (it implements their
+//! `Notifier`), a cheap clonable handle whose methods never block: they
+//! `do_send` to the hub.
 
 use crate::gateway::hub::Hub;
 use crate::gateway::messages::{
@@ -29,8 +10,8 @@ use crate::gateway::messages::{
 use crate::gateway::presence::PresenceBoard;
 use crate::gateway::transport::frame::CloseCause;
 use actix::Addr;
-use ferrogram_core::ids::{Origin, SessionId, UserId};
-use ferrogram_core::proto::chat::{ChatEvent, LiveEvent, PresenceInfo};
+use ferrogram_core::ids::{SessionId, UserId};
+use ferrogram_core::proto::chat::{LiveEvent, PresenceInfo};
 use ferrogram_handlers::notify::CommittedEvent;
 use ferrogram_handlers::Notifier;
 use std::sync::Arc;
@@ -52,21 +33,6 @@ impl HubHandle {
         &self.hub
     }
 
-    /// A committed event, to every online session of `members`.
-    pub fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
-        self.chat_event_from(members, event, None);
-    }
-
-    /// A committed event, to every online session of `members` except the
-    /// connection `origin` whose command stored it.
-    pub fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
-        self.hub.do_send(ChatEventCommitted {
-            members: members.to_vec(),
-            event: event.clone(),
-            origin: origin.map(|o| ConnId(o.0)),
-        });
-    }
-
     /// An unstored event, to every online session of `users`.
     pub fn live_event(&self, users: &[UserId], event: &LiveEvent) {
         self.hub.do_send(LiveEventRaised {
@@ -79,7 +45,7 @@ impl HubHandle {
     pub fn session_closed(&self, session: &SessionId) {
         self.hub.do_send(CloseSessionSockets {
             session_id: session.clone(),
-            cause: CloseCause::SessionEnded,
+            cause: CloseCause::ConnectionEnded,
         });
     }
 
@@ -104,14 +70,6 @@ impl HubHandle {
 }
 
 impl Notifier for HubHandle {
-    fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
-        HubHandle::chat_event(self, members, event);
-    }
-
-    fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
-        HubHandle::chat_event_from(self, members, event, origin);
-    }
-
     fn chat_events(&self, events: Vec<CommittedEvent>) {
         self.hub.do_send(ChatEventsCommitted(
             events
