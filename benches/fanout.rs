@@ -19,8 +19,8 @@ use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
 use ferrogram_server::gateway::hub::Hub;
 use ferrogram_server::gateway::messages::{
-    ChatEventCommitted, CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession,
-    SessionLink,
+    ChatEventCommitted, CloseConnection, ConnId, ConnectionLink, DeliverEvent, DeliverLive,
+    RegisterConnection,
 };
 use ferrogram_server::gateway::presence::PresenceBoard;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,11 +119,11 @@ fn bench(c: &mut Criterion) {
             .start();
             for i in 0..sessions {
                 let fake = FakeSession(counter.clone()).start();
-                hub.do_send(RegisterSession {
+                hub.do_send(RegisterConnection {
                     conn: ConnId(i as u64),
                     user: UserId(i as i64 + 1),
                     session_id: SessionId(format!("s{i}")),
-                    link: SessionLink::of(&fake),
+                    link: ConnectionLink::of(&fake),
                 });
             }
             let members: Vec<UserId> = (1..=sessions as i64).map(UserId).collect();

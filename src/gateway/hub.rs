@@ -6,8 +6,8 @@
 
 use crate::gateway::messages::{
     ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets,
-    CloseUserSockets, ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised,
-    PublishEvent, RegisterSession, SessionEnded, SessionLink, StopRoom,
+    CloseUserSockets, ConnId, ConnectionEnded, ConnectionLink, DeliverEvent, DeliverLive,
+    GetHubStats, HubStats, LiveEventRaised, PublishEvent, RegisterConnection, StopRoom,
 };
 use crate::gateway::presence::PresenceBoard;
 use crate::gateway::room::ChatRoom;
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 struct Conn {
     user: UserId,
     session_id: SessionId,
-    link: SessionLink,
+    link: ConnectionLink,
 }
 
 struct Room {
@@ -152,11 +152,11 @@ impl Actor for Hub {
     }
 }
 
-impl Handler<RegisterSession> for Hub {
+impl Handler<RegisterConnection> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: RegisterSession, ctx: &mut Self::Context) {
-        let RegisterSession {
+    fn handle(&mut self, msg: RegisterConnection, ctx: &mut Self::Context) {
+        let RegisterConnection {
             conn,
             user,
             session_id,
@@ -177,10 +177,10 @@ impl Handler<RegisterSession> for Hub {
     }
 }
 
-impl Handler<SessionEnded> for Hub {
+impl Handler<ConnectionEnded> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: SessionEnded, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: ConnectionEnded, ctx: &mut Self::Context) {
         let Some(conn) = self.conns.remove(&msg.conn) else {
             return;
         };
@@ -231,8 +231,8 @@ impl Hub {
             .map(|conn| (conn.user, conn.link.events.clone()))
             .collect();
         let chat_id = event.chat_id;
-        if targets.is_empty() && !self.rooms.contains_key(&chat_id) {
-            // Nobody to tell and no room keeping order: nothing to do.
+        if targets.is_empty() {
+            // Nobody online to tell.
             return;
         }
         let room = self.rooms.entry(chat_id).or_insert_with(|| Room {
@@ -361,11 +361,11 @@ mod tests {
     fn connect(s: &Setup, conn: u64, user: i64, session: &str) -> Arc<Mutex<Vec<Got>>> {
         let got = Arc::new(Mutex::new(Vec::new()));
         let fake = Fake(got.clone()).start();
-        s.hub.do_send(RegisterSession {
+        s.hub.do_send(RegisterConnection {
             conn: ConnId(conn),
             user: UserId(user),
             session_id: SessionId(session.to_owned()),
-            link: SessionLink::of(&fake),
+            link: ConnectionLink::of(&fake),
         });
         got
     }
@@ -485,12 +485,12 @@ mod tests {
         let b1 = connect(&s, 3, 2, "b1");
         s.hub.do_send(CloseSessionSockets {
             session_id: SessionId("a1".into()),
-            cause: CloseCause::SessionEnded,
+            cause: CloseCause::ConnectionEnded,
         });
         eventually("a1 closed", || !a1.lock().unwrap().is_empty()).await;
         assert_eq!(
             *a1.lock().unwrap(),
-            vec![Got::Closed(CloseCause::SessionEnded)]
+            vec![Got::Closed(CloseCause::ConnectionEnded)]
         );
         s.hub.do_send(CloseUserSockets {
             user: UserId(1),
@@ -528,17 +528,17 @@ mod tests {
             "{live:?}"
         );
         assert!(s.presence.info(UserId(1)).online);
-        s.hub.do_send(SessionEnded { conn: ConnId(1) });
+        s.hub.do_send(ConnectionEnded { conn: ConnId(1) });
         s.hub.send(GetHubStats).await.unwrap();
         assert!(s.presence.info(UserId(1)).online, "one connection left");
-        s.hub.do_send(SessionEnded { conn: ConnId(2) });
+        s.hub.do_send(ConnectionEnded { conn: ConnId(2) });
         let stats = s.hub.send(GetHubStats).await.unwrap();
         assert_eq!(stats.users_online, 0);
         let info = s.presence.info(UserId(1));
         assert!(!info.online);
         assert!(info.last_seen_at.is_some());
         // an unknown connection ending is harmless
-        s.hub.do_send(SessionEnded { conn: ConnId(99) });
+        s.hub.do_send(ConnectionEnded { conn: ConnId(99) });
         assert_eq!(s.hub.send(GetHubStats).await.unwrap().connections, 0);
     }
 }

@@ -4,12 +4,12 @@
 //! (a request with a query string is refused, so a token put there by
 //! mistake is never used) and the client authenticates with an `auth` frame
 //! within `websocket.auth_timeout_secs`. Each connection gets a
-//! [`Session`](crate::gateway::connection::Session) actor for incoming frames and
+//! [`Connection`](crate::gateway::connection::Connection) actor for incoming frames and
 //! a writer task with bounded queues for outgoing ones ([`writer`]).
 //! The frame protocol is documented in `docs/protocol.md` and typed in
 //! `ferrogram_core::proto::ws`.
 
-use crate::gateway::connection::Session;
+use crate::gateway::connection::Connection;
 use crate::gateway::settings::Gateway;
 use crate::gateway::transport::{input, socket, wire, writer};
 use actix::{Actor, AsyncContext};
@@ -63,7 +63,7 @@ pub async fn connect(
     );
     let input = std::sync::Arc::new(input::InputGate::default());
     let messages = input::Gated::new(end_after_first_error(messages), input.clone());
-    let session = Session::new(
+    let session = Connection::new(
         ip,
         ip_place,
         handlers,
@@ -72,7 +72,7 @@ pub async fn connect(
         outbox,
         input,
     );
-    Session::create(move |ctx| {
+    Connection::create(move |ctx| {
         ctx.add_stream(messages);
         session
     });
