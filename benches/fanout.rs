@@ -1,7 +1,7 @@
 //! Fan-out of one committed message to N online sessions through the
 //! gateway's real actors: the `Hub` routes the event to the chat's
 //! `ChatRoom`, which serializes it once and hands every session its frame
-//! (only that member's key wrap spliced in, `ws::event_frames`). The
+//! (only that member's key wrap spliced in, `gateway::event_frames`). The
 //! sessions are stand-in actors that count what they receive (no sockets),
 //! so this is the hub/room path itself: routing, one serialization, N
 //! splices and N mailbox deliveries.

@@ -312,7 +312,7 @@ mod tests {
         Closed(CloseCause),
     }
 
-    /// Stands in for a session actor: records what reaches it.
+    /// Stands in for a connection actor: records what reaches it.
     struct Fake(Arc<Mutex<Vec<Got>>>);
 
     impl Actor for Fake {
@@ -439,6 +439,42 @@ mod tests {
                 rooms: 1
             }
         );
+    }
+
+    /// The way events really come: the event writer's batches, in commit
+    /// order, through the `Notifier` the handlers see. They arrive in seq
+    /// order with nothing held back or reordered on the way.
+    #[actix_web::test]
+    async fn batches_from_the_notifier_arrive_in_commit_order() {
+        use crate::gateway::notifier::HubHandle;
+        use ferrogram_core::ids::Origin;
+        use ferrogram_handlers::notify::CommittedEvent;
+        use ferrogram_handlers::Notifier;
+        let s = setup(Duration::from_secs(60));
+        let sender = connect(&s, 1, 1, "a1");
+        let reader = connect(&s, 2, 2, "b1");
+        let notifier = HubHandle::new(s.hub.clone(), s.presence.clone());
+        let mut seq = 0;
+        for _batch in 0..40 {
+            let events = (0..5)
+                .map(|_| {
+                    seq += 1;
+                    CommittedEvent {
+                        members: vec![UserId(1), UserId(2)],
+                        event: event(7, seq),
+                        // the odd ones were sent on connection 1
+                        origin: (seq % 2 == 1).then_some(Origin(1)),
+                    }
+                })
+                .collect();
+            notifier.chat_events(events);
+        }
+        let all: Vec<Got> = (1..=200).map(|seq| Got::Event(ChatId(7), seq)).collect();
+        eventually("200 events", || events(&reader).len() == 200).await;
+        assert_eq!(events(&reader), all);
+        let even: Vec<Got> = (1..=100).map(|n| Got::Event(ChatId(7), 2 * n)).collect();
+        eventually("the even ones", || events(&sender).len() == 100).await;
+        assert_eq!(events(&sender), even, "not sent back to its connection");
     }
 
     #[actix_web::test]

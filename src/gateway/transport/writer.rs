@@ -3,7 +3,7 @@
 //!
 //! - `live` (capacity `websocket.outbound_queue` frames, and
 //!   `websocket.outbound_queue_bytes` bytes counted by [`crate::gateway::transport::budget`]):
-//!   replies, events, pings. The session actor never waits on it: it uses
+//!   replies, events, pings. The connection actor never waits on it: it uses
 //!   `try_send`, and an event that finds the queue full (in frames, in bytes,
 //!   or the server's total budget spent) means the client does not keep up,
 //!   so it is disconnected ("too slow") and catches up later with `resume`.
@@ -71,7 +71,7 @@ pub enum PushError {
     Closed,
 }
 
-/// The session actor's end of the queues.
+/// The connection actor's end of the queues.
 pub struct Outbox {
     live: mpsc::Sender<Queued>,
     bulk: mpsc::Sender<Outbound>,
