@@ -126,11 +126,11 @@ impl Crate {
             }
             _ => return None,
         };
-        Some(self.module_of(absolute, 0))
+        Some(self.module_of(&absolute, 0))
     }
 
     /// The deepest module on `absolute`, through re-exports.
-    fn module_of(&self, absolute: Vec<String>, depth: usize) -> ModPath {
+    fn module_of(&self, absolute: &[String], depth: usize) -> ModPath {
         let mut len = absolute.len();
         while !self.modules.contains_key(&absolute[..len]) {
             len -= 1;
@@ -143,7 +143,7 @@ impl Crate {
                         if next != module {
                             let mut again = next;
                             again.extend(absolute[len + 1..].iter().cloned());
-                            return self.module_of(again, depth + 1);
+                            return self.module_of(&again, depth + 1);
                         }
                     }
                 }

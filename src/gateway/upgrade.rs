@@ -26,8 +26,8 @@ pub const WS_PATH: &str = "/api/v1/ws";
 /// `GET /api/v1/ws`: upgrades and starts the connection's actor and writer.
 /// `ip` is the client's address (the HTTP layer's `client_ip`); an error is
 /// answered by the HTTP layer like any REST error.
-pub async fn connect(
-    req: HttpRequest,
+pub fn connect(
+    req: &HttpRequest,
     payload: web::Payload,
     ip: IpAddr,
     handlers: web::Data<HandlerCtx>,
@@ -52,14 +52,14 @@ pub async fn connect(
     })?;
     let settings = &gateway.settings;
     let (response, ws, messages) =
-        wire::accept(&req, payload, settings.max_frame_bytes).map_err(|_| {
+        wire::accept(req, payload, settings.max_frame_bytes).map_err(|_| {
             ApiError::bad_request("expected a WebSocket upgrade (GET with Upgrade: websocket)")
         })?;
     let outbox = writer::spawn(
         ws,
         settings.outbound_queue,
         gateway.budget.connection(),
-        socket::SocketCutter::of(&req),
+        socket::SocketCutter::of(req),
     );
     let input = std::sync::Arc::new(input::InputGate::default());
     let messages = input::Gated::new(end_after_first_error(messages), input.clone());

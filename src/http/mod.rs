@@ -173,7 +173,9 @@ async fn websocket(
     gateway: Option<web::Data<Gateway>>,
 ) -> Result<HttpResponse, HttpError> {
     let ip = client_ip(&req);
-    Ok(upgrade::connect(req, payload, ip, handlers, registry, gateway).await?)
+    Ok(upgrade::connect(
+        &req, payload, ip, handlers, registry, gateway,
+    )?)
 }
 
 async fn not_found() -> HttpResponse {
