@@ -1,7 +1,7 @@
 //! Fan-out of one committed message to N online sessions through the
 //! gateway's real actors: the `Hub` routes the event to the chat's
 //! `ChatRoom`, which serializes it once and hands every session its frame
-//! (only that member's key wrap spliced in, `ws::event_frames`). The
+//! (only that member's key wrap spliced in, `gateway::event_frames`). The
 //! sessions are stand-in actors that count what they receive (no sockets),
 //! so this is the hub/room path itself: routing, one serialization, N
 //! splices and N mailbox deliveries.
@@ -17,12 +17,12 @@ use ferrogram_core::b64::B64;
 use ferrogram_core::ids::{ChatId, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
-use ferrogram_server::actors::hub::Hub;
-use ferrogram_server::actors::messages::{
-    ChatEventCommitted, CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession,
-    SessionLink,
+use ferrogram_server::gateway::hub::Hub;
+use ferrogram_server::gateway::messages::{
+    ChatEventCommitted, CloseConnection, ConnId, ConnectionLink, DeliverEvent, DeliverLive,
+    RegisterConnection,
 };
-use ferrogram_server::actors::presence::PresenceBoard;
+use ferrogram_server::gateway::presence::PresenceBoard;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,11 +119,11 @@ fn bench(c: &mut Criterion) {
             .start();
             for i in 0..sessions {
                 let fake = FakeSession(counter.clone()).start();
-                hub.do_send(RegisterSession {
+                hub.do_send(RegisterConnection {
                     conn: ConnId(i as u64),
                     user: UserId(i as i64 + 1),
                     session_id: SessionId(format!("s{i}")),
-                    link: SessionLink::of(&fake),
+                    link: ConnectionLink::of(&fake),
                 });
             }
             let members: Vec<UserId> = (1..=sessions as i64).map(UserId).collect();

@@ -8,7 +8,7 @@ use ferrogram_core::ids::{ChatId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::ws::{ClientFrame, ServerFrame};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, SendMessageRequest};
-use ferrogram_server::ws::frame::{encode, parse_client_frame};
+use ferrogram_server::gateway::transport::frame::{encode, parse_client_frame};
 use std::time::Duration;
 
 /// A structurally valid envelope for two members (RSA-3072 sized fields).

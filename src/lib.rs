@@ -1,13 +1,15 @@
 //! The Ferrogram server: configuration, start-up wiring, the HTTP layer, the
-//! WebSocket gateway (ws/ and its actors/), the mailer actor, the command log
-//! and telemetry. The commands themselves live
+//! WebSocket gateway (gateway/), the mailer actor, the command log and
+//! telemetry. The commands themselves live
 //! in `ferrogram-handlers`; this crate connects them to the network.
 
-pub mod actors;
 pub mod command_log;
 pub mod config;
+pub mod gateway;
 pub mod http;
+#[cfg(test)]
+mod import_cycles;
 pub mod mailer;
+pub mod reply;
 pub mod startup;
 pub mod telemetry;
-pub mod ws;

@@ -3,15 +3,15 @@
 //! real port can be read back); [`spawn_background`] runs a whole server on a
 //! thread of its own for tests.
 
-use crate::actors::hub::Hub;
-use crate::actors::presence::PresenceBoard;
-use crate::actors::HubHandle;
 use crate::command_log::CommandLog;
 use crate::config::Config;
+use crate::gateway::hub::Hub;
+use crate::gateway::notifier::HubHandle;
+use crate::gateway::presence::PresenceBoard;
+use crate::gateway::settings::{Gateway, WsSettings};
+use crate::gateway::transport::budget::OutboundBudget;
 use crate::http;
 use crate::mailer::{Mailer, MailerHandle, Transport};
-use crate::ws::budget::OutboundBudget;
-use crate::ws::{self, Gateway, WsSettings};
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
@@ -167,7 +167,7 @@ impl Application {
             if connections.admit(conn, data) {
                 // Keeps a handle on each connection's socket, so the WebSocket
                 // gateway can cut off a peer that stopped reading.
-                ws::socket::on_connect(conn, data);
+                crate::gateway::transport::socket::on_connect(conn, data);
             }
         })
         // A connection must deliver each request head in time (actix counts

@@ -23,7 +23,7 @@ pub const THROTTLE_INTERVAL: Duration = Duration::from_secs(60);
 /// ENFILE, ENOBUFS...) and a failed duplicate of an accepted socket.
 const THROTTLED: &[(&str, Level)] = &[
     ("actix_server::accept", Level::ERROR),
-    ("ferrogram_server::ws::socket", Level::WARN),
+    ("ferrogram_server::gateway::transport::socket", Level::WARN),
 ];
 
 /// The filter in force: `RUST_LOG` when set and valid, else `level`.

@@ -29,7 +29,7 @@ pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// buffer without bound.
 const MAX_SERVER_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
-/// The close reasons (`src/ws/frame.rs` on the server) after which retrying
+/// The close reasons (`src/gateway/transport/frame.rs` on the server) after which retrying
 /// with the same token is pointless.
 const SESSION_GONE_REASONS: [&str; 3] =
     ["authentication failed", "session ended", "account deleted"];

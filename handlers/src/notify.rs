@@ -9,7 +9,7 @@
 //! removed) and to close sockets.
 //!
 //! Every method must return at once (queue the work, e.g. `Addr::do_send`):
-//! `chat_event` runs on the writer's thread, and a slow notifier would hold
+//! `chat_events` runs on the writer's thread, and a slow notifier would hold
 //! up every message of the server.
 
 use ferrogram_core::ids::{Origin, SessionId, UserId};
@@ -19,23 +19,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub trait Notifier: Send + Sync {
-    /// A committed chat event: deliver to every online session of these users.
-    fn chat_event(&self, members: &[UserId], event: &ChatEvent);
-    /// As [`Notifier::chat_event`], for an event whose command came in on the
-    /// live connection `origin`: that connection is not sent the event (its
-    /// reply carries the seq); every other session still is.
-    fn chat_event_from(&self, members: &[UserId], event: &ChatEvent, origin: Option<Origin>) {
-        let _ = origin;
-        self.chat_event(members, event);
-    }
-    /// The events of one writer batch, in commit order. The default passes
-    /// them on one by one; a notifier that can take them at once (the
-    /// gateway: one hub message, one wake-up) overrides it.
-    fn chat_events(&self, events: Vec<CommittedEvent>) {
-        for e in events {
-            self.chat_event_from(&e.members, &e.event, e.origin);
-        }
-    }
+    /// Committed chat events (one writer batch, in commit order): deliver
+    /// each to every online session of its `members`, except the connection
+    /// of its `origin`, if any, whose command stored it (its reply carries
+    /// the seq).
+    fn chat_events(&self, events: Vec<CommittedEvent>);
     /// An unstored event (typing, read receipt, presence, chat joined/removed).
     fn live_event(&self, users: &[UserId], event: &LiveEvent);
     /// Close every socket of this session now (revoked / logged out).
@@ -51,7 +39,7 @@ pub trait Notifier: Send + Sync {
 pub struct NoopNotifier;
 
 impl Notifier for NoopNotifier {
-    fn chat_event(&self, _: &[UserId], _: &ChatEvent) {}
+    fn chat_events(&self, _: Vec<CommittedEvent>) {}
     fn live_event(&self, _: &[UserId], _: &LiveEvent) {}
     fn session_closed(&self, _: &SessionId) {}
     fn user_closed(&self, _: UserId) {}
@@ -77,7 +65,8 @@ pub fn commit_listener(notifier: Arc<dyn Notifier>) -> Arc<dyn CommitListener> {
     })
 }
 
-/// A committed event and who is told (see [`Notifier::chat_event_from`]).
+/// A committed event and who is told: every online session of `members`
+/// but the connection `origin` (see [`Notifier::chat_events`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedEvent {
     pub members: Vec<UserId>,
@@ -179,11 +168,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Notifier for RecordingNotifier {
-    fn chat_event(&self, members: &[UserId], event: &ChatEvent) {
-        self.record(Notification::ChatEvent {
-            members: members.to_vec(),
-            event: event.clone(),
-        });
+    fn chat_events(&self, events: Vec<CommittedEvent>) {
+        for e in events {
+            self.record(Notification::ChatEvent {
+                members: e.members,
+                event: e.event,
+            });
+        }
     }
 
     fn live_event(&self, users: &[UserId], event: &LiveEvent) {

@@ -12,6 +12,10 @@ pub mod openapi;
 pub mod routes;
 mod verify_page;
 
+pub use crate::reply::{new_request_id, public_error};
+
+use crate::gateway::settings::Gateway;
+use crate::gateway::upgrade;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
@@ -36,13 +40,6 @@ pub type SharedCtx = web::Data<HandlerCtx>;
 /// The request id of one request, stored in its extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
-
-/// A fresh random request id (16 hex digits).
-pub fn new_request_id() -> String {
-    let mut bytes = [0u8; 8];
-    rand::fill(&mut bytes);
-    hex::encode(bytes)
-}
 
 /// An `ApiError` as an HTTP response: its status, `{"error":{...}}`, and
 /// `Retry-After` when rate limited. A 5xx never says anything internal.
@@ -79,22 +76,6 @@ impl ResponseError for HttpError {
         }
         response.json(ferrogram_core::error::ErrorBody { error })
     }
-}
-
-/// An error as a client may see it: a 5xx says nothing internal. REST and
-/// the WebSocket gateway both answer through this.
-pub fn public_error(mut error: ApiError) -> ApiError {
-    // quota_exceeded (507) is the client's own doing and says so.
-    if error.http_status() >= 500 && error.code != ErrorCode::QuotaExceeded {
-        error.message = match error.code {
-            ErrorCode::Unavailable => "service temporarily unavailable".to_owned(),
-            _ => "internal server error".to_owned(),
-        };
-        error.retry_after = error
-            .retry_after
-            .filter(|_| error.code == ErrorCode::Unavailable);
-    }
-    error
 }
 
 /// Every route of the server, under one scope that adds request ids and
@@ -166,8 +147,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     scope = scope
         .service(
-            web::resource(crate::ws::WS_PATH)
-                .route(web::get().to(crate::ws::connect))
+            web::resource(upgrade::WS_PATH)
+                .route(web::get().to(websocket))
                 .default_service(web::to(|| std::future::ready(method_not_allowed("GET")))),
         )
         .service(
@@ -181,6 +162,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(|| std::future::ready(method_not_allowed("GET")))),
         );
     cfg.service(scope);
+}
+
+/// `GET /api/v1/ws`: the WebSocket gateway's upgrade (the one way in from here).
+async fn websocket(
+    req: HttpRequest,
+    payload: web::Payload,
+    handlers: SharedCtx,
+    registry: SharedRegistry,
+    gateway: Option<web::Data<Gateway>>,
+) -> Result<HttpResponse, HttpError> {
+    let ip = client_ip(&req);
+    Ok(upgrade::connect(
+        &req, payload, ip, handlers, registry, gateway,
+    )?)
 }
 
 async fn not_found() -> HttpResponse {
@@ -246,7 +241,7 @@ async fn rest(
             if e.code == ErrorCode::RequestTimeout {
                 // actix would otherwise drain the rest of a chunked body,
                 // as slowly as it comes, before closing.
-                crate::ws::socket::SocketCutter::of(&req).stop_reading();
+                crate::gateway::transport::socket::SocketCutter::of(&req).stop_reading();
             }
             return Err(e.into());
         }

@@ -10,7 +10,7 @@
 //! the shared buffer itself. Incoming frames are decoded as actix-ws does:
 //! masked client frames, a size limit, text as UTF-8.
 
-use crate::ws::budget::Charge;
+use crate::gateway::transport::budget::Charge;
 use actix_http::ws::{CloseReason, Codec, Frame, Item, Message, OpCode, Parser, ProtocolError};
 use actix_web::body::{BodyStream, MessageBody};
 use actix_web::web::{Bytes, BytesMut};

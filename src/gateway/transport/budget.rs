@@ -16,7 +16,7 @@
 //! the client is then too slow and is disconnected. Replies to the client's
 //! own commands ([`ConnMeter::charge`]) are never refused; the session paces
 //! them instead, reading no further command while the queue is half full
-//! (see `crate::ws::input`).
+//! (see `crate::gateway::transport::input`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

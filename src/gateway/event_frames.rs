@@ -8,7 +8,7 @@
 //! each member's frame is that text with the member's wrap and proof spliced
 //! in, so no member costs a serialization of the whole event.
 
-use crate::ws::frame::encode;
+use crate::gateway::transport::frame::encode;
 use bytestring::ByteString;
 use ferrogram_core::crypto::wrap_tree::WrapTree;
 use ferrogram_core::ids::UserId;

@@ -108,7 +108,7 @@ pub enum CloseCause {
     /// Nothing heard from the client within `client_timeout_secs`.
     IdleTimeout,
     /// The session was revoked or logged out, or expired.
-    SessionEnded,
+    ConnectionEnded,
     /// The account was deleted.
     AccountDeleted,
     /// The server is shutting down.
@@ -140,7 +140,7 @@ impl CloseCause {
             CloseCause::AuthTimeout
             | CloseCause::AuthFailed
             | CloseCause::TooManyInvalidFrames
-            | CloseCause::SessionEnded
+            | CloseCause::ConnectionEnded
             | CloseCause::AccountDeleted
             | CloseCause::TooManyConnections => CloseCode::Policy,
             CloseCause::FrameTooLarge => CloseCode::Size,
@@ -161,7 +161,7 @@ impl CloseCause {
             CloseCause::TooManyInvalidFrames => "too many invalid frames",
             CloseCause::TooSlow => "too slow: reconnect and resume",
             CloseCause::IdleTimeout => "idle timeout",
-            CloseCause::SessionEnded => "session ended",
+            CloseCause::ConnectionEnded => "session ended",
             CloseCause::AccountDeleted => "account deleted",
             CloseCause::ServerShutdown => "server shutting down",
             CloseCause::ClientClosed => "bye",
@@ -180,7 +180,7 @@ impl CloseCause {
             CloseCause::TooManyInvalidFrames => "too_many_invalid_frames",
             CloseCause::TooSlow => "too_slow",
             CloseCause::IdleTimeout => "idle_timeout",
-            CloseCause::SessionEnded => "session_ended",
+            CloseCause::ConnectionEnded => "session_ended",
             CloseCause::AccountDeleted => "account_deleted",
             CloseCause::ServerShutdown => "server_shutdown",
             CloseCause::ClientClosed => "client_closed",
@@ -395,7 +395,7 @@ mod tests {
             CloseCause::TooManyInvalidFrames,
             CloseCause::TooSlow,
             CloseCause::IdleTimeout,
-            CloseCause::SessionEnded,
+            CloseCause::ConnectionEnded,
             CloseCause::AccountDeleted,
             CloseCause::ServerShutdown,
             CloseCause::ClientClosed,
@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(u16::from(CloseCause::AuthTimeout.code()), 1008);
         assert_eq!(u16::from(CloseCause::FrameTooLarge.code()), 1009);
         assert_eq!(u16::from(CloseCause::TooSlow.code()), 1013);
-        assert_eq!(u16::from(CloseCause::SessionEnded.code()), 1008);
+        assert_eq!(u16::from(CloseCause::ConnectionEnded.code()), 1008);
         assert_eq!(u16::from(CloseCause::IdleTimeout.code()), 1001);
         assert_eq!(u16::from(CloseCause::TooManyConnections.code()), 1008);
     }

@@ -4,14 +4,14 @@
 //! sends live events to users' sessions, closes connections on request, and
 //! keeps presence.
 
-use crate::actors::messages::{
+use crate::gateway::messages::{
     ChatEventCommitted, ChatEventsCommitted, CloseAllSockets, CloseConnection, CloseSessionSockets,
-    CloseUserSockets, ConnId, DeliverEvent, DeliverLive, GetHubStats, HubStats, LiveEventRaised,
-    PublishEvent, RegisterSession, RoomAddr, SessionEnded, SessionLink, StopRoom,
+    CloseUserSockets, ConnId, ConnectionEnded, ConnectionLink, DeliverEvent, DeliverLive,
+    GetHubStats, HubStats, LiveEventRaised, PublishEvent, RegisterConnection, StopRoom,
 };
-use crate::actors::presence::PresenceBoard;
-use crate::actors::room::ChatRoom;
-use crate::ws::frame::{encode, CloseCause};
+use crate::gateway::presence::PresenceBoard;
+use crate::gateway::room::ChatRoom;
+use crate::gateway::transport::frame::{encode, CloseCause};
 use actix::prelude::*;
 use ferrogram_core::ids::{now_millis, ChatId, SessionId, UserId};
 use ferrogram_core::proto::chat::LiveEvent;
@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 struct Conn {
     user: UserId,
     session_id: SessionId,
-    link: SessionLink,
+    link: ConnectionLink,
 }
 
 struct Room {
-    addr: RoomAddr,
+    addr: Addr<ChatRoom>,
     last_event: Instant,
 }
 
@@ -152,11 +152,11 @@ impl Actor for Hub {
     }
 }
 
-impl Handler<RegisterSession> for Hub {
+impl Handler<RegisterConnection> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: RegisterSession, ctx: &mut Self::Context) {
-        let RegisterSession {
+    fn handle(&mut self, msg: RegisterConnection, ctx: &mut Self::Context) {
+        let RegisterConnection {
             conn,
             user,
             session_id,
@@ -177,10 +177,10 @@ impl Handler<RegisterSession> for Hub {
     }
 }
 
-impl Handler<SessionEnded> for Hub {
+impl Handler<ConnectionEnded> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: SessionEnded, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: ConnectionEnded, ctx: &mut Self::Context) {
         let Some(conn) = self.conns.remove(&msg.conn) else {
             return;
         };
@@ -231,8 +231,8 @@ impl Hub {
             .map(|conn| (conn.user, conn.link.events.clone()))
             .collect();
         let chat_id = event.chat_id;
-        if targets.is_empty() && !self.rooms.contains_key(&chat_id) {
-            // Nobody to tell and no room keeping order: nothing to do.
+        if targets.is_empty() {
+            // Nobody online to tell.
             return;
         }
         let room = self.rooms.entry(chat_id).or_insert_with(|| Room {
@@ -301,7 +301,7 @@ impl Handler<GetHubStats> for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::messages::{CloseConnection, DeliverEvent};
+    use crate::gateway::messages::{CloseConnection, DeliverEvent};
     use ferrogram_core::proto::chat::{ChatEvent, EventBody};
     use std::sync::Mutex;
 
@@ -312,7 +312,7 @@ mod tests {
         Closed(CloseCause),
     }
 
-    /// Stands in for a session actor: records what reaches it.
+    /// Stands in for a connection actor: records what reaches it.
     struct Fake(Arc<Mutex<Vec<Got>>>);
 
     impl Actor for Fake {
@@ -361,11 +361,11 @@ mod tests {
     fn connect(s: &Setup, conn: u64, user: i64, session: &str) -> Arc<Mutex<Vec<Got>>> {
         let got = Arc::new(Mutex::new(Vec::new()));
         let fake = Fake(got.clone()).start();
-        s.hub.do_send(RegisterSession {
+        s.hub.do_send(RegisterConnection {
             conn: ConnId(conn),
             user: UserId(user),
             session_id: SessionId(session.to_owned()),
-            link: SessionLink::of(&fake),
+            link: ConnectionLink::of(&fake),
         });
         got
     }
@@ -441,6 +441,42 @@ mod tests {
         );
     }
 
+    /// The way events really come: the event writer's batches, in commit
+    /// order, through the `Notifier` the handlers see. They arrive in seq
+    /// order with nothing held back or reordered on the way.
+    #[actix_web::test]
+    async fn batches_from_the_notifier_arrive_in_commit_order() {
+        use crate::gateway::notifier::HubHandle;
+        use ferrogram_core::ids::Origin;
+        use ferrogram_handlers::notify::CommittedEvent;
+        use ferrogram_handlers::Notifier;
+        let s = setup(Duration::from_secs(60));
+        let sender = connect(&s, 1, 1, "a1");
+        let reader = connect(&s, 2, 2, "b1");
+        let notifier = HubHandle::new(s.hub.clone(), s.presence.clone());
+        let mut seq = 0;
+        for _batch in 0..40 {
+            let events = (0..5)
+                .map(|_| {
+                    seq += 1;
+                    CommittedEvent {
+                        members: vec![UserId(1), UserId(2)],
+                        event: event(7, seq),
+                        // the odd ones were sent on connection 1
+                        origin: (seq % 2 == 1).then_some(Origin(1)),
+                    }
+                })
+                .collect();
+            notifier.chat_events(events);
+        }
+        let all: Vec<Got> = (1..=200).map(|seq| Got::Event(ChatId(7), seq)).collect();
+        eventually("200 events", || events(&reader).len() == 200).await;
+        assert_eq!(events(&reader), all);
+        let even: Vec<Got> = (1..=100).map(|n| Got::Event(ChatId(7), 2 * n)).collect();
+        eventually("the even ones", || events(&sender).len() == 100).await;
+        assert_eq!(events(&sender), even, "not sent back to its connection");
+    }
+
     #[actix_web::test]
     async fn an_event_skips_only_the_connection_it_came_from() {
         let s = setup(Duration::from_secs(60));
@@ -485,12 +521,12 @@ mod tests {
         let b1 = connect(&s, 3, 2, "b1");
         s.hub.do_send(CloseSessionSockets {
             session_id: SessionId("a1".into()),
-            cause: CloseCause::SessionEnded,
+            cause: CloseCause::ConnectionEnded,
         });
         eventually("a1 closed", || !a1.lock().unwrap().is_empty()).await;
         assert_eq!(
             *a1.lock().unwrap(),
-            vec![Got::Closed(CloseCause::SessionEnded)]
+            vec![Got::Closed(CloseCause::ConnectionEnded)]
         );
         s.hub.do_send(CloseUserSockets {
             user: UserId(1),
@@ -528,17 +564,17 @@ mod tests {
             "{live:?}"
         );
         assert!(s.presence.info(UserId(1)).online);
-        s.hub.do_send(SessionEnded { conn: ConnId(1) });
+        s.hub.do_send(ConnectionEnded { conn: ConnId(1) });
         s.hub.send(GetHubStats).await.unwrap();
         assert!(s.presence.info(UserId(1)).online, "one connection left");
-        s.hub.do_send(SessionEnded { conn: ConnId(2) });
+        s.hub.do_send(ConnectionEnded { conn: ConnId(2) });
         let stats = s.hub.send(GetHubStats).await.unwrap();
         assert_eq!(stats.users_online, 0);
         let info = s.presence.info(UserId(1));
         assert!(!info.online);
         assert!(info.last_seen_at.is_some());
         // an unknown connection ending is harmless
-        s.hub.do_send(SessionEnded { conn: ConnId(99) });
+        s.hub.do_send(ConnectionEnded { conn: ConnId(99) });
         assert_eq!(s.hub.send(GetHubStats).await.unwrap().connections, 0);
     }
 }

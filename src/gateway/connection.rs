@@ -1,40 +1,41 @@
-//! `Session`: one actor per WebSocket connection.
+//! `Connection`: one actor per WebSocket connection.
 //!
-//! Incoming frames arrive as a stream ([`crate::ws::wire::Incoming`]); outgoing
+//! Incoming frames arrive as a stream ([`crate::gateway::transport::wire::Incoming`]); outgoing
 //! ones go to the connection's writer task through bounded queues
-//! ([`crate::ws::writer`]). The actor authenticates the first frame, runs
+//! ([`crate::gateway::transport::writer`]). The actor authenticates the first frame, runs
 //! commands through the same `Registry::dispatch` as REST (concurrently, at
 //! most [`MAX_COMMANDS_IN_FLIGHT`]), sends heartbeats, drives `resume`, and
 //! receives the events the hub and the rooms route to it.
 //!
-//! Flow control ([`crate::ws::input`]): reading the client's frames pauses
+//! Flow control ([`crate::gateway::transport::input`]): reading the client's frames pauses
 //! while half the outbound queue is taken (in frames or in bytes, see
-//! [`crate::ws::budget`]) or the most commands run, so a client's own
+//! [`crate::gateway::transport::budget`]) or the most commands run, so a client's own
 //! requests never overflow its queue; events pushed to it do, when it does
 //! not read, and then it is disconnected as too slow. How many commands may
 //! run at once also shrinks with the size of the replies the connection gets
-//! ([`Session::window`]), so that the replies of the commands running when
+//! ([`Connection::window`]), so that the replies of the commands running when
 //! reading pauses fit in the other half of the byte budget.
 //!
-//! Caps ([`crate::ws::caps`]): the socket holds its place under the per-IP
+//! Caps ([`crate::gateway::transport::caps`]): the socket holds its place under the per-IP
 //! cap from the upgrade and takes its places under the per-account and
 //! per-session caps when its `auth` frame is accepted; all are given back as
 //! soon as it closes.
 
-use crate::actors::messages::{
-    CloseConnection, ConnId, DeliverEvent, DeliverLive, RegisterSession, SessionEnded, SessionLink,
+use crate::gateway::messages::{
+    CloseConnection, ConnId, ConnectionEnded, ConnectionLink, DeliverEvent, DeliverLive,
+    RegisterConnection,
 };
-use crate::actors::resume::{Offer, Release, ResumeGate};
-use crate::http::{new_request_id, public_error};
-use crate::ws::budget::OverBudget;
-use crate::ws::caps::CapGuard;
-use crate::ws::frame::{
+use crate::gateway::resume::{Offer, Release, ResumeGate};
+use crate::gateway::settings::Gateway;
+use crate::gateway::transport::budget::OverBudget;
+use crate::gateway::transport::caps::CapGuard;
+use crate::gateway::transport::frame::{
     encode, error_frame, parse_client_frame, Assembled, CloseCause, FragmentError, FrameError,
     Reassembler, Strikes,
 };
-use crate::ws::input::{FrameRate, InputGate};
-use crate::ws::writer::{CloseRequest, Outbound, Outbox, PushError};
-use crate::ws::Gateway;
+use crate::gateway::transport::input::{FrameRate, InputGate};
+use crate::gateway::transport::writer::{CloseRequest, Outbound, Outbox, PushError};
+use crate::reply::{new_request_id, public_error};
 use actix::prelude::*;
 use actix_http::ws::{Message, ProtocolError};
 use actix_web::web;
@@ -92,13 +93,13 @@ struct ResumeRun {
     positions: Vec<ChatId>,
 }
 
-pub struct Session {
+pub struct Connection {
     conn: ConnId,
     ip: IpAddr,
     /// This socket's places under the connection caps (IP, then account and
     /// session once authenticated); given back on close.
     places: Vec<CapGuard>,
-    /// The largest recent reply, decaying (for [`Session::window`]).
+    /// The largest recent reply, decaying (for [`Connection::window`]).
     largest_reply: usize,
     handlers: web::Data<HandlerCtx>,
     registry: web::Data<Registry<HandlerCtx>>,
@@ -121,7 +122,7 @@ pub struct Session {
     closing: bool,
 }
 
-impl Session {
+impl Connection {
     pub fn new(
         ip: IpAddr,
         ip_place: CapGuard,
@@ -399,7 +400,7 @@ impl Session {
                 Ok(_) => {}
                 // A storage hiccup is not the client's fault: keep going.
                 Err(e) if e.http_status() >= 500 => {}
-                Err(e) => session.close(ctx, CloseCause::SessionEnded, Some(e)),
+                Err(e) => session.close(ctx, CloseCause::ConnectionEnded, Some(e)),
             }
         }));
     }
@@ -434,11 +435,11 @@ impl Session {
             session_id = %auth.session_id,
             "websocket authenticated"
         );
-        self.gateway.hub.do_send(RegisterSession {
+        self.gateway.hub.do_send(RegisterConnection {
             conn: self.conn,
             user: auth.user_id,
             session_id: auth.session_id.clone(),
-            link: SessionLink::of(&ctx.address()),
+            link: ConnectionLink::of(&ctx.address()),
         });
         self.send(
             ctx,
@@ -551,7 +552,7 @@ impl Session {
         if session_gone {
             // The socket's own token no longer works (revoked, logged out,
             // expired): nothing more may reach this connection.
-            self.close(ctx, CloseCause::SessionEnded, None);
+            self.close(ctx, CloseCause::ConnectionEnded, None);
         }
     }
 
@@ -745,7 +746,7 @@ async fn read_and_send_page(
     Ok(PageOutcome { last_sent, more })
 }
 
-impl Actor for Session {
+impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -772,12 +773,14 @@ impl Actor for Session {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         if matches!(self.stage, Stage::Ready(_)) {
-            self.gateway.hub.do_send(SessionEnded { conn: self.conn });
+            self.gateway
+                .hub
+                .do_send(ConnectionEnded { conn: self.conn });
         }
     }
 }
 
-impl StreamHandler<Result<Message, ProtocolError>> for Session {
+impl StreamHandler<Result<Message, ProtocolError>> for Connection {
     fn handle(&mut self, item: Result<Message, ProtocolError>, ctx: &mut Self::Context) {
         if self.closing {
             return;
@@ -840,7 +843,7 @@ fn frame_too_large(gateway: &Gateway) -> ApiError {
     )
 }
 
-impl Handler<DeliverEvent> for Session {
+impl Handler<DeliverEvent> for Connection {
     type Result = ();
 
     fn handle(&mut self, msg: DeliverEvent, ctx: &mut Self::Context) {
@@ -853,7 +856,7 @@ impl Handler<DeliverEvent> for Session {
     }
 }
 
-impl Handler<DeliverLive> for Session {
+impl Handler<DeliverLive> for Connection {
     type Result = ();
 
     fn handle(&mut self, msg: DeliverLive, ctx: &mut Self::Context) {
@@ -864,12 +867,12 @@ impl Handler<DeliverLive> for Session {
     }
 }
 
-impl Handler<CloseConnection> for Session {
+impl Handler<CloseConnection> for Connection {
     type Result = ();
 
     fn handle(&mut self, msg: CloseConnection, ctx: &mut Self::Context) {
         let error = match msg.cause {
-            CloseCause::SessionEnded => Some(ApiError::new(
+            CloseCause::ConnectionEnded => Some(ApiError::new(
                 ErrorCode::Unauthorized,
                 "this session was revoked or logged out",
             )),

@@ -2,8 +2,8 @@
 //! writes them to the socket.
 //!
 //! - `live` (capacity `websocket.outbound_queue` frames, and
-//!   `websocket.outbound_queue_bytes` bytes counted by [`crate::ws::budget`]):
-//!   replies, events, pings. The session actor never waits on it: it uses
+//!   `websocket.outbound_queue_bytes` bytes counted by [`crate::gateway::transport::budget`]):
+//!   replies, events, pings. The connection actor never waits on it: it uses
 //!   `try_send`, and an event that finds the queue full (in frames, in bytes,
 //!   or the server's total budget spent) means the client does not keep up,
 //!   so it is disconnected ("too slow") and catches up later with `resume`.
@@ -23,10 +23,10 @@
 //! and the close frame, all within a deadline; a peer that does not finish
 //! the close promptly is cut off.
 
-use crate::ws::budget::{Charge, ConnMeter, OverBudget};
-use crate::ws::frame::CloseCause;
-use crate::ws::socket::SocketCutter;
-use crate::ws::wire::{Closed, FrameWriter};
+use crate::gateway::transport::budget::{Charge, ConnMeter, OverBudget};
+use crate::gateway::transport::frame::CloseCause;
+use crate::gateway::transport::socket::SocketCutter;
+use crate::gateway::transport::wire::{Closed, FrameWriter};
 use actix_web::web::Bytes;
 use bytestring::ByteString;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub enum PushError {
     Closed,
 }
 
-/// The session actor's end of the queues.
+/// The connection actor's end of the queues.
 pub struct Outbox {
     live: mpsc::Sender<Queued>,
     bulk: mpsc::Sender<Outbound>,

@@ -2,8 +2,7 @@
 //! named imperatively, events in the past tense. All are sent with `do_send`
 //! (fan-out never waits for an answer).
 
-use crate::actors::room::ChatRoom;
-use crate::ws::frame::CloseCause;
+use crate::gateway::transport::frame::CloseCause;
 use actix::prelude::*;
 use bytestring::ByteString;
 use ferrogram_core::ids::{ChatId, Seq, SessionId, UserId};
@@ -30,15 +29,15 @@ impl std::fmt::Display for ConnId {
 
 // ---- to the hub ----
 
-/// How the hub and the rooms reach one connection's session actor.
+/// How the hub and the rooms reach one connection's actor.
 #[derive(Clone)]
-pub struct SessionLink {
+pub struct ConnectionLink {
     pub events: Recipient<DeliverEvent>,
     pub live: Recipient<DeliverLive>,
     pub close: Recipient<CloseConnection>,
 }
 
-impl SessionLink {
+impl ConnectionLink {
     /// The link to an actor that takes all three messages.
     pub fn of<A>(addr: &Addr<A>) -> Self
     where
@@ -55,20 +54,20 @@ impl SessionLink {
     }
 }
 
-/// Session -> hub: the connection authenticated; route the user's events to it.
+/// Connection -> hub: the connection authenticated; route the user's events to it.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RegisterSession {
+pub struct RegisterConnection {
     pub conn: ConnId,
     pub user: UserId,
     pub session_id: SessionId,
-    pub link: SessionLink,
+    pub link: ConnectionLink,
 }
 
-/// Session -> hub: the connection ended.
+/// Connection -> hub: the connection ended.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SessionEnded {
+pub struct ConnectionEnded {
     pub conn: ConnId,
 }
 
@@ -133,7 +132,7 @@ pub struct HubStats {
 
 // ---- to a chat room ----
 
-/// Hub -> room: deliver one committed event to these sessions (each with
+/// Hub -> room: deliver one committed event to these connections (each with
 /// its user), in seq order.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -142,18 +141,15 @@ pub struct PublishEvent {
     pub targets: Vec<(UserId, Recipient<DeliverEvent>)>,
 }
 
-/// Hub -> room: the room is idle; deliver what is pending and stop.
+/// Hub -> room: the room is idle; stop (after the events already sent to it).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopRoom;
 
-/// The address type of rooms, for the hub's map.
-pub type RoomAddr = Addr<ChatRoom>;
+// ---- to a connection ----
 
-// ---- to a session ----
-
-/// Room -> session: one committed event, serialized (once for all
-/// recipients, or with only the recipient's key wrap: `ws::event_frames`).
+/// Room -> connection: one committed event, serialized (once for all
+/// recipients, or with only the recipient's key wrap: `gateway::event_frames`).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct DeliverEvent {
@@ -162,14 +158,14 @@ pub struct DeliverEvent {
     pub frame: ByteString,
 }
 
-/// Hub -> session: one live (unstored) event, serialized.
+/// Hub -> connection: one live (unstored) event, serialized.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct DeliverLive {
     pub frame: ByteString,
 }
 
-/// Hub -> session: close the connection now.
+/// Hub -> connection: close the connection now.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseConnection {
