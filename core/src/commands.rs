@@ -295,17 +295,16 @@ mod tests {
                 .unwrap(),
             ),
         ];
-        let with_params: Vec<&str> = ALL
+        let mut routed: Vec<&str> = ALL
             .iter()
             .filter(|c| c.http.is_some_and(|h| !h.params.is_empty()))
             .map(|c| c.name)
             .collect();
-        let sampled: Vec<&str> = samples.iter().map(|(c, _)| c.name).collect();
-        let (mut with_params, mut sampled) = (with_params, sampled);
-        with_params.sort_unstable();
-        sampled.sort_unstable();
+        let mut covered: Vec<&str> = samples.iter().map(|(c, _)| c.name).collect();
+        routed.sort_unstable();
+        covered.sort_unstable();
         assert_eq!(
-            with_params, sampled,
+            routed, covered,
             "add a sample for each route with parameters"
         );
         for (c, value) in samples {
