@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferrogram_core::command::{
-    Access, AuthSession, Caller, CommandHandler, CommandLogEntry, DispatchEnv, Registry, Request,
+    Access, AuthSession, Caller, Command, CommandHandler, CommandLogEntry, Credentials,
+    DispatchEnv, HttpRoute, Registry, Request,
 };
 use ferrogram_core::ids::{SessionId, UserId};
 use ferrogram_core::ratelimit::RateLimiter;
@@ -51,12 +52,17 @@ struct Ping {
 
 struct Echo;
 
-#[async_trait]
-impl CommandHandler<Env> for Echo {
+impl Command for Echo {
     const NAME: &'static str = "bench.echo";
     const ACCESS: Access = Access::Verified;
+    const RATE_CLASS: Option<&'static str> = None;
+    const HTTP: Option<HttpRoute> = None;
     type Req = Ping;
     type Resp = Ping;
+}
+
+#[async_trait]
+impl CommandHandler<Env> for Echo {
     async fn handle(&self, _: &Env, _: &Caller, req: Ping) -> Result<Ping, ApiError> {
         Ok(req)
     }
@@ -65,7 +71,6 @@ impl CommandHandler<Env> for Echo {
 fn request() -> Request {
     Request {
         command: "bench.echo".into(),
-        token: Some("token".into()),
         ip: "127.0.0.1".parse().expect("ip"),
         request_id: "r".into(),
         body: serde_json::json!({"n": 1}),
@@ -88,7 +93,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("trivial_command", |b| {
         b.iter(|| {
             registry
-                .dispatch(&env, request())
+                .dispatch(&env, request(), Credentials::Token(Some("token".into())))
                 .now_or_never()
                 .expect("ready")
                 .expect("ok")
@@ -97,7 +102,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("trivial_command_pre_authenticated", |b| {
         b.iter(|| {
             registry
-                .dispatch_authenticated(&env, request(), session())
+                .dispatch(
+                    &env,
+                    request(),
+                    Credentials::Session {
+                        session: session(),
+                        origin: None,
+                    },
+                )
                 .now_or_never()
                 .expect("ready")
                 .expect("ok")

@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrogram_core::b64::B64;
+use ferrogram_core::command::{Command, HttpMethod, HttpRoute, ParamIn};
+use ferrogram_core::commands;
 use ferrogram_core::crypto::Identity;
 use ferrogram_core::proto::{
-    KdfParams, LoginRequest, LoginResponse, PreloginResponse, RegisterRequest, RegisterResponse,
-    ResendVerificationRequest, ResendVerificationResponse, ServerInfo, VerifyRequest,
-    VerifyResponse,
+    Empty, KdfParams, LoginRequest, LoginResponse, PreloginRequest, PreloginResponse,
+    RegisterRequest, RegisterResponse, ResendVerificationRequest, ResendVerificationResponse,
+    ServerInfo, VerifyRequest, VerifyResponse,
 };
 use ferrogram_core::validate;
 use reqwest::{Method, Url};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::addr::ServerAddr;
@@ -29,7 +30,7 @@ pub const SERVER_NAME: &str = "ferrogram";
 /// Shortest password the client accepts for a new account or password change.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Prefix of every REST route.
-pub const API_PREFIX: &str = "/api/v1";
+pub const API_PREFIX: &str = ferrogram_core::command::API_PREFIX;
 
 /// Tunables of a [`Client`].
 #[derive(Debug, Clone)]
@@ -149,8 +150,10 @@ impl Client {
             addr: base_url.clone(),
             reason,
         };
+        let server_info = rest_route::<commands::GetServerInfo>();
+        let (url, _) = rest_request(&base_url, &server_info, &Empty {})?;
         let response = http
-            .get(format!("{base_url}{API_PREFIX}/server"))
+            .get(url)
             .send()
             .await
             .map_err(|e| error::from_transport(&base_url, &e))?;
@@ -161,13 +164,15 @@ impl Client {
             .map_err(|e| error::from_transport(&base_url, &e))?;
         if !status.is_success() {
             return Err(not_ferrogram(format!(
-                "GET {API_PREFIX}/server answered HTTP {}",
+                "GET {} answered HTTP {}",
+                server_info.path,
                 status.as_u16()
             )));
         }
         let info: ServerInfo = serde_json::from_slice(&body).map_err(|_| {
             not_ferrogram(format!(
-                "GET {API_PREFIX}/server did not answer with a server description"
+                "GET {} did not answer with a server description",
+                server_info.path
             ))
         })?;
         if info.name != SERVER_NAME {
@@ -214,8 +219,7 @@ impl Client {
 
     /// Asks the server again for its description.
     pub async fn fetch_server_info(&self) -> Result<ServerInfo, ClientError> {
-        self.call(Method::GET, self.url("/server")?, None::<&()>, None)
-            .await
+        self.call::<commands::GetServerInfo>(&Empty {}, None).await
     }
 
     /// KDF parameters for new keys: the override if set, else the larger of the
@@ -266,8 +270,7 @@ impl Client {
             public_keys: material.public_keys,
             sealed_keys: B64(material.sealed_keys),
         };
-        self.call(Method::POST, self.url("/accounts")?, Some(&request), None)
-            .await
+        self.call::<commands::Register>(&request, None).await
     }
 
     /// `POST /accounts/verify` with the 6-digit code from the mail.
@@ -289,13 +292,7 @@ impl Client {
             code: Some(code.to_owned()),
             token: None,
         };
-        self.call(
-            Method::POST,
-            self.url("/accounts/verify")?,
-            Some(&request),
-            None,
-        )
-        .await
+        self.call::<commands::Verify>(&request, None).await
     }
 
     /// `POST /accounts/verify` with the token of the mail's link.
@@ -309,13 +306,7 @@ impl Client {
             code: None,
             token: Some(token.to_owned()),
         };
-        self.call(
-            Method::POST,
-            self.url("/accounts/verify")?,
-            Some(&request),
-            None,
-        )
-        .await
+        self.call::<commands::Verify>(&request, None).await
     }
 
     /// `POST /accounts/verification`: sends a new code and link.
@@ -325,22 +316,16 @@ impl Client {
     ) -> Result<ResendVerificationResponse, ClientError> {
         let email = validate::email(email).map_err(ClientError::InvalidInput)?;
         let request = ResendVerificationRequest { email };
-        self.call(
-            Method::POST,
-            self.url("/accounts/verification")?,
-            Some(&request),
-            None,
-        )
-        .await
+        self.call::<commands::ResendVerification>(&request, None)
+            .await
     }
 
     /// `GET /prelogin?email=`: the account's salt and KDF parameters (a stable
     /// fake for unknown emails).
     pub async fn prelogin(&self, email: &str) -> Result<PreloginResponse, ClientError> {
         let email = validate::email(email).map_err(ClientError::InvalidInput)?;
-        let mut url = self.url("/prelogin")?;
-        url.query_pairs_mut().append_pair("email", &email);
-        self.call(Method::GET, url, None::<&()>, None).await
+        self.call::<commands::Prelogin>(&PreloginRequest { email }, None)
+            .await
     }
 
     /// Logs in: pre-login, derive the keys, `POST /sessions` with `auth_key`,
@@ -376,9 +361,7 @@ impl Client {
             auth_key: derived.auth_key.to_b64(),
             device_name: Some(device_name),
         };
-        let response: LoginResponse = self
-            .call(Method::POST, self.url("/sessions")?, Some(&request), None)
-            .await?;
+        let response: LoginResponse = self.call::<commands::CreateSession>(&request, None).await?;
         let token = Zeroizing::new(response.token);
         let sealed = response.sealed_keys.0;
         let expected = response.me.public_keys.clone();
@@ -424,14 +407,9 @@ impl Client {
     }
 
     async fn logout_token(&self, token: &str) -> Result<(), ClientError> {
-        self.call::<serde::de::IgnoredAny>(
-            Method::DELETE,
-            self.url("/sessions/current")?,
-            None::<&()>,
-            Some(token),
-        )
-        .await
-        .map(|_| ())
+        self.call::<commands::DeleteCurrentSession>(&Empty {}, Some(token))
+            .await
+            .map(|_| ())
     }
 
     /// Any request, for tests of bad input: `path` is from the server root
@@ -486,29 +464,27 @@ impl Client {
         Ok((status, text))
     }
 
-    /// `base_url` + `/api/v1` + `path`.
-    pub(crate) fn url(&self, path: &str) -> Result<Url, ClientError> {
-        Url::parse(&format!("{}{API_PREFIX}{path}", self.inner.base_url))
-            .map_err(|e| ClientError::invalid_input(format!("bad request path: {e}")))
-    }
-
-    /// Sends one typed request and decodes the typed answer; error statuses
-    /// become [`ClientError::Api`].
-    pub(crate) async fn call<T: DeserializeOwned>(
+    /// Calls one command over REST by its declaration: the declared method
+    /// and path, path and query parameters taken from the request, the rest
+    /// as the JSON body; the typed answer, or [`ClientError::Api`]. A
+    /// WebSocket-only command does not compile here (use the `Messenger`).
+    pub(crate) async fn call<C: Command>(
         &self,
-        method: Method,
-        url: Url,
-        body: Option<&impl Serialize>,
+        request: &C::Req,
         token: Option<&str>,
-    ) -> Result<T, ClientError> {
-        let mut request = self.inner.http.request(method, url);
+    ) -> Result<C::Resp, ClientError> {
+        let route = rest_route::<C>();
+        let (url, body) = rest_request(&self.inner.base_url, &route, request)?;
+        let mut builder = self.inner.http.request(reqwest_method(route.method), url);
         if let Some(token) = token {
-            request = request.bearer_auth(token);
+            builder = builder.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            RestBody::None => {}
+            RestBody::Request => builder = builder.json(request),
+            RestBody::Rest(fields) => builder = builder.json(&fields),
         }
-        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let response = builder.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -525,6 +501,103 @@ impl Client {
     fn transport_error(&self, err: &reqwest::Error) -> ClientError {
         error::from_transport(&self.inner.base_url, err)
     }
+}
+
+/// The REST route of a command; a compile error for a WebSocket-only one.
+fn rest_route<C: Command>() -> HttpRoute {
+    const {
+        match C::HTTP {
+            Some(route) => route,
+            None => panic!("a WebSocket-only command: call it through the Messenger"),
+        }
+    }
+}
+
+fn reqwest_method(method: HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+    }
+}
+
+/// What a REST call sends as its body.
+#[derive(Debug, PartialEq)]
+enum RestBody {
+    None,
+    /// The request as it is (a route without parameters).
+    Request,
+    /// The request's fields that are not path or query parameters.
+    Rest(Map<String, Value>),
+}
+
+/// The URL of a command's route for `request` (path parameters as
+/// percent-encoded segments, query parameters as a query string) and its body.
+fn rest_request(
+    base_url: &str,
+    route: &HttpRoute,
+    request: &impl Serialize,
+) -> Result<(Url, RestBody), ClientError> {
+    let mut url = Url::parse(base_url)
+        .map_err(|e| ClientError::invalid_input(format!("bad server URL: {e}")))?;
+    let mut fields = if route.params.is_empty() {
+        Map::new()
+    } else {
+        match serde_json::to_value(request) {
+            Ok(Value::Object(fields)) => fields,
+            _ => {
+                return Err(ClientError::invalid_input(
+                    "the request is not a JSON object",
+                ))
+            }
+        }
+    };
+    let mut take = |name: &str| -> Option<String> {
+        match fields.remove(name)? {
+            Value::Null => None,
+            Value::String(text) => Some(text),
+            other => Some(other.to_string()),
+        }
+    };
+    {
+        let mut segments = url
+            .path_segments_mut()
+            .map_err(|()| ClientError::invalid_input("the server URL cannot take a path"))?;
+        segments.pop_if_empty();
+        for segment in route.path.trim_start_matches('/').split('/') {
+            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let value = take(name).ok_or_else(|| {
+                        ClientError::invalid_input(format!("the request has no `{name}`"))
+                    })?;
+                    segments.push(&value);
+                }
+                None => {
+                    segments.push(segment);
+                }
+            }
+        }
+    }
+    let query: Vec<(&str, String)> = route
+        .params
+        .iter()
+        .filter(|p| p.location == ParamIn::Query)
+        .filter_map(|p| take(p.name).map(|v| (p.name, v)))
+        .collect();
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in &query {
+            pairs.append_pair(name, value);
+        }
+    }
+    let body = match (route.body, route.params.is_empty()) {
+        (false, _) => RestBody::None,
+        (true, true) => RestBody::Request,
+        (true, false) => RestBody::Rest(fields),
+    };
+    Ok((url, body))
 }
 
 /// A password for new keys: long enough to be worth deriving keys from.
@@ -920,6 +993,51 @@ mod tests {
                     auth[0].split_once(':').unwrap().1.trim(),
                     format!("Bearer {token}")
                 );
+            }
+        }
+    }
+
+    /// Every REST declaration can be called: its parameters land in the
+    /// path (percent-encoded) and query, never in the body.
+    #[test]
+    fn every_rest_command_builds_its_request() {
+        use ferrogram_core::command::ParamType;
+        for command in commands::ALL {
+            let Some(route) = command.http else { continue };
+            let mut request = Map::new();
+            for p in route.params {
+                let value = match p.ty {
+                    ParamType::String => Value::from("a b/c"),
+                    ParamType::Integer => Value::from(7),
+                };
+                request.insert(p.name.to_owned(), value);
+            }
+            request.insert("other".to_owned(), Value::from(1));
+            let (url, body) =
+                rest_request("http://127.0.0.1:9", &route, &Value::Object(request)).unwrap();
+            let path = url.path();
+            assert!(path.starts_with(API_PREFIX), "{}: {path}", command.name);
+            assert!(!path.contains('{'), "{}: {path}", command.name);
+            for p in route.params {
+                let encoded = match (p.ty, p.location) {
+                    (ParamType::Integer, _) => "7",
+                    (ParamType::String, ParamIn::Path) => "a%20b%2Fc",
+                    (ParamType::String, ParamIn::Query) => "a+b%2Fc",
+                };
+                let found = match p.location {
+                    ParamIn::Path => path.split('/').any(|s| s == encoded),
+                    ParamIn::Query => url
+                        .query()
+                        .is_some_and(|q| q.contains(&format!("{}={encoded}", p.name))),
+                };
+                assert!(found, "{}: {} in {url}", command.name, p.name);
+            }
+            match body {
+                RestBody::None => assert!(!route.body, "{}", command.name),
+                RestBody::Request => assert!(route.params.is_empty()),
+                RestBody::Rest(fields) => {
+                    assert!(route.params.iter().all(|p| !fields.contains_key(p.name)));
+                }
             }
         }
     }

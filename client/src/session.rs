@@ -4,17 +4,17 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ferrogram_core::b64::B64;
+use ferrogram_core::command::Command;
+use ferrogram_core::commands;
 use ferrogram_core::crypto::{self, Identity};
 use ferrogram_core::ids::{SessionId, UserId};
 use ferrogram_core::proto::{
-    ChangePasswordRequest, DeleteAccountRequest, Me, RevokedSessions, SessionInfo, SessionList,
+    ChangePasswordRequest, DeleteAccountRequest, Empty, GetUserKeysRequest, GetUserRequest, Me,
+    RevokeSessionRequest, RevokedSessions, SearchUsersRequest, SessionInfo, SessionList,
     UpdateProfileRequest, UserKeys, UserList, UserProfile,
 };
 use ferrogram_core::validate;
 use ferrogram_core::{ApiError, ErrorCode};
-use reqwest::{Method, Url};
-use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::Serialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -63,15 +63,10 @@ impl Session {
             return Err(ClientError::invalid_input("the session token is empty"));
         }
         let me: Me = client
-            .call(Method::GET, client.url("/me")?, None::<&()>, Some(&token))
+            .call::<commands::GetMe>(&Empty {}, Some(&token))
             .await?;
         let list: SessionList = client
-            .call(
-                Method::GET,
-                client.url("/sessions")?,
-                None::<&()>,
-                Some(&token),
-            )
+            .call::<commands::ListSessions>(&Empty {}, Some(&token))
             .await?;
         let id = list
             .sessions
@@ -136,20 +131,14 @@ impl Session {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&impl Serialize>,
-    ) -> Result<T, ClientError> {
-        self.client.call(method, url, body, Some(&self.token)).await
+    /// Calls a command with this session's token (see `Client::call`).
+    async fn call<C: Command>(&self, request: &C::Req) -> Result<C::Resp, ClientError> {
+        self.client.call::<C>(request, Some(&self.token)).await
     }
 
     /// `GET /me`: the account, fresh from the server.
     pub async fn me(&self) -> Result<Me, ClientError> {
-        let me: Me = self
-            .call(Method::GET, self.client.url("/me")?, None::<&()>)
-            .await?;
+        let me: Me = self.call::<commands::GetMe>(&Empty {}).await?;
         self.lock().me = me.clone();
         Ok(me)
     }
@@ -177,26 +166,20 @@ impl Session {
                 .map_err(ClientError::InvalidInput)?,
             who_can_add_me: update.who_can_add_me,
         };
-        let me: Me = self
-            .call(Method::PATCH, self.client.url("/me")?, Some(&update))
-            .await?;
+        let me: Me = self.call::<commands::UpdateMe>(&update).await?;
         self.lock().me = me.clone();
         Ok(me)
     }
 
     /// `GET /sessions`: every session of the account.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, ClientError> {
-        let list: SessionList = self
-            .call(Method::GET, self.client.url("/sessions")?, None::<&()>)
-            .await?;
+        let list: SessionList = self.call::<commands::ListSessions>(&Empty {}).await?;
         Ok(list.sessions)
     }
 
     /// `DELETE /sessions/{id}`: ends another (or this) session.
     pub async fn revoke_session(&self, id: &SessionId) -> Result<(), ClientError> {
-        let mut url = self.client.url("/sessions")?;
-        push_segment(&mut url, &id.0)?;
-        self.call::<IgnoredAny>(Method::DELETE, url, None::<&()>)
+        self.call::<commands::RevokeSession>(&RevokeSessionRequest { id: id.clone() })
             .await
             .map(|_| ())
     }
@@ -204,20 +187,16 @@ impl Session {
     /// `DELETE /sessions`: ends every session but this one; answers how many.
     pub async fn revoke_other_sessions(&self) -> Result<u32, ClientError> {
         let revoked: RevokedSessions = self
-            .call(Method::DELETE, self.client.url("/sessions")?, None::<&()>)
+            .call::<commands::RevokeOtherSessions>(&Empty {})
             .await?;
         Ok(revoked.revoked)
     }
 
     /// `DELETE /sessions/current`: logs out. The token is dead afterwards.
     pub async fn logout(&self) -> Result<(), ClientError> {
-        self.call::<IgnoredAny>(
-            Method::DELETE,
-            self.client.url("/sessions/current")?,
-            None::<&()>,
-        )
-        .await
-        .map(|_| ())
+        self.call::<commands::DeleteCurrentSession>(&Empty {})
+            .await
+            .map(|_| ())
     }
 
     /// The current salt and KDF parameters: kept from the log-in, else asked.
@@ -278,13 +257,7 @@ impl Session {
             new_kdf,
             sealed_keys: B64(material.sealed_keys),
         };
-        let revoked: RevokedSessions = self
-            .call(
-                Method::PUT,
-                self.client.url("/me/password")?,
-                Some(&request),
-            )
-            .await?;
+        let revoked: RevokedSessions = self.call::<commands::ChangePassword>(&request).await?;
         self.lock().secrets = Some(Arc::new(AccountSecrets {
             identity: material.identity,
             wrap_key: material.wrap_key,
@@ -302,7 +275,7 @@ impl Session {
         let request = DeleteAccountRequest {
             auth_key: derived.auth_key.to_b64(),
         };
-        self.call::<IgnoredAny>(Method::DELETE, self.client.url("/me")?, Some(&request))
+        self.call::<commands::DeleteAccount>(&request)
             .await
             .map(|_| ())
     }
@@ -310,9 +283,8 @@ impl Session {
     /// `GET /users/{handle}`.
     pub async fn get_user(&self, handle: &str) -> Result<UserProfile, ClientError> {
         let handle = validate::handle(handle).map_err(ClientError::InvalidInput)?;
-        let mut url = self.client.url("/users")?;
-        push_segment(&mut url, &handle)?;
-        self.call(Method::GET, url, None::<&()>).await
+        self.call::<commands::GetUser>(&GetUserRequest { handle })
+            .await
     }
 
     /// `GET /users?query=&limit=`: users whose handle or display name starts
@@ -322,23 +294,20 @@ impl Session {
         query: &str,
         limit: Option<u32>,
     ) -> Result<Vec<UserProfile>, ClientError> {
-        let mut url = self.client.url("/users")?;
-        {
-            let mut pairs = url.query_pairs_mut();
-            pairs.append_pair("query", query);
-            if let Some(limit) = limit {
-                pairs.append_pair("limit", &limit.to_string());
-            }
-        }
-        let list: UserList = self.call(Method::GET, url, None::<&()>).await?;
+        let request = SearchUsersRequest {
+            query: query.to_owned(),
+            limit,
+        };
+        let list: UserList = self.call::<commands::SearchUsers>(&request).await?;
         Ok(list.users)
     }
 
     /// `GET /users/{id}/keys`, with the fingerprint recomputed here: a server
     /// that sends a fingerprint not matching the keys is not believed.
     pub async fn user_keys(&self, user_id: UserId) -> Result<UserKeys, ClientError> {
-        let url = self.client.url(&format!("/users/{}/keys", user_id.0))?;
-        let keys: UserKeys = self.call(Method::GET, url, None::<&()>).await?;
+        let keys: UserKeys = self
+            .call::<commands::GetUserKeys>(&GetUserKeysRequest { id: user_id })
+            .await?;
         if keys.user_id != user_id {
             return Err(ClientError::Protocol(format!(
                 "asked for the keys of user {user_id}, got those of {}",
@@ -355,12 +324,4 @@ impl Session {
         }
         Ok(keys)
     }
-}
-
-/// Appends one percent-encoded path segment.
-fn push_segment(url: &mut Url, segment: &str) -> Result<(), ClientError> {
-    url.path_segments_mut()
-        .map_err(|()| ClientError::invalid_input("the server URL cannot take a path"))?
-        .push(segment);
-    Ok(())
 }

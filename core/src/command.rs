@@ -51,22 +51,146 @@ impl Caller {
     }
 }
 
-/// One command. `Req` is deserialized from the JSON body (REST routes merge path
-/// and query parameters into it), `Resp` is serialized back.
-#[async_trait]
-pub trait CommandHandler<C>: Send + Sync + 'static
-where
-    C: Send + Sync + 'static,
-{
+/// How a command is reached over REST, when it is: its method and path under
+/// [`API_PREFIX`], which path and query parameters are merged into its
+/// request, and whether it takes a JSON body. Commands without one are
+/// WebSocket commands (every command is callable over the WebSocket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRoute {
+    pub method: HttpMethod,
+    /// Full path; `{name}` segments are path parameters.
+    pub path: &'static str,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+    pub params: &'static [Param],
+    /// Whether the command takes a JSON request body.
+    pub body: bool,
+}
+
+/// Prefix of every REST route.
+pub const API_PREFIX: &str = "/api/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// Where a parameter is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    Path,
+    Query,
+}
+
+/// How a parameter's text becomes JSON in the command's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// A JSON string.
+    String,
+    /// A JSON number (a decimal `i64`).
+    Integer,
+}
+
+/// One path or query parameter: a field of the command's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    pub name: &'static str,
+    pub location: ParamIn,
+    pub ty: ParamType,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+impl Param {
+    pub const fn path(name: &'static str, ty: ParamType, description: &'static str) -> Param {
+        Param {
+            name,
+            location: ParamIn::Path,
+            ty,
+            required: true,
+            description,
+        }
+    }
+
+    pub const fn query(
+        name: &'static str,
+        ty: ParamType,
+        required: bool,
+        description: &'static str,
+    ) -> Param {
+        Param {
+            name,
+            location: ParamIn::Query,
+            ty,
+            required,
+            description,
+        }
+    }
+}
+
+/// One command, declared once (`crate::commands`): its name, who may call
+/// it, its rate class, its REST route if it has one, and its typed request
+/// and response. The server's handler implements [`CommandHandler`] for
+/// the same type; the route table and the OpenAPI document are derived
+/// from the declarations; the client library calls commands by this type.
+pub trait Command: Send + Sync + 'static {
     /// Stable command name, e.g. `session.create`.
     const NAME: &'static str;
     const ACCESS: Access;
     /// Rate class checked before the handler runs (see `RateLimiter`). Every
-    /// command has one (a test pins it); `None` is for test handlers.
-    const RATE_CLASS: Option<&'static str> = None;
-    type Req: DeserializeOwned + Send + 'static;
-    type Resp: Serialize + Send + 'static;
+    /// declared command has one (a test pins it); `None` is for test commands.
+    const RATE_CLASS: Option<&'static str>;
+    /// The REST route, `None` for a WebSocket-only command.
+    const HTTP: Option<HttpRoute>;
+    /// Deserialized from the JSON body (REST routes merge path and query
+    /// parameters into it).
+    type Req: Serialize + DeserializeOwned + Send + 'static;
+    type Resp: Serialize + DeserializeOwned + Send + 'static;
+}
 
+/// A command's declaration as a value, for tables (`crate::commands::ALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandInfo {
+    pub name: &'static str,
+    pub access: Access,
+    pub rate_class: Option<&'static str>,
+    pub http: Option<HttpRoute>,
+}
+
+impl CommandInfo {
+    pub const fn of<C: Command>() -> CommandInfo {
+        CommandInfo {
+            name: C::NAME,
+            access: C::ACCESS,
+            rate_class: C::RATE_CLASS,
+            http: C::HTTP,
+        }
+    }
+}
+
+/// The server's side of a [`Command`]: implemented by the declaration type
+/// itself, so name, access, rate class and types come from the declaration.
+#[async_trait]
+pub trait CommandHandler<C>: Command
+where
+    C: Send + Sync + 'static,
+{
     /// The account a request is about, for per-account rate limits (for
     /// example the normalised email of a log-in attempt). `None`: the
     /// caller's own account, if logged in.
@@ -105,13 +229,29 @@ pub trait DispatchEnv: Send + Sync + 'static {
 /// One incoming command, transport-independent.
 pub struct Request {
     pub command: String,
-    /// Bearer token, if the transport carried one.
-    pub token: Option<String>,
     pub ip: IpAddr,
     pub request_id: String,
     pub body: serde_json::Value,
     /// Size of the body as received, checked against `max_request_bytes`.
     pub body_len: usize,
+}
+
+/// Who is calling, as far as the transport knows: what [`Registry::dispatch`]
+/// authenticates the caller with.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// The bearer token the transport carried, if any (REST): looked up per
+    /// command.
+    Token(Option<String>),
+    /// A session the transport has already authenticated (a WebSocket
+    /// connection checks its token with its `auth` frame and again every few
+    /// seconds, and is closed when its session is revoked): no token lookup,
+    /// which would otherwise cost a database read per command. `origin` is
+    /// the live connection the command came in on (see [`Caller::origin`]).
+    Session {
+        session: AuthSession,
+        origin: Option<Origin>,
+    },
 }
 
 /// One line of the command log. Never holds a body, token, key or password.
@@ -240,6 +380,11 @@ impl<C: DispatchEnv> Registry<C> {
         self.handlers.keys().copied().collect()
     }
 
+    /// Who may call a command, `None` for an unknown command.
+    pub fn access(&self, name: &str) -> Option<Access> {
+        self.handlers.get(name).map(|h| h.access())
+    }
+
     /// The rate class of a command, `None` for an unknown command or one
     /// without a class.
     pub fn rate_class(&self, name: &str) -> Option<&'static str> {
@@ -250,55 +395,23 @@ impl<C: DispatchEnv> Registry<C> {
         self.handlers.contains_key(name)
     }
 
-    /// Runs one command: size check, auth, access, rate limit, handler, log.
-    pub async fn dispatch(&self, ctx: &C, req: Request) -> Result<serde_json::Value, ApiError> {
-        self.dispatch_inner(ctx, req, None, None).await
-    }
-
-    /// Like [`Registry::dispatch`] for a caller the transport has already
-    /// authenticated as `session` (a WebSocket connection checks its token
-    /// with its `auth` frame and again every few seconds, and is closed when
-    /// its session is revoked): everything but the token lookup, which
-    /// would otherwise cost a database read per command.
-    pub async fn dispatch_authenticated(
+    /// Runs one command: size check, auth (by `credentials`), access, rate
+    /// limit, handler, log.
+    pub async fn dispatch(
         &self,
         ctx: &C,
         req: Request,
-        session: AuthSession,
-    ) -> Result<serde_json::Value, ApiError> {
-        self.dispatch_inner(ctx, req, Some(session), None).await
-    }
-
-    /// [`Registry::dispatch_authenticated`] for a command that came in on the
-    /// live connection `origin` (see [`Caller::origin`]).
-    pub async fn dispatch_from(
-        &self,
-        ctx: &C,
-        req: Request,
-        session: AuthSession,
-        origin: Origin,
-    ) -> Result<serde_json::Value, ApiError> {
-        self.dispatch_inner(ctx, req, Some(session), Some(origin))
-            .await
-    }
-
-    async fn dispatch_inner(
-        &self,
-        ctx: &C,
-        req: Request,
-        authenticated: Option<AuthSession>,
-        origin: Option<Origin>,
+        credentials: Credentials,
     ) -> Result<serde_json::Value, ApiError> {
         let started = Instant::now();
-        let token = if authenticated.is_some() {
-            None
-        } else {
-            req.token.as_deref()
+        let (token, session, origin) = match credentials {
+            Credentials::Token(token) => (token, None, None),
+            Credentials::Session { session, origin } => (None, Some(session), origin),
         };
         let mut caller = Caller {
             request_id: req.request_id,
             ip: req.ip,
-            session: authenticated,
+            session,
             origin,
         };
         let result = self
@@ -306,7 +419,7 @@ impl<C: DispatchEnv> Registry<C> {
                 ctx,
                 &mut caller,
                 &req.command,
-                token,
+                token.as_deref(),
                 req.body,
                 req.body_len,
             )
@@ -445,19 +558,22 @@ mod tests {
         }
     }
 
-    #[derive(Deserialize)]
+    #[derive(Serialize, Deserialize)]
     struct EchoReq {
         text: String,
     }
 
     struct Echo;
-    #[async_trait]
-    impl CommandHandler<Env> for Echo {
+    impl Command for Echo {
         const NAME: &'static str = "test.echo";
         const ACCESS: Access = Access::Public;
         const RATE_CLASS: Option<&'static str> = Some("echo");
         type Req = EchoReq;
         type Resp = serde_json::Value;
+        const HTTP: Option<HttpRoute> = None;
+    }
+    #[async_trait]
+    impl CommandHandler<Env> for Echo {
         fn rate_key(req: &EchoReq) -> Option<String> {
             Some(req.text.clone())
         }
@@ -476,61 +592,66 @@ mod tests {
     }
 
     struct Secret;
-    #[async_trait]
-    impl CommandHandler<Env> for Secret {
+    impl Command for Secret {
         const NAME: &'static str = "test.secret";
         const ACCESS: Access = Access::Verified;
+        const RATE_CLASS: Option<&'static str> = None;
         type Req = serde_json::Value;
-        type Resp = &'static str;
+        type Resp = String;
+        const HTTP: Option<HttpRoute> = None;
+    }
+    #[async_trait]
+    impl CommandHandler<Env> for Secret {
         async fn handle(
             &self,
             _: &Env,
             _: &Caller,
             _: serde_json::Value,
-        ) -> Result<&'static str, ApiError> {
-            Ok("yes")
+        ) -> Result<String, ApiError> {
+            Ok("yes".into())
         }
     }
 
     /// Over its rate, answers `"dropped"` instead of an error.
     struct Droppable;
-    #[async_trait]
-    impl CommandHandler<Env> for Droppable {
+    impl Command for Droppable {
         const NAME: &'static str = "test.drop";
         const ACCESS: Access = Access::Session;
         const RATE_CLASS: Option<&'static str> = Some("drop");
         type Req = serde_json::Value;
-        type Resp = &'static str;
-        fn over_rate(_: u64) -> Result<&'static str, ApiError> {
-            Ok("dropped")
+        type Resp = String;
+        const HTTP: Option<HttpRoute> = None;
+    }
+    #[async_trait]
+    impl CommandHandler<Env> for Droppable {
+        fn over_rate(_: u64) -> Result<String, ApiError> {
+            Ok("dropped".into())
         }
         async fn handle(
             &self,
             _: &Env,
             _: &Caller,
             _: serde_json::Value,
-        ) -> Result<&'static str, ApiError> {
-            Ok("ran")
+        ) -> Result<String, ApiError> {
+            Ok("ran".into())
         }
     }
 
     /// Checks a "password": right when it is "right".
     struct Proof;
-    #[async_trait]
-    impl CommandHandler<Env> for Proof {
+    impl Command for Proof {
         const NAME: &'static str = "test.proof";
         const ACCESS: Access = Access::Session;
         const RATE_CLASS: Option<&'static str> = Some("proof");
         type Req = EchoReq;
-        type Resp = &'static str;
-        async fn handle(
-            &self,
-            _: &Env,
-            _: &Caller,
-            req: EchoReq,
-        ) -> Result<&'static str, ApiError> {
+        type Resp = String;
+        const HTTP: Option<HttpRoute> = None;
+    }
+    #[async_trait]
+    impl CommandHandler<Env> for Proof {
+        async fn handle(&self, _: &Env, _: &Caller, req: EchoReq) -> Result<String, ApiError> {
             if req.text == "right" {
-                Ok("welcome")
+                Ok("welcome".into())
             } else {
                 Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong"))
             }
@@ -566,11 +687,14 @@ mod tests {
         (reg, env)
     }
 
-    fn request(command: &str, token: Option<&str>, body: serde_json::Value) -> Request {
+    fn token(token: Option<&str>) -> Credentials {
+        Credentials::Token(token.map(Into::into))
+    }
+
+    fn request(command: &str, body: serde_json::Value) -> Request {
         let body_len = body.to_string().len();
         Request {
             command: command.into(),
-            token: token.map(Into::into),
             ip: "127.0.0.1".parse().unwrap(),
             request_id: "r1".into(),
             body,
@@ -588,10 +712,13 @@ mod tests {
         };
         // The token would not authenticate: it is not looked at.
         let ok = reg
-            .dispatch_authenticated(
+            .dispatch(
                 &env,
-                request("test.secret", Some("forged"), serde_json::json!({})),
-                session.clone(),
+                request("test.secret", serde_json::json!({})),
+                Credentials::Session {
+                    session: session.clone(),
+                    origin: None,
+                },
             )
             .await;
         assert!(ok.is_ok(), "{ok:?}");
@@ -601,10 +728,13 @@ mod tests {
             ..session
         };
         let err = reg
-            .dispatch_authenticated(
+            .dispatch(
                 &env,
-                request("test.secret", None, serde_json::json!({})),
-                unverified,
+                request("test.secret", serde_json::json!({})),
+                Credentials::Session {
+                    session: unverified,
+                    origin: None,
+                },
             )
             .await
             .unwrap_err();
@@ -624,11 +754,13 @@ mod tests {
         };
         let body = |text: &str| serde_json::json!({ "text": text });
         let from = reg
-            .dispatch_from(
+            .dispatch(
                 &env,
-                request("test.echo", None, body("from")),
-                session.clone(),
-                Origin(42),
+                request("test.echo", body("from")),
+                Credentials::Session {
+                    session: session.clone(),
+                    origin: Some(Origin(42)),
+                },
             )
             .await
             .unwrap();
@@ -637,7 +769,14 @@ mod tests {
             (42.into(), 7.into())
         );
         let plain = reg
-            .dispatch_authenticated(&env, request("test.echo", None, body("plain")), session)
+            .dispatch(
+                &env,
+                request("test.echo", body("plain")),
+                Credentials::Session {
+                    session,
+                    origin: None,
+                },
+            )
             .await
             .unwrap();
         assert!(plain["origin"].is_null());
@@ -661,20 +800,26 @@ mod tests {
         let ok = reg
             .dispatch(
                 &env,
-                request("test.echo", Some("good"), serde_json::json!({"text": "a"})),
+                request("test.echo", serde_json::json!({"text": "a"})),
+                token(Some("good")),
             )
             .await
             .unwrap();
         assert_eq!(ok["user"], 1);
         let err = reg
-            .dispatch(&env, request("test.secret", None, serde_json::json!({})))
+            .dispatch(
+                &env,
+                request("test.secret", serde_json::json!({})),
+                token(None),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::Unauthorized);
         let err = reg
             .dispatch(
                 &env,
-                request("test.secret", Some("unverified"), serde_json::json!({})),
+                request("test.secret", serde_json::json!({})),
+                token(Some("unverified")),
             )
             .await
             .unwrap_err();
@@ -682,7 +827,8 @@ mod tests {
         let err = reg
             .dispatch(
                 &env,
-                request("test.secret", Some("forged"), serde_json::json!({})),
+                request("test.secret", serde_json::json!({})),
+                token(Some("forged")),
             )
             .await
             .unwrap_err();
@@ -691,11 +837,8 @@ mod tests {
         assert!(reg
             .dispatch(
                 &env,
-                request(
-                    "test.echo",
-                    Some("forged"),
-                    serde_json::json!({"text": "b"})
-                )
+                request("test.echo", serde_json::json!({"text": "b"})),
+                token(Some("forged"))
             )
             .await
             .is_ok());
@@ -721,7 +864,8 @@ mod tests {
         let err = reg
             .dispatch(
                 &env,
-                request("test.echo", None, serde_json::json!({"text": 5})),
+                request("test.echo", serde_json::json!({"text": 5})),
+                token(None),
             )
             .await
             .unwrap_err();
@@ -729,7 +873,8 @@ mod tests {
         let err = reg
             .dispatch(
                 &env,
-                request("nope; drop table", None, serde_json::json!({})),
+                request("nope; drop table", serde_json::json!({})),
+                token(None),
             )
             .await
             .unwrap_err();
@@ -738,7 +883,8 @@ mod tests {
         let err = reg
             .dispatch(
                 &env,
-                request("test.echo", None, serde_json::json!({"text": big})),
+                request("test.echo", serde_json::json!({"text": big})),
+                token(None),
             )
             .await
             .unwrap_err();
@@ -753,7 +899,8 @@ mod tests {
         for _ in 0..2 {
             reg.dispatch(
                 &env,
-                request("test.echo", None, serde_json::json!({"text": "k"})),
+                request("test.echo", serde_json::json!({"text": "k"})),
+                token(None),
             )
             .await
             .unwrap();
@@ -761,7 +908,8 @@ mod tests {
         let err = reg
             .dispatch(
                 &env,
-                request("test.echo", None, serde_json::json!({"text": "k"})),
+                request("test.echo", serde_json::json!({"text": "k"})),
+                token(None),
             )
             .await
             .unwrap_err();
@@ -770,7 +918,8 @@ mod tests {
         assert!(reg
             .dispatch(
                 &env,
-                request("test.echo", None, serde_json::json!({"text": "other"}))
+                request("test.echo", serde_json::json!({"text": "other"})),
+                token(None)
             )
             .await
             .is_ok());
@@ -782,7 +931,8 @@ mod tests {
         let call = || {
             reg.dispatch(
                 &env,
-                request("test.drop", Some("good"), serde_json::json!({})),
+                request("test.drop", serde_json::json!({})),
+                token(Some("good")),
             )
         };
         assert_eq!(call().await.unwrap(), "ran");
@@ -791,7 +941,8 @@ mod tests {
         let other = reg
             .dispatch(
                 &env,
-                request("test.drop", Some("unverified"), serde_json::json!({})),
+                request("test.drop", serde_json::json!({})),
+                token(Some("unverified")),
             )
             .await
             .unwrap();
@@ -804,11 +955,8 @@ mod tests {
         let call = |text: &str| {
             reg.dispatch(
                 &env,
-                request(
-                    "test.proof",
-                    Some("good"),
-                    serde_json::json!({ "text": text }),
-                ),
+                request("test.proof", serde_json::json!({ "text": text })),
+                token(Some("good")),
             )
         };
         assert_eq!(

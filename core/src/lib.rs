@@ -6,6 +6,7 @@
 
 pub mod b64;
 pub mod command;
+pub mod commands;
 pub mod crypto;
 pub mod error;
 pub mod ids;

@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use ferrogram_core::command::{
     AuthSession, CommandHandler, CommandLogEntry, DispatchEnv, Registry,
 };
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::KdfParams;
 use ferrogram_core::ratelimit::RateLimiter;
@@ -135,46 +136,48 @@ pub struct HandlerCtx {
     pub writer: EventWriter,
 }
 
-/// Every command this server answers, one line each.
+/// Every command this server answers, one line each: the handler of each
+/// declaration of `ferrogram_core::commands` (a test pins that none is
+/// missing).
 pub fn register_all(registry: &mut Registry<HandlerCtx>) {
-    add(registry, server::info::Info);
-    add(registry, account::prelogin::Prelogin);
-    add(registry, account::register::Register);
-    add(registry, account::verify::Verify);
-    add(registry, account::resend_verification::ResendVerification);
-    add(registry, session::create::CreateSession);
-    add(registry, session::delete_current::DeleteCurrentSession);
-    add(registry, session::list::ListSessions);
-    add(registry, session::revoke::RevokeSession);
-    add(registry, session::revoke_others::RevokeOtherSessions);
-    add(registry, me::get::GetMe);
-    add(registry, me::update::UpdateMe);
-    add(registry, me::change_password::ChangePassword);
-    add(registry, me::delete::DeleteAccount);
-    add(registry, user::get::GetUser);
-    add(registry, user::search::SearchUsers);
-    add(registry, user::keys::GetUserKeys);
-    add(registry, chat::create_direct::CreateDirectChat);
-    add(registry, chat::create_group::CreateGroup);
-    add(registry, chat::get::GetChat);
-    add(registry, chat::list::ListChats);
-    add(registry, chat::rename::RenameChat);
-    add(registry, chat::add_members::AddMembers);
-    add(registry, chat::remove_member::RemoveMember);
-    add(registry, chat::leave::LeaveChat);
-    add(registry, chat::set_role::SetRole);
-    add(registry, chat::transfer_ownership::TransferOwnership);
-    add(registry, chat::typing::Typing);
-    add(registry, chat::invitations::ListInvitations);
-    add(registry, chat::accept_invitation::AcceptInvitation);
-    add(registry, chat::decline_invitation::DeclineInvitation);
-    add(registry, message::send::SendMessage);
-    add(registry, message::edit::EditMessage);
-    add(registry, message::delete::DeleteMessage);
-    add(registry, message::history::History);
-    add(registry, message::read::MarkRead);
-    add(registry, message::delivered::MarkDelivered);
-    add(registry, presence::get::GetPresence);
+    add(registry, commands::GetServerInfo);
+    add(registry, commands::Prelogin);
+    add(registry, commands::Register);
+    add(registry, commands::Verify);
+    add(registry, commands::ResendVerification);
+    add(registry, commands::CreateSession);
+    add(registry, commands::ListSessions);
+    add(registry, commands::RevokeOtherSessions);
+    add(registry, commands::DeleteCurrentSession);
+    add(registry, commands::RevokeSession);
+    add(registry, commands::GetMe);
+    add(registry, commands::UpdateMe);
+    add(registry, commands::DeleteAccount);
+    add(registry, commands::ChangePassword);
+    add(registry, commands::SearchUsers);
+    add(registry, commands::GetUser);
+    add(registry, commands::GetUserKeys);
+    add(registry, commands::CreateDirectChat);
+    add(registry, commands::CreateGroup);
+    add(registry, commands::GetChat);
+    add(registry, commands::ListChats);
+    add(registry, commands::RenameChat);
+    add(registry, commands::AddMembers);
+    add(registry, commands::RemoveMember);
+    add(registry, commands::LeaveChat);
+    add(registry, commands::SetRole);
+    add(registry, commands::TransferOwnership);
+    add(registry, commands::Typing);
+    add(registry, commands::ListInvitations);
+    add(registry, commands::AcceptInvitation);
+    add(registry, commands::DeclineInvitation);
+    add(registry, commands::SendMessage);
+    add(registry, commands::EditMessage);
+    add(registry, commands::DeleteMessage);
+    add(registry, commands::GetHistory);
+    add(registry, commands::MarkRead);
+    add(registry, commands::MarkDelivered);
+    add(registry, commands::GetPresence);
 }
 
 /// A duplicate name is a programming error: it fails the start-up (and the

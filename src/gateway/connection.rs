@@ -40,7 +40,7 @@ use actix::prelude::*;
 use actix_http::ws::{Message, ProtocolError};
 use actix_web::web;
 use bytestring::ByteString;
-use ferrogram_core::command::{AuthSession, DispatchEnv, Registry, Request};
+use ferrogram_core::command::{AuthSession, Credentials, DispatchEnv, Registry, Request};
 use ferrogram_core::ids::{now_millis, ChatId, Origin, Seq};
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
 use ferrogram_core::{ApiError, ErrorCode};
@@ -76,7 +76,7 @@ enum Stage {
 
 struct Authed {
     session: AuthSession,
-    /// Sent with every command, exactly like a REST bearer token. Never logged.
+    /// Checked again every `REVALIDATE_INTERVAL`. Never logged.
     token: String,
 }
 
@@ -488,7 +488,6 @@ impl Connection {
         };
         let request = Request {
             command,
-            token: Some(authed.token.clone()),
             ip: self.ip,
             request_id: new_request_id(),
             body,
@@ -502,7 +501,14 @@ impl Connection {
         let origin = Origin(self.conn.0);
         let dispatch = async move {
             registry
-                .dispatch_from(&handlers, request, session, origin)
+                .dispatch(
+                    &handlers,
+                    request,
+                    Credentials::Session {
+                        session,
+                        origin: Some(origin),
+                    },
+                )
                 .await
         };
         ctx.spawn(dispatch.into_actor(self).map(move |result, session, ctx| {

@@ -20,11 +20,11 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{mime, web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use ferrogram_core::command::{Registry, Request};
+use ferrogram_core::command::{Credentials, Registry, Request};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_handlers::HandlerCtx;
 use futures_util::StreamExt;
-use routes::{ParamIn, ParamType, Route, ROUTES};
+use routes::{routes, ParamIn, ParamType, Route};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -120,7 +120,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // One resource per path, holding all its methods, so that a known path
     // with an unknown method answers 405 rather than falling through.
     let mut paths: Vec<&'static str> = Vec::new();
-    for route in ROUTES {
+    for route in routes() {
         if !paths.contains(&route.path) {
             paths.push(route.path);
         }
@@ -128,9 +128,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in paths {
         let mut resource = web::resource(path);
         let mut allowed = Vec::new();
-        for route in ROUTES.iter().filter(|r| r.path == path) {
+        for route in routes().iter().filter(|r| r.path == path) {
             allowed.push(route.method.as_str());
-            resource = resource.route(web::method(route.method.to_actix()).to(
+            resource = resource.route(web::method(routes::actix_method(route.method)).to(
                 move |req: HttpRequest,
                       payload: web::Payload,
                       ctx: SharedCtx,
@@ -270,12 +270,12 @@ async fn rest(
             &ctx,
             Request {
                 command: route.command.to_owned(),
-                token: bearer_token(&req),
                 ip: client_ip(&req),
                 request_id: request_id(&req),
                 body: Value::Object(request),
                 body_len: body.len(),
             },
+            Credentials::Token(bearer_token(&req)),
         )
         .await?;
     Ok(HttpResponse::Ok().json(result))

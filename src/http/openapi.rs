@@ -1,23 +1,11 @@
-//! The OpenAPI 3.0 document of the REST API, generated from the route table.
+//! The OpenAPI 3.0 document of the REST API, generated from the route table
+//! (itself derived from the command declarations).
 
-use super::routes::{Param, ParamIn, ParamType, Route, OPENAPI_PATH, ROUTES, VERIFY_PAGE_PATH};
-use ferrogram_core::command::{Access, Registry};
+use super::routes::{routes, Param, ParamIn, ParamType, Route, OPENAPI_PATH, VERIFY_PAGE_PATH};
+use ferrogram_core::command::Access;
 use ferrogram_core::ErrorCode;
-use ferrogram_handlers::{register_all, HandlerCtx};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
-
-/// A command's rate class, as its handler declares it.
-fn rate_class(command: &str) -> Option<&'static str> {
-    static REGISTRY: OnceLock<Registry<HandlerCtx>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(|| {
-            let mut registry = Registry::new();
-            register_all(&mut registry);
-            registry
-        })
-        .rate_class(command)
-}
 
 /// The document as served (built once).
 pub fn document_json() -> &'static str {
@@ -28,7 +16,7 @@ pub fn document_json() -> &'static str {
 /// The OpenAPI document as a JSON value.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in routes() {
         let item = paths
             .entry(route.path)
             .or_insert_with(|| Value::Object(Map::new()));
@@ -134,7 +122,7 @@ fn operation(route: &Route) -> Value {
             "default": {"$ref": "#/components/responses/Error"}
         }
     });
-    if let Some(class) = rate_class(route.command) {
+    if let Some(class) = route.rate_class {
         op["x-ferrogram-rate-class"] = json!(class);
     }
     if !route.params.is_empty() {

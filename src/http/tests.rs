@@ -8,7 +8,9 @@ use actix_web::http::Method;
 use actix_web::test::{self, TestRequest};
 use actix_web::App;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler, CommandLogEntry};
+use ferrogram_core::command::{
+    Access, Caller, Command, CommandHandler, CommandLogEntry, HttpRoute,
+};
 use ferrogram_core::ratelimit::{Rate, RateLimiter, RateRule};
 use ferrogram_handlers::{CommandLogSink, MailQueue, OutgoingMail};
 use serde_json::json;
@@ -16,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Every (method, path) of docs/protocol.md. Adding a route means adding it
-/// here, to the table in docs/protocol.md, and to `routes::ROUTES`.
+/// here, to the table in docs/protocol.md, and to its declaration.
 const PROTOCOL_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/server"),
     ("GET", "/api/v1/prelogin"),
@@ -58,50 +60,68 @@ impl MailQueue for NoMail {
 /// Echoes the merged request and what dispatch knew of the caller.
 struct Echo<const N: usize>;
 
-#[async_trait]
-impl<const N: usize> CommandHandler<HandlerCtx> for Echo<N> {
+impl<const N: usize> Command for Echo<N> {
     const NAME: &'static str = ["user.keys", "user.search", "me.update"][N];
     const ACCESS: Access = Access::Public;
+    const RATE_CLASS: Option<&'static str> = None;
+    const HTTP: Option<HttpRoute> = None;
     type Req = Value;
     type Resp = Value;
+}
 
+#[async_trait]
+impl<const N: usize> CommandHandler<HandlerCtx> for Echo<N> {
     async fn handle(&self, _: &HandlerCtx, caller: &Caller, req: Value) -> Result<Value, ApiError> {
         Ok(json!({"req": req, "ip": caller.ip.to_string(), "request_id": caller.request_id}))
     }
 }
 
 struct NeedsSession;
-#[async_trait]
-impl CommandHandler<HandlerCtx> for NeedsSession {
+impl Command for NeedsSession {
     const NAME: &'static str = "me.get";
     const ACCESS: Access = Access::Session;
+    const RATE_CLASS: Option<&'static str> = None;
+    const HTTP: Option<HttpRoute> = None;
     type Req = Value;
     type Resp = Value;
+}
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for NeedsSession {
     async fn handle(&self, _: &HandlerCtx, _: &Caller, _: Value) -> Result<Value, ApiError> {
         Ok(json!({}))
     }
 }
 
 struct Limited;
-#[async_trait]
-impl CommandHandler<HandlerCtx> for Limited {
+impl Command for Limited {
     const NAME: &'static str = "session.create";
     const ACCESS: Access = Access::Public;
     const RATE_CLASS: Option<&'static str> = Some("login");
+    const HTTP: Option<HttpRoute> = None;
     type Req = Value;
     type Resp = Value;
+}
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for Limited {
     async fn handle(&self, _: &HandlerCtx, _: &Caller, _: Value) -> Result<Value, ApiError> {
         Ok(json!({"token": "t"}))
     }
 }
 
 struct Broken;
-#[async_trait]
-impl CommandHandler<HandlerCtx> for Broken {
+impl Command for Broken {
     const NAME: &'static str = "server.info";
     const ACCESS: Access = Access::Public;
+    const RATE_CLASS: Option<&'static str> = None;
+    const HTTP: Option<HttpRoute> = None;
     type Req = Value;
     type Resp = Value;
+}
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for Broken {
     async fn handle(&self, _: &HandlerCtx, _: &Caller, _: Value) -> Result<Value, ApiError> {
         Err(ApiError::new(
             ErrorCode::Internal,
@@ -111,12 +131,17 @@ impl CommandHandler<HandlerCtx> for Broken {
 }
 
 struct FakeVerify;
-#[async_trait]
-impl CommandHandler<HandlerCtx> for FakeVerify {
+impl Command for FakeVerify {
     const NAME: &'static str = "account.verify";
     const ACCESS: Access = Access::Public;
+    const RATE_CLASS: Option<&'static str> = None;
+    const HTTP: Option<HttpRoute> = None;
     type Req = ferrogram_core::proto::VerifyRequest;
     type Resp = Value;
+}
+
+#[async_trait]
+impl CommandHandler<HandlerCtx> for FakeVerify {
     async fn handle(
         &self,
         _: &HandlerCtx,
@@ -533,4 +558,96 @@ fn protocol_doc_table_matches_the_routes() {
     served.sort();
     assert_eq!(in_doc, expected, "docs/protocol.md and this test disagree");
     assert_eq!(served, expected, "routes::ROUTES and this test disagree");
+}
+
+/// Every declared command (`ferrogram_core::commands::ALL`) is answered
+/// (registered, so reachable over the WebSocket; and routed where it
+/// declares a REST route), documented (its operation in the OpenAPI
+/// document, its row in docs/protocol.md) with the declared access and rate
+/// class; and docs/protocol.md names no command that is not declared. The
+/// client library calls commands by these same declarations.
+#[test]
+fn every_declared_command_is_registered_routed_and_documented() {
+    use ferrogram_core::commands::ALL;
+    let mut registry = Registry::new();
+    ferrogram_handlers::register_all(&mut registry);
+    let openapi = openapi::document();
+    let doc = include_str!("../../docs/protocol.md");
+    // (cells) of every table row naming a command in one of its cells
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let names_in = |cell: &str| -> Option<String> {
+        let word = cell.split([' ', '(']).next()?;
+        let (area, command) = word.split_once('.')?;
+        (!area.is_empty()
+            && !command.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'))
+        .then(|| word.to_owned())
+    };
+    for c in ALL {
+        assert_eq!(
+            registry.access(c.name),
+            Some(c.access),
+            "{} is not registered with its declared access",
+            c.name
+        );
+        assert_eq!(registry.rate_class(c.name), c.rate_class, "{}", c.name);
+        let row = rows
+            .iter()
+            .find(|cells| {
+                cells
+                    .iter()
+                    .any(|cell| names_in(cell).as_deref() == Some(c.name))
+            })
+            .unwrap_or_else(|| panic!("{} is not in docs/protocol.md's tables", c.name));
+        let Some(http) = c.http else { continue };
+        assert!(
+            routes::routes()
+                .iter()
+                .any(|r| r.command == c.name && r.method == http.method && r.path == http.path),
+            "{} is not routed",
+            c.name
+        );
+        let op = &openapi["paths"][http.path][http.method.as_str().to_ascii_lowercase()];
+        assert_eq!(
+            op["x-ferrogram-command"], c.name,
+            "{} not in OpenAPI",
+            c.name
+        );
+        let access = match c.access {
+            Access::Public => "public",
+            Access::Session => "session",
+            Access::Verified => "verified",
+        };
+        assert_eq!(op["x-ferrogram-access"], access, "{}", c.name);
+        assert_eq!(
+            op["x-ferrogram-rate-class"].as_str(),
+            c.rate_class,
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            (row[1], row[2].split('?').next().unwrap()),
+            (http.method.as_str(), http.path),
+            "docs/protocol.md routes {} elsewhere",
+            c.name
+        );
+    }
+    // the command column of both tables: | Method | Path | Command | ... and
+    // | Command | Request | ...
+    for cells in &rows {
+        for cell in [cells.get(1), cells.get(3)].into_iter().flatten() {
+            if let Some(name) = names_in(cell) {
+                assert!(
+                    ferrogram_core::commands::by_name(&name).is_some(),
+                    "docs/protocol.md names undeclared command {name}"
+                );
+            }
+        }
+    }
 }

@@ -5,7 +5,8 @@
 use super::{client_ip, request_id, SharedCtx, SharedRegistry};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use ferrogram_core::command::Request;
+use ferrogram_core::command::{Command, Credentials, Request};
+use ferrogram_core::commands;
 use ferrogram_core::ErrorCode;
 use serde_json::json;
 
@@ -35,13 +36,13 @@ pub(super) async fn verify_page(
         .dispatch(
             &ctx,
             Request {
-                command: "account.verify".to_owned(),
-                token: None,
+                command: commands::Verify::NAME.to_owned(),
                 ip: client_ip(&req),
                 request_id: request_id(&req),
                 body: json!({ "token": token }),
                 body_len,
             },
+            Credentials::Token(None),
         )
         .await;
     match result {

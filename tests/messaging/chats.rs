@@ -122,15 +122,12 @@ async fn a_group_of_three_all_read_every_message() {
     for (device, me) in devices.iter().zip(&people) {
         let page: HistoryPage = device
             .messenger
-            .call(
-                "message.history",
-                &HistoryRequest {
-                    chat_id: chat.id,
-                    before_seq: None,
-                    after_seq: None,
-                    limit: None,
-                },
-            )
+            .call::<ferrogram_core::commands::GetHistory>(&HistoryRequest {
+                chat_id: chat.id,
+                before_seq: None,
+                after_seq: None,
+                limit: None,
+            })
             .await
             .unwrap();
         let envelopes: Vec<&Envelope> = page

@@ -105,7 +105,12 @@ async fn a_stranger_only_invites_and_sees_nothing_until_accepted() {
     // Earlier messages were never sealed for him, nor are they shown.
     let page: ferrogram_client::proto::HistoryPage = b
         .messenger
-        .call("message.history", &serde_json::json!({"chat_id": chat.id}))
+        .call::<ferrogram_core::commands::GetHistory>(&ferrogram_client::proto::HistoryRequest {
+            chat_id: chat.id,
+            before_seq: None,
+            after_seq: None,
+            limit: None,
+        })
         .await
         .unwrap();
     assert!(!page.events.is_empty());

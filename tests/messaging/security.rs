@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrogram_client::proto::{EnvelopeHeader, MessageAck, MessagePayload, SendMessageRequest};
+use ferrogram_client::proto::{EnvelopeHeader, MessagePayload, SendMessageRequest};
 use ferrogram_client::{ClientEvent, ErrorCode, MessengerError, Verification};
+use ferrogram_core::commands::SendMessage;
 use ferrogram_core::crypto::envelope::{seal_payload, MemberViews};
 use ferrogram_core::crypto::Identity;
 use ferrogram_core::ids::{now_millis, ChatId};
@@ -182,11 +183,7 @@ async fn forged_senders_are_refused_or_flagged() {
 
     // In Alice's name: the server refuses (the header must name the caller).
     let request = forged(chat.id, &alice, &mallory.identity, &everyone, "I am Alice");
-    let err = m
-        .messenger
-        .call::<_, MessageAck>("message.send", &request)
-        .await
-        .unwrap_err();
+    let err = m.messenger.call::<SendMessage>(&request).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::InvalidEnvelope), "{err}");
 
     // In her own name but claiming Alice's key: stored, and flagged.
@@ -194,10 +191,7 @@ async fn forged_senders_are_refused_or_flagged() {
     request.envelope.sender_key.0 =
         ferrogram_core::crypto::fingerprint::fingerprint_bytes(&alice.identity.public_keys())
             .to_vec();
-    m.messenger
-        .call::<_, MessageAck>("message.send", &request)
-        .await
-        .unwrap();
+    m.messenger.call::<SendMessage>(&request).await.unwrap();
     let (payload, reason) = flagged_message(&mut b).await;
     assert_eq!(payload, None);
     assert!(reason.contains("does not list"), "{reason}");
@@ -274,10 +268,7 @@ async fn a_replaced_public_key_is_reported_flagged_and_not_encrypted_to() {
         &[&alice, &bob],
         "it's me, Bob",
     );
-    b.messenger
-        .call::<_, MessageAck>("message.send", &impostor)
-        .await
-        .unwrap();
+    b.messenger.call::<SendMessage>(&impostor).await.unwrap();
     let got = a.message_from_others().await;
     assert_eq!(
         got.verification,
@@ -414,11 +405,7 @@ async fn a_sender_cannot_send_a_cut_down_envelope() {
     let mut request = forged(chat.id, &alice, &alice.identity, &[&alice, &bob], "cut");
     let views = MemberViews::new(&request.envelope).unwrap();
     request.envelope = views.view(bob.id).unwrap();
-    let err = a
-        .messenger
-        .call::<_, MessageAck>("message.send", &request)
-        .await
-        .unwrap_err();
+    let err = a.messenger.call::<SendMessage>(&request).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::InvalidEnvelope), "{err}");
 
     // The whole envelope with a proof added is refused as well.
@@ -429,11 +416,7 @@ async fn a_sender_cannot_send_a_cut_down_envelope() {
         .unwrap()
         .1;
     request.envelope.wrap_proof = Some(proof);
-    let err = a
-        .messenger
-        .call::<_, MessageAck>("message.send", &request)
-        .await
-        .unwrap_err();
+    let err = a.messenger.call::<SendMessage>(&request).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::InvalidEnvelope), "{err}");
     assert!(a.messenger.list_chats().await.unwrap()[0]
         .last_message

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use ferrogram_core::commands;
 use ferrogram_core::crypto::fingerprint::fingerprint_bytes;
 use ferrogram_core::crypto::{self};
 use ferrogram_core::ids::UserId;
@@ -66,7 +67,7 @@ pub(crate) enum SenderKeys {
 /// right user, sane keys, and a fingerprint recomputed here.
 pub(crate) async fn fetch_keys(core: &Core, user_id: UserId) -> Result<PublicKeys> {
     let keys: UserKeys = core
-        .call("user.keys", &GetUserKeysRequest { id: user_id }, true)
+        .call::<commands::GetUserKeys>(&GetUserKeysRequest { id: user_id }, true)
         .await?;
     let protocol = |text: String| MessengerError::Client(ClientError::Protocol(text));
     if keys.user_id != user_id {

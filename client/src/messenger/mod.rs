@@ -42,6 +42,8 @@ mod sync;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrogram_core::command::Command;
+use ferrogram_core::commands;
 use ferrogram_core::crypto::{self, envelope::seal_payload, Identity};
 use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
 use ferrogram_core::proto::{
@@ -53,7 +55,6 @@ use ferrogram_core::proto::{
     UpdateProfileRequest,
 };
 use ferrogram_core::ErrorCode;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 use zeroize::Zeroizing;
@@ -179,16 +180,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) async fn call<Req, Resp>(
+    pub(crate) async fn call<C: Command>(
         &self,
-        command: &str,
-        request: &Req,
+        request: &C::Req,
         idempotent: bool,
-    ) -> Result<Resp>
-    where
-        Req: Serialize + ?Sized,
-        Resp: DeserializeOwned,
-    {
+    ) -> Result<C::Resp> {
+        let command = C::NAME;
         let body = serde_json::to_value(request)
             .map_err(|e| MessengerError::Crypto(format!("cannot encode {command}: {e}")))?;
         let answer = self
@@ -209,7 +206,7 @@ impl Core {
         let mut seen = std::collections::HashSet::new();
         let mut request = ChatListRequest::default();
         loop {
-            let page: ChatList = self.call("chat.list", &request, true).await?;
+            let page: ChatList = self.call::<commands::ListChats>(&request, true).await?;
             let before = chats.len();
             for chat in page.chats {
                 if seen.insert(chat.id) {
@@ -420,14 +417,10 @@ impl Messenger {
         self.core().link.close();
     }
 
-    /// Calls any command of the server's registry with a raw request. Not
-    /// repeated when the connection drops.
-    pub async fn call<Req, Resp>(&self, command: &str, request: &Req) -> Result<Resp>
-    where
-        Req: Serialize + ?Sized,
-        Resp: DeserializeOwned,
-    {
-        self.core().call(command, request, false).await
+    /// Calls any declared command (`ferrogram_core::commands`) with its
+    /// typed request. Not repeated when the connection drops.
+    pub async fn call<C: Command>(&self, request: &C::Req) -> Result<C::Resp> {
+        self.core().call::<C>(request, false).await
     }
 
     // ---- chats ----
@@ -441,14 +434,14 @@ impl Messenger {
     /// `chat.get`: a chat with its members.
     pub async fn get_chat(&self, chat_id: ChatId) -> Result<Chat> {
         self.core()
-            .call("chat.get", &ChatRef { chat_id }, true)
+            .call::<commands::GetChat>(&ChatRef { chat_id }, true)
             .await
     }
 
     /// `chat.create_direct`: the one direct chat with `user_id` (created on first use).
     pub async fn create_direct(&self, user_id: UserId) -> Result<Chat> {
         self.core()
-            .call("chat.create_direct", &CreateDirectRequest { user_id }, true)
+            .call::<commands::CreateDirectChat>(&CreateDirectRequest { user_id }, true)
             .await
     }
 
@@ -458,7 +451,9 @@ impl Messenger {
             title: title.to_owned(),
             member_ids: member_ids.to_vec(),
         };
-        self.core().call("chat.create_group", &request, false).await
+        self.core()
+            .call::<commands::CreateGroup>(&request, false)
+            .await
     }
 
     /// `chat.rename` (admins).
@@ -467,7 +462,9 @@ impl Messenger {
             chat_id,
             title: title.to_owned(),
         };
-        self.core().call("chat.rename", &request, false).await
+        self.core()
+            .call::<commands::RenameChat>(&request, false)
+            .await
     }
 
     /// `chat.add_members` (admins).
@@ -476,14 +473,16 @@ impl Messenger {
             chat_id,
             user_ids: user_ids.to_vec(),
         };
-        self.core().call("chat.add_members", &request, false).await
+        self.core()
+            .call::<commands::AddMembers>(&request, false)
+            .await
     }
 
     /// `chat.invitations`: my pending invitations to groups, newest first.
     pub async fn invitations(&self) -> Result<Vec<Invitation>> {
         let list: InvitationList = self
             .core()
-            .call("chat.invitations", &Empty {}, true)
+            .call::<commands::ListInvitations>(&Empty {}, true)
             .await?;
         Ok(list.invitations)
     }
@@ -491,7 +490,7 @@ impl Messenger {
     /// `chat.accept_invitation`: join the group I was invited to.
     pub async fn accept_invitation(&self, chat_id: ChatId) -> Result<Chat> {
         self.core()
-            .call("chat.accept_invitation", &ChatRef { chat_id }, false)
+            .call::<commands::AcceptInvitation>(&ChatRef { chat_id }, false)
             .await
     }
 
@@ -499,7 +498,7 @@ impl Messenger {
     pub async fn decline_invitation(&self, chat_id: ChatId) -> Result<()> {
         let _: Empty = self
             .core()
-            .call("chat.decline_invitation", &ChatRef { chat_id }, false)
+            .call::<commands::DeclineInvitation>(&ChatRef { chat_id }, false)
             .await?;
         Ok(())
     }
@@ -511,14 +510,14 @@ impl Messenger {
             who_can_add_me: Some(policy),
             ..UpdateProfileRequest::default()
         };
-        self.core().call("me.update", &request, true).await
+        self.core().call::<commands::UpdateMe>(&request, true).await
     }
 
     /// `chat.remove_member` (admins).
     pub async fn remove_member(&self, chat_id: ChatId, user_id: UserId) -> Result<Chat> {
         let request = ChatMemberRequest { chat_id, user_id };
         self.core()
-            .call("chat.remove_member", &request, false)
+            .call::<commands::RemoveMember>(&request, false)
             .await
     }
 
@@ -526,7 +525,7 @@ impl Messenger {
     pub async fn leave_chat(&self, chat_id: ChatId) -> Result<()> {
         let _: Empty = self
             .core()
-            .call("chat.leave", &ChatRef { chat_id }, false)
+            .call::<commands::LeaveChat>(&ChatRef { chat_id }, false)
             .await?;
         Ok(())
     }
@@ -538,14 +537,14 @@ impl Messenger {
             user_id,
             role,
         };
-        self.core().call("chat.set_role", &request, false).await
+        self.core().call::<commands::SetRole>(&request, false).await
     }
 
     /// `chat.transfer_ownership` (owner).
     pub async fn transfer_ownership(&self, chat_id: ChatId, user_id: UserId) -> Result<Chat> {
         let request = ChatMemberRequest { chat_id, user_id };
         self.core()
-            .call("chat.transfer_ownership", &request, false)
+            .call::<commands::TransferOwnership>(&request, false)
             .await
     }
 
@@ -592,7 +591,11 @@ impl Messenger {
                 client_msg_id: outgoing.client_msg_id.clone(),
                 envelope: envelope.clone(),
             };
-            match self.core().call("message.send", &request, true).await {
+            match self
+                .core()
+                .call::<commands::SendMessage>(&request, true)
+                .await
+            {
                 Ok(ack) => {
                     self.core().sent(outgoing, &envelope, &ack);
                     return Ok(ack);
@@ -625,7 +628,9 @@ impl Messenger {
             target_seq,
             envelope,
         };
-        self.core().call("message.edit", &request, true).await
+        self.core()
+            .call::<commands::EditMessage>(&request, true)
+            .await
     }
 
     /// Deletes my message at `target_seq` for everyone.
@@ -634,7 +639,9 @@ impl Messenger {
             chat_id,
             target_seq,
         };
-        self.core().call("message.delete", &request, true).await
+        self.core()
+            .call::<commands::DeleteMessage>(&request, true)
+            .await
     }
 
     /// A page of the chat's log from the server, every message verified and
@@ -654,7 +661,10 @@ impl Messenger {
             after_seq: after,
             limit: Some(limit.clamp(1, MAX_HISTORY_PAGE)),
         };
-        let page: HistoryPage = self.core().call("message.history", &request, true).await?;
+        let page: HistoryPage = self
+            .core()
+            .call::<commands::GetHistory>(&request, true)
+            .await?;
         let mut entries = Vec::with_capacity(page.events.len());
         for event in page.events {
             entries.push(sync::decode(self.core(), event).await?);
@@ -683,7 +693,7 @@ impl Messenger {
     pub async fn mark_read(&self, chat_id: ChatId, seq: Seq) -> Result<()> {
         let _: Empty = self
             .core()
-            .call("message.read", &MarkReadRequest { chat_id, seq }, true)
+            .call::<commands::MarkRead>(&MarkReadRequest { chat_id, seq }, true)
             .await?;
         Ok(())
     }
@@ -692,7 +702,7 @@ impl Messenger {
     pub async fn typing(&self, chat_id: ChatId) -> Result<()> {
         let _: Empty = self
             .core()
-            .call("chat.typing", &ChatRef { chat_id }, true)
+            .call::<commands::Typing>(&ChatRef { chat_id }, true)
             .await?;
         Ok(())
     }
@@ -702,7 +712,10 @@ impl Messenger {
         let request = PresenceRequest {
             user_ids: user_ids.to_vec(),
         };
-        let list: PresenceList = self.core().call("presence.get", &request, true).await?;
+        let list: PresenceList = self
+            .core()
+            .call::<commands::GetPresence>(&request, true)
+            .await?;
         Ok(list.users)
     }
 

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrogram_core::commands;
 use ferrogram_core::crypto::envelope::{open_payload, verify_origin};
 use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
@@ -79,7 +80,8 @@ impl Deliveries {
             let core = Arc::clone(core);
             tokio::spawn(async move {
                 let request = MarkDeliveredRequest { chat_id, seq };
-                let sent: Result<Empty> = core.call("message.delivered", &request, true).await;
+                let sent: Result<Empty> =
+                    core.call::<commands::MarkDelivered>(&request, true).await;
                 if let Err(e) = sent {
                     tracing::debug!(error = %e, chat = %chat_id, "delivery acknowledgement not sent");
                 }
@@ -323,7 +325,7 @@ async fn fill_gap(core: &Core, chat_id: ChatId, mut after: Seq, until: Option<Se
             after_seq: Some(after),
             limit: Some(MAX_HISTORY_PAGE),
         };
-        let page: HistoryPage = match core.call("message.history", &request, true).await {
+        let page: HistoryPage = match core.call::<commands::GetHistory>(&request, true).await {
             Ok(page) => page,
             // No longer a member: there is nothing more to read.
             Err(e)

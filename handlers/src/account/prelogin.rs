@@ -7,21 +7,14 @@ use crate::error::Fail;
 use crate::{secrets, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::b64::B64;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{PreloginRequest, PreloginResponse};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::users;
 
-pub struct Prelogin;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for Prelogin {
-    const NAME: &'static str = "account.prelogin";
-    const ACCESS: Access = Access::Public;
-    const RATE_CLASS: Option<&'static str> = Some("prelogin");
-    type Req = PreloginRequest;
-    type Resp = PreloginResponse;
-
+impl CommandHandler<HandlerCtx> for commands::Prelogin {
     fn rate_key(req: &PreloginRequest) -> Option<String> {
         email_rate_key(&req.email)
     }

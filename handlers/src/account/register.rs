@@ -6,23 +6,16 @@ use crate::account::verify::new_verification;
 use crate::error::Fail;
 use crate::{checks, mail, password, secrets, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{RegisterRequest, RegisterResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::rusqlite::TransactionBehavior;
 use ferrogram_storage::{users, verifications, StorageError};
 
-pub struct Register;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for Register {
-    const NAME: &'static str = "account.register";
-    const ACCESS: Access = Access::Public;
-    const RATE_CLASS: Option<&'static str> = Some("register");
-    type Req = RegisterRequest;
-    type Resp = RegisterResponse;
-
+impl CommandHandler<HandlerCtx> for commands::Register {
     fn rate_key(req: &RegisterRequest) -> Option<String> {
         email_rate_key(&req.email)
     }

@@ -9,23 +9,16 @@ use crate::account::verify::new_verification;
 use crate::error::Fail;
 use crate::{mail, secrets, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{ResendVerificationRequest, ResendVerificationResponse};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::rusqlite::TransactionBehavior;
 use ferrogram_storage::{users, verifications};
 
-pub struct ResendVerification;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for ResendVerification {
-    const NAME: &'static str = "account.resend_verification";
-    const ACCESS: Access = Access::Public;
-    const RATE_CLASS: Option<&'static str> = Some("resend");
-    type Req = ResendVerificationRequest;
-    type Resp = ResendVerificationResponse;
-
+impl CommandHandler<HandlerCtx> for commands::ResendVerification {
     fn rate_key(req: &ResendVerificationRequest) -> Option<String> {
         email_rate_key(&req.email)
     }

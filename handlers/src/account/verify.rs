@@ -14,14 +14,13 @@ use crate::account::email_rate_key;
 use crate::error::Fail;
 use crate::{secrets, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::{now_millis, Millis, UserId};
 use ferrogram_core::proto::{VerifyRequest, VerifyResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::rusqlite::{Connection, TransactionBehavior};
 use ferrogram_storage::{users, verifications};
-
-pub struct Verify;
 
 /// The stored form of a freshly issued code and link token.
 pub(crate) fn new_verification(
@@ -70,13 +69,7 @@ fn complete(conn: &Connection, user_id: UserId, now: Millis) -> Result<VerifyRes
 }
 
 #[async_trait]
-impl CommandHandler<HandlerCtx> for Verify {
-    const NAME: &'static str = "account.verify";
-    const ACCESS: Access = Access::Public;
-    const RATE_CLASS: Option<&'static str> = Some("verify");
-    type Req = VerifyRequest;
-    type Resp = VerifyResponse;
-
+impl CommandHandler<HandlerCtx> for commands::Verify {
     fn rate_key(req: &VerifyRequest) -> Option<String> {
         req.email.as_deref().and_then(email_rate_key)
     }

@@ -6,21 +6,14 @@
 use super::{change, load_chat, not_added};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{AddMembersRequest, Chat};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::writer::Change;
 
-pub struct AddMembers;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for AddMembers {
-    const NAME: &'static str = "chat.add_members";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("add_members");
-    type Req = AddMembersRequest;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::AddMembers {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -4,21 +4,14 @@
 use super::{announce_joined, load_chat, write_error};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Chat, CreateDirectRequest};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::writer::NewChat;
 
-pub struct CreateDirectChat;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for CreateDirectChat {
-    const NAME: &'static str = "chat.create_direct";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("chat_create");
-    type Req = CreateDirectRequest;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::CreateDirectChat {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -6,21 +6,14 @@
 use super::{announce_invited, announce_joined, load_chat, not_added, title, write_error};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Chat, CreateGroupRequest};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::writer::NewChat;
 
-pub struct CreateGroup;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for CreateGroup {
-    const NAME: &'static str = "chat.create_group";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("group_create");
-    type Req = CreateGroupRequest;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::CreateGroup {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -5,22 +5,15 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::invitations;
 
-pub struct DeclineInvitation;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for DeclineInvitation {
-    const NAME: &'static str = "chat.decline_invitation";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
-    type Req = ChatRef;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::DeclineInvitation {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

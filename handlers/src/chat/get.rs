@@ -3,20 +3,13 @@
 use super::{load_chat, member_access};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Chat, ChatRef};
 use ferrogram_core::ApiError;
 
-pub struct GetChat;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for GetChat {
-    const NAME: &'static str = "chat.get";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("read");
-    type Req = ChatRef;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::GetChat {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -3,22 +3,15 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{Empty, InvitationList};
 use ferrogram_core::ApiError;
 use ferrogram_storage::invitations;
 
-pub struct ListInvitations;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for ListInvitations {
-    const NAME: &'static str = "chat.invitations";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("read");
-    type Req = Empty;
-    type Resp = InvitationList;
-
+impl CommandHandler<HandlerCtx> for commands::ListInvitations {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

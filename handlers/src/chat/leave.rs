@@ -4,21 +4,14 @@
 use super::change;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{ChatRef, Empty};
 use ferrogram_core::ApiError;
 use ferrogram_storage::writer::Change;
 
-pub struct LeaveChat;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for LeaveChat {
-    const NAME: &'static str = "chat.leave";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
-    type Req = ChatRef;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::LeaveChat {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

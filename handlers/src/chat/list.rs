@@ -7,22 +7,15 @@ use crate::error::Fail;
 use crate::message::history::page_bytes;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::{now_millis, ChatId};
 use ferrogram_core::proto::{ChatList, ChatListRequest, DEFAULT_CHAT_PAGE, MAX_CHAT_PAGE};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::chats::{self, ListCursor};
 
-pub struct ListChats;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for ListChats {
-    const NAME: &'static str = "chat.list";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("read");
-    type Req = ChatListRequest;
-    type Resp = ChatList;
-
+impl CommandHandler<HandlerCtx> for commands::ListChats {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -3,21 +3,14 @@
 use super::{change, load_chat, title};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Chat, RenameChatRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::writer::Change;
 
-pub struct RenameChat;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for RenameChat {
-    const NAME: &'static str = "chat.rename";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
-    type Req = RenameChatRequest;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::RenameChat {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

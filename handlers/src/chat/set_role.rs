@@ -3,21 +3,14 @@
 use super::{change, load_chat};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Chat, Role, SetRoleRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::writer::Change;
 
-pub struct SetRole;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for SetRole {
-    const NAME: &'static str = "chat.set_role";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
-    type Req = SetRoleRequest;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::SetRole {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

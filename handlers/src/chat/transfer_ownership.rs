@@ -4,21 +4,14 @@
 use super::{change, load_chat};
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Chat, ChatMemberRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::writer::Change;
 
-pub struct TransferOwnership;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for TransferOwnership {
-    const NAME: &'static str = "chat.transfer_ownership";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("chat_admin");
-    type Req = ChatMemberRequest;
-    type Resp = Chat;
-
+impl CommandHandler<HandlerCtx> for commands::TransferOwnership {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

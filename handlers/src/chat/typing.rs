@@ -6,21 +6,14 @@ use super::{chat_not_found, not_a_member};
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats::{self, Access as ChatAccess};
 
-pub struct Typing;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for Typing {
-    const NAME: &'static str = "chat.typing";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("typing");
-    type Req = ChatRef;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::Typing {
     /// A notice over the rate is dropped: the next one says the same.
     fn over_rate(_retry_after: u64) -> Result<Empty, ApiError> {
         Ok(Empty {})

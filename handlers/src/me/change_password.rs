@@ -8,7 +8,8 @@ use crate::session::create::invalid_credentials;
 use crate::session::revoke_others::others_of;
 use crate::{checks, password, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::{now_millis, SessionId};
 use ferrogram_core::proto::{ChangePasswordRequest, RevokedSessions};
 use ferrogram_core::ApiError;
@@ -16,16 +17,8 @@ use ferrogram_storage::rusqlite::TransactionBehavior;
 use ferrogram_storage::users::PasswordMaterial;
 use ferrogram_storage::{sessions, users};
 
-pub struct ChangePassword;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for ChangePassword {
-    const NAME: &'static str = "me.change_password";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("password");
-    type Req = ChangePasswordRequest;
-    type Resp = RevokedSessions;
-
+impl CommandHandler<HandlerCtx> for commands::ChangePassword {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

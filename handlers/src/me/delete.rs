@@ -11,20 +11,13 @@
 use crate::session::create::invalid_credentials;
 use crate::{checks, password, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{DeleteAccountRequest, Empty};
 use ferrogram_core::ApiError;
 
-pub struct DeleteAccount;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for DeleteAccount {
-    const NAME: &'static str = "me.delete";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("password");
-    type Req = DeleteAccountRequest;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::DeleteAccount {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -6,23 +6,16 @@
 use crate::error::Fail;
 use crate::{views, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{LiveEvent, Me, UpdateProfileRequest};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::chats;
 use ferrogram_storage::users::{self, ProfileUpdate};
 
-pub struct UpdateMe;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for UpdateMe {
-    const NAME: &'static str = "me.update";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("profile");
-    type Req = UpdateProfileRequest;
-    type Resp = Me;
-
+impl CommandHandler<HandlerCtx> for commands::UpdateMe {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -6,21 +6,14 @@ use super::ack;
 use crate::chat::write_error;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{DeleteMessageRequest, MessageAck};
 use ferrogram_core::ApiError;
 use ferrogram_storage::writer::{AppendRequest, Change};
 
-pub struct DeleteMessage;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for DeleteMessage {
-    const NAME: &'static str = "message.delete";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("edit");
-    type Req = DeleteMessageRequest;
-    type Resp = MessageAck;
-
+impl CommandHandler<HandlerCtx> for commands::DeleteMessage {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

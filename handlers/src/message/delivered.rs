@@ -7,21 +7,14 @@
 
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Empty, MarkDeliveredRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats::Receipt;
 
-pub struct MarkDelivered;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for MarkDelivered {
-    const NAME: &'static str = "message.delivered";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("receipts");
-    type Req = MarkDeliveredRequest;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::MarkDelivered {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

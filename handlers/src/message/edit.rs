@@ -8,22 +8,15 @@ use crate::chat::{member_access, write_error};
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{EditMessageRequest, MessageAck};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats;
 use ferrogram_storage::writer::{AppendRequest, Change};
 
-pub struct EditMessage;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for EditMessage {
-    const NAME: &'static str = "message.edit";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("edit");
-    type Req = EditMessageRequest;
-    type Resp = MessageAck;
-
+impl CommandHandler<HandlerCtx> for commands::EditMessage {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -7,7 +7,8 @@ use crate::chat::{chat_not_found, not_a_member};
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{HistoryPage, HistoryRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats::{self, PageRange, Visible};
@@ -20,16 +21,8 @@ pub const MAX_PAGE: u32 = 200;
 /// `limits.max_reply_bytes` free.
 pub const REPLY_OVERHEAD_BYTES: usize = 1024;
 
-pub struct History;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for History {
-    const NAME: &'static str = "message.history";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("read");
-    type Req = HistoryRequest;
-    type Resp = HistoryPage;
-
+impl CommandHandler<HandlerCtx> for commands::GetHistory {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

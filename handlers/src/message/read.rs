@@ -7,21 +7,14 @@
 use crate::chat::write_error;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Empty, LiveEvent, MarkReadRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats::Receipt;
 
-pub struct MarkRead;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for MarkRead {
-    const NAME: &'static str = "message.read";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("receipts");
-    type Req = MarkReadRequest;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::MarkRead {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

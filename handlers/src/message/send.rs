@@ -7,23 +7,16 @@ use crate::chat::{chat_not_found, not_a_member, write_error};
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{EventBody, MessageAck, SendMessageRequest};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::chats::{self, Access as ChatAccess};
 use ferrogram_storage::events;
 use ferrogram_storage::writer::{AppendRequest, Change};
 
-pub struct SendMessage;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for SendMessage {
-    const NAME: &'static str = "message.send";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("send");
-    type Req = SendMessageRequest;
-    type Resp = MessageAck;
-
+impl CommandHandler<HandlerCtx> for commands::SendMessage {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -5,7 +5,8 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{PresenceList, PresenceRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::{chats, presence};
@@ -13,16 +14,8 @@ use ferrogram_storage::{chats, presence};
 /// Most users asked about in one request.
 pub const MAX_USERS: usize = 200;
 
-pub struct GetPresence;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for GetPresence {
-    const NAME: &'static str = "presence.get";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("read");
-    type Req = PresenceRequest;
-    type Resp = PresenceList;
-
+impl CommandHandler<HandlerCtx> for commands::GetPresence {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

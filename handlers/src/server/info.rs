@@ -3,7 +3,8 @@
 
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Empty, ServerInfo};
 use ferrogram_core::{ApiError, PROTOCOL_VERSION};
 
@@ -16,16 +17,8 @@ pub const FEATURES: &[&str] = &[
     "public_keys",
 ];
 
-pub struct Info;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for Info {
-    const NAME: &'static str = "server.info";
-    const ACCESS: Access = Access::Public;
-    const RATE_CLASS: Option<&'static str> = Some("info");
-    type Req = Empty;
-    type Resp = ServerInfo;
-
+impl CommandHandler<HandlerCtx> for commands::GetServerInfo {
     async fn handle(&self, ctx: &HandlerCtx, _: &Caller, _: Empty) -> Result<ServerInfo, ApiError> {
         Ok(ServerInfo {
             name: "ferrogram".to_owned(),

@@ -6,13 +6,12 @@ use crate::error::Fail;
 use crate::{checks, password, secrets, views, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::b64::B64;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{LoginRequest, LoginResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::{sessions, users};
-
-pub struct CreateSession;
 
 /// One answer for an unknown email and a wrong key, so a log-in attempt does
 /// not reveal whether an account exists.
@@ -21,13 +20,7 @@ pub(crate) fn invalid_credentials() -> ApiError {
 }
 
 #[async_trait]
-impl CommandHandler<HandlerCtx> for CreateSession {
-    const NAME: &'static str = "session.create";
-    const ACCESS: Access = Access::Public;
-    const RATE_CLASS: Option<&'static str> = Some("login");
-    type Req = LoginRequest;
-    type Resp = LoginResponse;
-
+impl CommandHandler<HandlerCtx> for commands::CreateSession {
     fn rate_key(req: &LoginRequest) -> Option<String> {
         email_rate_key(&req.email)
     }

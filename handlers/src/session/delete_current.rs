@@ -4,21 +4,14 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::Empty;
 use ferrogram_core::ApiError;
 use ferrogram_storage::sessions;
 
-pub struct DeleteCurrentSession;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for DeleteCurrentSession {
-    const NAME: &'static str = "session.delete_current";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("session");
-    type Req = Empty;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::DeleteCurrentSession {
     async fn handle(&self, ctx: &HandlerCtx, caller: &Caller, _: Empty) -> Result<Empty, ApiError> {
         let me = caller.require_session()?.clone();
         let session_id = me.session_id.clone();

@@ -3,22 +3,15 @@
 use crate::error::Fail;
 use crate::{views, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::now_millis;
 use ferrogram_core::proto::{Empty, SessionList};
 use ferrogram_core::ApiError;
 use ferrogram_storage::sessions;
 
-pub struct ListSessions;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for ListSessions {
-    const NAME: &'static str = "session.list";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("session");
-    type Req = Empty;
-    type Resp = SessionList;
-
+impl CommandHandler<HandlerCtx> for commands::ListSessions {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -4,21 +4,14 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{Empty, RevokeSessionRequest};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::sessions;
 
-pub struct RevokeSession;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for RevokeSession {
-    const NAME: &'static str = "session.revoke";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("session");
-    type Req = RevokeSessionRequest;
-    type Resp = Empty;
-
+impl CommandHandler<HandlerCtx> for commands::RevokeSession {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -4,23 +4,16 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::ids::{SessionId, UserId};
 use ferrogram_core::proto::{Empty, RevokedSessions};
 use ferrogram_core::ApiError;
 use ferrogram_storage::rusqlite::{Connection, TransactionBehavior};
 use ferrogram_storage::{sessions, StorageError};
 
-pub struct RevokeOtherSessions;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for RevokeOtherSessions {
-    const NAME: &'static str = "session.revoke_others";
-    const ACCESS: Access = Access::Session;
-    const RATE_CLASS: Option<&'static str> = Some("session");
-    type Req = Empty;
-    type Resp = RevokedSessions;
-
+impl CommandHandler<HandlerCtx> for commands::RevokeOtherSessions {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

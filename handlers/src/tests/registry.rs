@@ -54,6 +54,13 @@ fn every_command_is_registered_once() {
             "user.search",
         ]
     );
+    // one handler per declaration, none without one
+    let mut declared: Vec<&str> = ferrogram_core::commands::ALL
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    declared.sort_unstable();
+    assert_eq!(registry.names(), declared);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::{
     DEFAULT_MAX_ENVELOPE_BODY_BYTES, DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_REPLY_BYTES,
 };
 use ferrogram_core::b64::B64;
-use ferrogram_core::command::{CommandLogEntry, Registry, Request};
+use ferrogram_core::command::{CommandLogEntry, Credentials, Registry, Request};
 use ferrogram_core::ids::UserId;
 use ferrogram_core::proto::{KdfParams, LoginResponse, PublicKeys};
 use ferrogram_core::ratelimit::RateLimiter;
@@ -161,12 +161,12 @@ impl TestApp {
                 &self.ctx,
                 Request {
                     command: command.into(),
-                    token: token.map(Into::into),
                     ip: "192.0.2.7".parse().unwrap(),
                     request_id: "test".into(),
                     body,
                     body_len,
                 },
+                Credentials::Token(token.map(Into::into)),
             )
             .await
     }

@@ -3,21 +3,14 @@
 use crate::error::Fail;
 use crate::{views, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{GetUserRequest, UserProfile};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::users;
 
-pub struct GetUser;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for GetUser {
-    const NAME: &'static str = "user.get";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("user_lookup");
-    type Req = GetUserRequest;
-    type Resp = UserProfile;
-
+impl CommandHandler<HandlerCtx> for commands::GetUser {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -4,22 +4,15 @@
 use crate::error::Fail;
 use crate::HandlerCtx;
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::crypto::fingerprint::fingerprint;
 use ferrogram_core::proto::{GetUserKeysRequest, UserKeys};
 use ferrogram_core::ApiError;
 use ferrogram_storage::users;
 
-pub struct GetUserKeys;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for GetUserKeys {
-    const NAME: &'static str = "user.keys";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("user_lookup");
-    type Req = GetUserKeysRequest;
-    type Resp = UserKeys;
-
+impl CommandHandler<HandlerCtx> for commands::GetUserKeys {
     async fn handle(
         &self,
         ctx: &HandlerCtx,

@@ -3,7 +3,8 @@
 use crate::error::Fail;
 use crate::{views, HandlerCtx};
 use async_trait::async_trait;
-use ferrogram_core::command::{Access, Caller, CommandHandler};
+use ferrogram_core::command::{Caller, CommandHandler};
+use ferrogram_core::commands;
 use ferrogram_core::proto::{SearchUsersRequest, UserList};
 use ferrogram_core::validate::DISPLAY_NAME_MAX;
 use ferrogram_core::ApiError;
@@ -12,16 +13,8 @@ use ferrogram_storage::users;
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 50;
 
-pub struct SearchUsers;
-
 #[async_trait]
-impl CommandHandler<HandlerCtx> for SearchUsers {
-    const NAME: &'static str = "user.search";
-    const ACCESS: Access = Access::Verified;
-    const RATE_CLASS: Option<&'static str> = Some("user_search");
-    type Req = SearchUsersRequest;
-    type Resp = UserList;
-
+impl CommandHandler<HandlerCtx> for commands::SearchUsers {
     async fn handle(
         &self,
         ctx: &HandlerCtx,
