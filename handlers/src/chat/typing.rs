@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
 use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
 use ferrogram_core::ApiError;
-use ferrogram_storage::chats::{self, Access as ChatAccess};
+use ferrogram_storage::chats::{self, ChatAccess};
 
 pub struct Typing;
 

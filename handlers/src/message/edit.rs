@@ -12,7 +12,7 @@ use ferrogram_core::command::{Access, Caller, CommandHandler};
 use ferrogram_core::proto::{EditMessageRequest, MessageAck};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats;
-use ferrogram_storage::writer::{AppendRequest, Change};
+use ferrogram_storage::writer::{AppendRequest, Change, WriteContext};
 
 pub struct EditMessage;
 
@@ -43,14 +43,17 @@ impl CommandHandler<HandlerCtx> for EditMessage {
         // its transaction.
         let done = ctx
             .writer
-            .append(AppendRequest {
-                chat_id,
-                sender: me,
-                change: Change::Edit {
-                    target_seq: req.target_seq,
-                    envelope: req.envelope,
+            .append(
+                AppendRequest {
+                    chat_id,
+                    sender: me,
+                    change: Change::Edit {
+                        target_seq: req.target_seq,
+                        envelope: req.envelope,
+                    },
                 },
-            })
+                WriteContext::default(),
+            )
             .await
             .map_err(|e| write_error(&e))?;
         Ok(ack(done.event(), done.duplicate))

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use ferrogram_core::command::{Access, Caller, CommandHandler};
 use ferrogram_core::proto::{EventBody, MessageAck, SendMessageRequest};
 use ferrogram_core::{ApiError, ErrorCode};
-use ferrogram_storage::chats::{self, Access as ChatAccess};
+use ferrogram_storage::chats::{self, ChatAccess};
 use ferrogram_storage::events;
-use ferrogram_storage::writer::{AppendRequest, Change};
+use ferrogram_storage::writer::{AppendRequest, Change, WriteContext};
 
 pub struct SendMessage;
 
@@ -66,11 +66,11 @@ impl CommandHandler<HandlerCtx> for SendMessage {
         };
         // Sent over a WebSocket: the event is not pushed back to that socket,
         // whose reply (the ack) carries the seq; every other session gets it.
-        let done = match caller.origin {
-            Some(origin) => ctx.writer.append_from(request, origin).await,
-            None => ctx.writer.append(request).await,
-        }
-        .map_err(|e| write_error(&e))?;
+        let done = ctx
+            .writer
+            .append(request, WriteContext::from_origin(caller.origin))
+            .await
+            .map_err(|e| write_error(&e))?;
         // Fan-out already happened at commit (the writer's listener).
         Ok(ack(done.event(), done.duplicate))
     }

@@ -1,8 +1,8 @@
 //! Each request applied inside the batch transaction.
 
-use super::thread::Fail;
+use super::thread::Abort;
 use super::{AppendRequest, Appended, Change, Created, NewChat, PositionMark, WriteError};
-use crate::chats::{self, Access, Membership, Receipt};
+use crate::chats::{self, ChatAccess, Membership, Receipt};
 use crate::invitations;
 use crate::{events, users, StorageError};
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
@@ -20,11 +20,11 @@ fn member_of(
     conn: &Connection,
     chat_id: ChatId,
     user: UserId,
-) -> Result<(chats::ChatRecord, Membership), Fail> {
+) -> Result<(chats::ChatRecord, Membership), Abort> {
     match chats::access(conn, chat_id, user)? {
-        Access::NoSuchChat => Err(WriteError::ChatNotFound.into()),
-        Access::NotAMember => Err(WriteError::NotAMember.into()),
-        Access::Member(chat, me) => Ok((chat, me)),
+        ChatAccess::NoSuchChat => Err(WriteError::ChatNotFound.into()),
+        ChatAccess::NotAMember => Err(WriteError::NotAMember.into()),
+        ChatAccess::Member(chat, me) => Ok((chat, me)),
     }
 }
 
@@ -62,7 +62,7 @@ fn visible_message(
     chat_id: ChatId,
     me: &Membership,
     seq: Seq,
-) -> Result<ChatEvent, Fail> {
+) -> Result<ChatEvent, Abort> {
     match events::by_seq(conn, chat_id, seq)? {
         Some(
             event @ ChatEvent {
@@ -99,7 +99,7 @@ fn duplicate(event: ChatEvent, members: Vec<UserId>) -> Appended {
 /// Counts `bytes` more of stored messages for `user`, or refuses them when
 /// they would take the account past `quota` (0: no limit). Reads before it
 /// writes, so a refusal leaves nothing to undo.
-fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> Result<(), Fail> {
+fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> Result<(), Abort> {
     use rusqlite::OptionalExtension;
     let bytes = bytes as i64;
     if quota > 0 {
@@ -125,7 +125,7 @@ pub(super) fn apply_change(
     request: AppendRequest,
     at: Millis,
     quota: u64,
-) -> Result<Appended, Fail> {
+) -> Result<Appended, Abort> {
     let AppendRequest {
         chat_id,
         sender,
@@ -375,7 +375,7 @@ fn accept_invitation(
     sender: UserId,
     max_members: usize,
     at: Millis,
-) -> Result<Appended, Fail> {
+) -> Result<Appended, Abort> {
     if !invitations::remove(conn, chat_id, sender, at)? {
         return Err(WriteError::NoInvitation.into());
     }
@@ -410,7 +410,7 @@ pub(super) fn delete_account(
     conn: &Connection,
     user: UserId,
     at: Millis,
-) -> Result<Vec<Appended>, Fail> {
+) -> Result<Vec<Appended>, Abort> {
     let mut departures = Vec::new();
     for chat_id in chats::chat_ids_for_user(conn, user)? {
         departures.push(apply_change(
@@ -431,7 +431,7 @@ pub(super) fn delete_account(
     Ok(departures)
 }
 
-pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Fail> {
+pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Abort> {
     match chat {
         NewChat::Direct { creator, peer } => {
             if creator == peer {
@@ -526,7 +526,7 @@ pub(super) fn mark(
     chat_id: ChatId,
     user: UserId,
     seq: Seq,
-) -> Result<PositionMark, Fail> {
+) -> Result<PositionMark, Abort> {
     let (chat, _) = member_of(conn, chat_id, user)?;
     // Nobody reads or receives the future: cap at the last stored event.
     let (was, now) = chats::advance(conn, chat_id, user, receipt, seq.min(chat.last_seq))?;

@@ -82,15 +82,9 @@ impl Default for WriterConfig {
 /// event to a channel or an actor mailbox and return.
 pub trait CommitListener: Send + Sync {
     /// `recipients`: the chat's members after the change, plus anyone the
-    /// change removed (they learn of their removal through it).
-    fn committed(&self, event: &ChatEvent, recipients: &[UserId]);
-
-    /// As [`CommitListener::committed`], for an event whose request came in
-    /// on the live connection `origin` (see [`EventWriter::append_from`]).
-    fn committed_from(&self, event: &ChatEvent, recipients: &[UserId], origin: Option<Origin>) {
-        let _ = origin;
-        self.committed(event, recipients);
-    }
+    /// change removed (they learn of their removal through it). `context`:
+    /// where the change came from (see [`EventWriter::append`]).
+    fn committed(&self, event: &ChatEvent, recipients: &[UserId], context: WriteContext);
 
     /// Every event of one committed batch has been passed, and none of its
     /// callers has been answered yet (not called for a batch without events). A listener that gathers a batch's
@@ -142,6 +136,22 @@ pub enum Change {
     /// (direct chats too) and, if they owned the group, promote the
     /// longest-standing admin, else the longest-standing member.
     AccountDeleted,
+}
+
+/// Where a request came from, told to the [`CommitListener`] with its
+/// events. `WriteContext::default()`: from no live connection (REST, or the
+/// server itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteContext {
+    /// The live connection the request came in on, if any.
+    pub origin: Option<Origin>,
+}
+
+impl WriteContext {
+    /// A request that came in on the live connection `origin`.
+    pub fn from_origin(origin: Option<Origin>) -> Self {
+        Self { origin }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -358,31 +368,19 @@ impl EventWriter {
         Ok(EventWriter { jobs, stats })
     }
 
-    /// Stores a change to a chat; answers after the commit.
-    pub async fn append(&self, request: AppendRequest) -> Result<Appended, WriteError> {
-        self.append_inner(request, None).await
-    }
-
-    /// [`EventWriter::append`] for a request that came in on the live
-    /// connection `origin`: the commit listener is told, so that the event is
-    /// not pushed back to that connection (its reply carries the seq).
-    pub async fn append_from(
+    /// Stores a change to a chat; answers after the commit. `context` says
+    /// where the request came from: for one that came in on a live
+    /// connection, the commit listener is told, so that the event is not
+    /// pushed back to that connection (its reply carries the seq).
+    pub async fn append(
         &self,
         request: AppendRequest,
-        origin: Origin,
-    ) -> Result<Appended, WriteError> {
-        self.append_inner(request, Some(origin)).await
-    }
-
-    async fn append_inner(
-        &self,
-        request: AppendRequest,
-        origin: Option<Origin>,
+        context: WriteContext,
     ) -> Result<Appended, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Append {
             request: Some(request),
-            origin,
+            context,
             reply,
             result: None,
         })

@@ -4,6 +4,7 @@ use super::*;
 use crate::test_support::temp_storage;
 use crate::{chats, events, invitations, users};
 use ferrogram_core::b64::B64;
+use ferrogram_core::ids::Origin;
 use ferrogram_core::proto::EventBody;
 use ferrogram_core::proto::{EnvelopeHeader, GroupAddPolicy, KeyWrap, ENVELOPE_VERSION};
 use std::sync::Mutex;
@@ -144,7 +145,7 @@ async fn seqs_strictly_increase_without_gaps_under_concurrent_appends() {
             for n in 0..25 {
                 let id = format!("t{task}-m{n}");
                 let done = writer
-                    .append(message(chat, sender, &id, &users))
+                    .append(message(chat, sender, &id, &users), WriteContext::default())
                     .await
                     .unwrap();
                 assert!(!done.duplicate);
@@ -211,14 +212,20 @@ async fn sends_past_the_storage_quota_are_refused() {
     let mut seqs = Vec::new();
     for n in 0..3 {
         let sent = writer
-            .append(message(chat, users[0], &format!("m{n}"), &users))
+            .append(
+                message(chat, users[0], &format!("m{n}"), &users),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
         seqs.push(sent.event().seq);
     }
     assert_eq!(stored_bytes(&storage, users[0]), quota);
     let refused = writer
-        .append(message(chat, users[0], "m3", &users))
+        .append(
+            message(chat, users[0], "m3", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(refused, WriteError::QuotaExceeded { quota });
@@ -228,19 +235,25 @@ async fn sends_past_the_storage_quota_are_refused() {
         envelope: envelope(chat, users[0], "e0", &users),
     };
     let refused = writer
-        .append(change(chat, users[0], edit))
+        .append(change(chat, users[0], edit), WriteContext::default())
         .await
         .unwrap_err();
     assert_eq!(refused, WriteError::QuotaExceeded { quota });
     // A retry of a stored message is still answered, and not charged.
     let again = writer
-        .append(message(chat, users[0], "m0", &users))
+        .append(
+            message(chat, users[0], "m0", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert!(again.duplicate);
     // Another account has its own quota.
     writer
-        .append(message(chat, users[1], "m0", &users))
+        .append(
+            message(chat, users[1], "m0", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert_eq!(stored_bytes(&storage, users[0]), quota);
@@ -260,7 +273,10 @@ async fn without_a_quota_bytes_are_still_counted() {
     let chat = group(&writer, users[0], &users).await;
     for n in 0..5 {
         writer
-            .append(message(chat, users[1], &format!("m{n}"), &users))
+            .append(
+                message(chat, users[1], &format!("m{n}"), &users),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
     }
@@ -278,11 +294,17 @@ async fn a_duplicate_client_msg_id_is_stored_once() {
     let users = add_users(&storage, 2);
     let chat = group(&writer, users[0], &users).await;
     let first = writer
-        .append(message(chat, users[0], "same", &users))
+        .append(
+            message(chat, users[0], "same", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     let again = writer
-        .append(message(chat, users[0], "same", &users))
+        .append(
+            message(chat, users[0], "same", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert!(!first.duplicate);
@@ -290,15 +312,24 @@ async fn a_duplicate_client_msg_id_is_stored_once() {
     assert_eq!(again.event(), first.event());
     // twice in one batch: the second finds the first
     let (a, b) = tokio::join!(
-        writer.append(message(chat, users[1], "twin", &users)),
-        writer.append(message(chat, users[1], "twin", &users)),
+        writer.append(
+            message(chat, users[1], "twin", &users),
+            WriteContext::default()
+        ),
+        writer.append(
+            message(chat, users[1], "twin", &users),
+            WriteContext::default()
+        ),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.event().seq, b.event().seq);
     assert!(a.duplicate != b.duplicate);
     // the same id from another sender is another message
     let other = writer
-        .append(message(chat, users[1], "same", &users))
+        .append(
+            message(chat, users[1], "same", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert!(!other.duplicate);
@@ -320,7 +351,10 @@ async fn a_batch_of_100_commits_in_one_transaction() {
             let users = users.clone();
             tokio::spawn(async move {
                 writer
-                    .append(message(chat, users[n % 2], &format!("m{n}"), &users))
+                    .append(
+                        message(chat, users[n % 2], &format!("m{n}"), &users),
+                        WriteContext::default(),
+                    )
                     .await
             })
         })
@@ -349,7 +383,9 @@ fn spawn_append(
     let (writer, users) = (writer.clone(), users.to_vec());
     tokio::spawn(async move {
         let sender = users[id.len() % users.len()];
-        writer.append(message(chat, sender, &id, &users)).await
+        writer
+            .append(message(chat, sender, &id, &users), WriteContext::default())
+            .await
     })
 }
 
@@ -418,7 +454,10 @@ async fn batches_never_exceed_max_batch() {
             let users = users.clone();
             tokio::spawn(async move {
                 writer
-                    .append(message(chat, users[0], &format!("m{n}"), &users))
+                    .append(
+                        message(chat, users[0], &format!("m{n}"), &users),
+                        WriteContext::default(),
+                    )
                     .await
             })
         })
@@ -440,7 +479,10 @@ async fn an_acknowledged_event_is_visible_to_a_fresh_connection() {
     let users = add_users(&storage, 2);
     let chat = group(&writer, users[0], &users).await;
     let done = writer
-        .append(message(chat, users[1], "durable", &users))
+        .append(
+            message(chat, users[1], "durable", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     // not the pool, not the writer's connection: a new one, as after a restart
@@ -476,7 +518,7 @@ async fn a_refused_request_does_not_disturb_its_batch() {
         .into_iter()
         .map(|request| {
             let writer = writer.clone();
-            tokio::spawn(async move { writer.append(request).await })
+            tokio::spawn(async move { writer.append(request, WriteContext::default()).await })
         })
         .collect();
     queued(&writer, 4).await;
@@ -521,7 +563,11 @@ async fn a_failed_batch_stores_nothing_and_fails_every_request() {
         .map(|id| {
             let writer = writer.clone();
             let users = users.clone();
-            tokio::spawn(async move { writer.append(message(chat, users[0], id, &users)).await })
+            tokio::spawn(async move {
+                writer
+                    .append(message(chat, users[0], id, &users), WriteContext::default())
+                    .await
+            })
         })
         .collect();
     queued(&writer, 3).await;
@@ -534,7 +580,10 @@ async fn a_failed_batch_stores_nothing_and_fails_every_request() {
     assert_eq!((stats.transactions, stats.failed_transactions), (0, 1));
     // the writer carries on, and the seq has no gap
     let done = writer
-        .append(message(chat, users[0], "after", &users))
+        .append(
+            message(chat, users[0], "after", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert_eq!(done.event().seq, 2);
@@ -547,23 +596,30 @@ async fn a_removed_member_cannot_append() {
     let users = add_users(&storage, 3);
     let chat = group(&writer, users[0], &users).await;
     let removed = writer
-        .append(change(
-            chat,
-            users[0],
-            Change::RemoveMember { user_id: users[2] },
-        ))
+        .append(
+            change(chat, users[0], Change::RemoveMember { user_id: users[2] }),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert_eq!(removed.removed, [users[2]]);
     assert_eq!(removed.members, &users[..2]);
     assert_eq!(
-        writer.append(message(chat, users[2], "late", &users)).await,
+        writer
+            .append(
+                message(chat, users[2], "late", &users),
+                WriteContext::default()
+            )
+            .await,
         Err(WriteError::NotAMember)
     );
     // wraps for the old member list no longer fit
     assert_eq!(
         writer
-            .append(message(chat, users[1], "stale", &users))
+            .append(
+                message(chat, users[1], "stale", &users),
+                WriteContext::default()
+            )
             .await,
         Err(WriteError::MembersChanged)
     );
@@ -573,7 +629,10 @@ async fn a_removed_member_cannot_append() {
     );
     assert_eq!(
         writer
-            .append(message(ChatId(999), users[0], "x", &users))
+            .append(
+                message(ChatId(999), users[0], "x", &users),
+                WriteContext::default()
+            )
             .await,
         Err(WriteError::ChatNotFound)
     );
@@ -586,7 +645,7 @@ struct Recorder {
 }
 
 impl CommitListener for Recorder {
-    fn committed(&self, event: &ChatEvent, recipients: &[UserId]) {
+    fn committed(&self, event: &ChatEvent, recipients: &[UserId], _: WriteContext) {
         // committed means: another connection can read it already
         let conn = Connection::open(&self.path).unwrap();
         let visible = events::by_seq(&conn, event.chat_id, event.seq)
@@ -610,7 +669,7 @@ impl BatchLog {
 }
 
 impl CommitListener for BatchLog {
-    fn committed(&self, event: &ChatEvent, _: &[UserId]) {
+    fn committed(&self, event: &ChatEvent, _: &[UserId], _: WriteContext) {
         self.push(format!("event {}", event.seq));
     }
 
@@ -636,7 +695,10 @@ async fn a_batch_is_announced_whole_before_any_caller_is_answered() {
             let (writer, users, log) = (writer.clone(), users.clone(), log.clone());
             tokio::spawn(async move {
                 let done = writer
-                    .append(message(chat, users[n % 2], &format!("m{n}"), &users))
+                    .append(
+                        message(chat, users[n % 2], &format!("m{n}"), &users),
+                        WriteContext::default(),
+                    )
                     .await
                     .unwrap();
                 log.push(format!("answered {}", done.event().seq));
@@ -650,7 +712,10 @@ async fn a_batch_is_announced_whole_before_any_caller_is_answered() {
     }
     // a refused request and a duplicate: answered, nothing to announce
     writer
-        .append(message(chat, users[0], "m0", &users))
+        .append(
+            message(chat, users[0], "m0", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     log.push("duplicate answered".into());
@@ -694,7 +759,10 @@ async fn the_listener_hears_each_event_after_its_commit_in_seq_order() {
             let members = users[..2].to_vec();
             tokio::spawn(async move {
                 writer
-                    .append(message(chat, members[n % 2], &format!("m{n}"), &members))
+                    .append(
+                        message(chat, members[n % 2], &format!("m{n}"), &members),
+                        WriteContext::default(),
+                    )
                     .await
             })
         })
@@ -704,15 +772,17 @@ async fn the_listener_hears_each_event_after_its_commit_in_seq_order() {
     }
     // a duplicate is not announced again
     writer
-        .append(message(chat, users[0], "m0", &users[..2]))
+        .append(
+            message(chat, users[0], "m0", &users[..2]),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     writer
-        .append(change(
-            chat,
-            users[0],
-            Change::RemoveMember { user_id: users[1] },
-        ))
+        .append(
+            change(chat, users[0], Change::RemoveMember { user_id: users[1] }),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     let seen = recorder.seen.lock().unwrap().clone();
@@ -777,12 +847,17 @@ async fn direct_chats_are_one_per_pair_and_fixed() {
         Change::Rename { title: "x".into() },
     ] {
         assert_eq!(
-            writer.append(change(chat, users[0], refused)).await,
+            writer
+                .append(change(chat, users[0], refused), WriteContext::default())
+                .await,
             Err(WriteError::DirectChat)
         );
     }
     let done = writer
-        .append(message(chat, users[1], "hi", &users[..2]))
+        .append(
+            message(chat, users[1], "hi", &users[..2]),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert_eq!(done.event().seq, 2);
@@ -799,7 +874,10 @@ async fn roles_decide_who_may_change_a_group() {
         let writer = writer.clone();
         async move {
             writer
-                .append(super::tests::change(chat, sender, change))
+                .append(
+                    super::tests::change(chat, sender, change),
+                    WriteContext::default(),
+                )
                 .await
         }
     };
@@ -948,12 +1026,8 @@ async fn roles_decide_who_may_change_a_group() {
 struct Origins(Mutex<Vec<(Seq, Option<Origin>)>>);
 
 impl CommitListener for Origins {
-    fn committed(&self, _: &ChatEvent, _: &[UserId]) {
-        unreachable!("the writer calls committed_from");
-    }
-
-    fn committed_from(&self, event: &ChatEvent, _: &[UserId], origin: Option<Origin>) {
-        self.0.lock().unwrap().push((event.seq, origin));
+    fn committed(&self, event: &ChatEvent, _: &[UserId], context: WriteContext) {
+        self.0.lock().unwrap().push((event.seq, context.origin));
     }
 }
 
@@ -966,16 +1040,25 @@ async fn the_listener_learns_the_connection_a_change_came_in_on() {
     let users = add_users(&storage, 2);
     let chat = group(&writer, users[0], &users).await;
     writer
-        .append_from(message(chat, users[0], "a", &users), Origin(7))
+        .append(
+            message(chat, users[0], "a", &users),
+            WriteContext::from_origin(Some(Origin(7))),
+        )
         .await
         .unwrap();
     writer
-        .append(message(chat, users[1], "b", &users))
+        .append(
+            message(chat, users[1], "b", &users),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     // a retry is answered, not announced again
     let retry = writer
-        .append_from(message(chat, users[0], "a", &users), Origin(8))
+        .append(
+            message(chat, users[0], "a", &users),
+            WriteContext::from_origin(Some(Origin(8))),
+        )
         .await
         .unwrap();
     assert!(retry.duplicate);
@@ -1027,11 +1110,11 @@ async fn a_lone_owner_may_leave_and_groups_have_a_size_limit() {
     assert_eq!(created.members, &u[..2]);
     let chat = created.chat_id;
     writer
-        .append(change(chat, u[1], Change::Leave))
+        .append(change(chat, u[1], Change::Leave), WriteContext::default())
         .await
         .unwrap();
     let done = writer
-        .append(change(chat, u[0], Change::Leave))
+        .append(change(chat, u[0], Change::Leave), WriteContext::default())
         .await
         .unwrap();
     assert!(done.members.is_empty());
@@ -1043,7 +1126,10 @@ async fn edits_and_deletes_are_for_the_author_of_a_live_message() {
     let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
     let u = add_users(&storage, 2);
     let chat = group(&writer, u[0], &u).await;
-    let sent = writer.append(message(chat, u[0], "m", &u)).await.unwrap();
+    let sent = writer
+        .append(message(chat, u[0], "m", &u), WriteContext::default())
+        .await
+        .unwrap();
     let seq = sent.event().seq;
     let edit = |sender, id: &str, target_seq| {
         change(
@@ -1056,46 +1142,74 @@ async fn edits_and_deletes_are_for_the_author_of_a_live_message() {
         )
     };
     assert_eq!(
-        writer.append(edit(u[1], "e0", seq)).await,
+        writer
+            .append(edit(u[1], "e0", seq), WriteContext::default())
+            .await,
         Err(WriteError::NotMessageAuthor)
     );
     assert_eq!(
-        writer.append(edit(u[0], "e0", 1)).await,
+        writer
+            .append(edit(u[0], "e0", 1), WriteContext::default())
+            .await,
         Err(WriteError::MessageNotFound)
     );
     assert_eq!(
-        writer.append(edit(u[0], "e0", 99)).await,
+        writer
+            .append(edit(u[0], "e0", 99), WriteContext::default())
+            .await,
         Err(WriteError::MessageNotFound)
     );
     // the message's own id cannot name an edit
     assert_eq!(
-        writer.append(edit(u[0], "m", seq)).await,
+        writer
+            .append(edit(u[0], "m", seq), WriteContext::default())
+            .await,
         Err(WriteError::ClientMsgIdReused)
     );
-    let edited = writer.append(edit(u[0], "e1", seq)).await.unwrap();
-    let retried = writer.append(edit(u[0], "e1", seq)).await.unwrap();
+    let edited = writer
+        .append(edit(u[0], "e1", seq), WriteContext::default())
+        .await
+        .unwrap();
+    let retried = writer
+        .append(edit(u[0], "e1", seq), WriteContext::default())
+        .await
+        .unwrap();
     assert!(retried.duplicate);
     assert_eq!(retried.event(), edited.event());
     // an edit's id cannot name a message either
     assert_eq!(
-        writer.append(message(chat, u[0], "e1", &u)).await,
+        writer
+            .append(message(chat, u[0], "e1", &u), WriteContext::default())
+            .await,
         Err(WriteError::ClientMsgIdReused)
     );
     let delete = |sender, target_seq| change(chat, sender, Change::Delete { target_seq });
     assert_eq!(
-        writer.append(delete(u[1], seq)).await,
+        writer
+            .append(delete(u[1], seq), WriteContext::default())
+            .await,
         Err(WriteError::NotMessageAuthor)
     );
     assert_eq!(
-        writer.append(delete(u[0], edited.event().seq)).await,
+        writer
+            .append(delete(u[0], edited.event().seq), WriteContext::default())
+            .await,
         Err(WriteError::MessageNotFound)
     );
-    let deleted = writer.append(delete(u[0], seq)).await.unwrap();
-    let again = writer.append(delete(u[0], seq)).await.unwrap();
+    let deleted = writer
+        .append(delete(u[0], seq), WriteContext::default())
+        .await
+        .unwrap();
+    let again = writer
+        .append(delete(u[0], seq), WriteContext::default())
+        .await
+        .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.event(), deleted.event());
     assert_eq!(
-        writer.append(edit(u[0], "e2", seq)).await,
+        writer
+            .append(edit(u[0], "e2", seq), WriteContext::default())
+            .await,
         Err(WriteError::MessageNotFound)
     );
     assert_eq!(stored_seqs(&storage, chat), [1, 2, 3, 4]);
@@ -1109,7 +1223,10 @@ async fn read_positions_only_move_forwards_and_not_past_the_end() {
     let chat = group(&writer, u[0], &u).await;
     for n in 0..3 {
         writer
-            .append(message(chat, u[0], &format!("m{n}"), &u))
+            .append(
+                message(chat, u[0], &format!("m{n}"), &u),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
     }
@@ -1136,7 +1253,10 @@ async fn delivery_receipts_move_forwards_and_tell_the_senders_they_cover() {
     // seq 2, 3: u0; seq 4: u1; seq 5: u2
     for (n, sender) in [u[0], u[0], u[1], u[2]].into_iter().enumerate() {
         writer
-            .append(message(chat, sender, &format!("m{n}"), &u))
+            .append(
+                message(chat, sender, &format!("m{n}"), &u),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
     }
@@ -1180,22 +1300,28 @@ async fn a_deleted_owner_hands_the_group_on() {
     let u = add_users(&storage, 4);
     let chat = group(&writer, u[0], &u).await;
     writer
-        .append(change(
-            chat,
-            u[0],
-            Change::SetRole {
-                user_id: u[3],
-                role: Role::Admin,
-            },
-        ))
+        .append(
+            change(
+                chat,
+                u[0],
+                Change::SetRole {
+                    user_id: u[3],
+                    role: Role::Admin,
+                },
+            ),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     writer
-        .append(message(chat, u[0], "before", &u))
+        .append(message(chat, u[0], "before", &u), WriteContext::default())
         .await
         .unwrap();
     let done = writer
-        .append(change(chat, u[0], Change::AccountDeleted))
+        .append(
+            change(chat, u[0], Change::AccountDeleted),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     let bodies: Vec<_> = done.events.iter().map(|e| e.body.clone()).collect();
@@ -1263,7 +1389,14 @@ async fn an_account_deletion_and_an_add_serialize_in_either_order() {
         let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
         let adding = {
             let writer = writer.clone();
-            async move { writer.append(change(chat, owner, add(vec![doomed]))).await }
+            async move {
+                writer
+                    .append(
+                        change(chat, owner, add(vec![doomed])),
+                        WriteContext::default(),
+                    )
+                    .await
+            }
         };
         let deleting = {
             let writer = writer.clone();
@@ -1331,23 +1464,30 @@ async fn consent_decides_between_membership_and_invitation() {
     let chat = created.chat_id;
     // An invitee is no member: not in the wraps, cannot write.
     assert_eq!(
-        writer.append(message(chat, bob, "x", &[alice, dave])).await,
+        writer
+            .append(
+                message(chat, bob, "x", &[alice, dave]),
+                WriteContext::default()
+            )
+            .await,
         Err(WriteError::NotAMember)
     );
     // Dave shares this group with Alice now; Bob does not.
     let other = group(&writer, dave, &[]).await;
     let done = writer
-        .append(change(other, dave, add(vec![alice, bob])))
+        .append(
+            change(other, dave, add(vec![alice, bob])),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert_eq!((done.added, done.invited), (vec![alice], vec![bob]));
     // Accepting: a member, with members_added sent by himself.
     let accepted = writer
-        .append(change(
-            chat,
-            bob,
-            Change::AcceptInvitation { max_members: 10 },
-        ))
+        .append(
+            change(chat, bob, Change::AcceptInvitation { max_members: 10 }),
+            WriteContext::default(),
+        )
         .await
         .unwrap();
     assert_eq!(accepted.added, [bob]);
@@ -1355,22 +1495,20 @@ async fn consent_decides_between_membership_and_invitation() {
     assert_eq!(accepted.members, [alice, bob, dave]);
     assert_eq!(
         writer
-            .append(change(
-                chat,
-                bob,
-                Change::AcceptInvitation { max_members: 10 }
-            ))
+            .append(
+                change(chat, bob, Change::AcceptInvitation { max_members: 10 }),
+                WriteContext::default()
+            )
             .await,
         Err(WriteError::NoInvitation)
     );
     // A full group keeps the invitation for later.
     assert_eq!(
         writer
-            .append(change(
-                chat,
-                carol,
-                Change::AcceptInvitation { max_members: 3 }
-            ))
+            .append(
+                change(chat, carol, Change::AcceptInvitation { max_members: 3 }),
+                WriteContext::default()
+            )
             .await,
         Err(WriteError::TooManyMembers { max: 3 })
     );

@@ -4,12 +4,12 @@ use super::apply::{apply_change, create_chat, delete_account, mark, union};
 use super::checkpoint::{passive_checkpoint, WAL_RESTART_FRAMES};
 use super::stats::StatsCell;
 use super::{
-    AppendRequest, Appended, Change, CommitListener, Created, NewChat, PositionMark, WriteError,
-    BUSY_BATCH,
+    AppendRequest, Appended, Change, CommitListener, Created, NewChat, PositionMark, WriteContext,
+    WriteError, BUSY_BATCH,
 };
 use crate::chats::Receipt;
 use crate::StorageError;
-use ferrogram_core::ids::{now_millis, ChatId, Millis, Origin, Seq, UserId};
+use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
 use ferrogram_core::proto::ChatEvent;
 use rusqlite::{Connection, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
@@ -23,8 +23,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 pub(super) enum Job {
     Append {
         request: Option<AppendRequest>,
-        /// The live connection the request came in on, if any.
-        origin: Option<Origin>,
+        /// Where the request came from (see [`WriteContext`]).
+        context: WriteContext,
         reply: Reply<Appended>,
         result: Option<Result<Appended, WriteError>>,
     },
@@ -48,35 +48,37 @@ pub(super) enum Job {
     },
 }
 
-/// Inside the transaction: a refusal of one request, or a storage failure
-/// that fails the whole batch.
-pub(super) enum Fail {
+/// Why a request stopped inside the transaction: it is refused (its
+/// savepoint is undone, the batch goes on) or the storage failed (the whole
+/// batch is rolled back). Named for what happens to the request; the
+/// handlers' `error::Fail` is a different thing.
+pub(super) enum Abort {
     Refused(WriteError),
     Storage(StorageError),
 }
 
-impl From<WriteError> for Fail {
+impl From<WriteError> for Abort {
     fn from(e: WriteError) -> Self {
-        Fail::Refused(e)
+        Abort::Refused(e)
     }
 }
 
-impl From<StorageError> for Fail {
+impl From<StorageError> for Abort {
     fn from(e: StorageError) -> Self {
-        Fail::Storage(e)
+        Abort::Storage(e)
     }
 }
 
-impl From<rusqlite::Error> for Fail {
+impl From<rusqlite::Error> for Abort {
     fn from(e: rusqlite::Error) -> Self {
-        Fail::Storage(e.into())
+        Abort::Storage(e.into())
     }
 }
 
 /// Splits a request's outcome: its result for the caller, or the storage
 /// error that fails the batch. Returns whether the request's writes stay.
 fn settle<T>(
-    outcome: Result<T, Fail>,
+    outcome: Result<T, Abort>,
     result: &mut Option<Result<T, WriteError>>,
 ) -> Result<bool, StorageError> {
     match outcome {
@@ -84,11 +86,11 @@ fn settle<T>(
             *result = Some(Ok(done));
             Ok(true)
         }
-        Err(Fail::Refused(e)) => {
+        Err(Abort::Refused(e)) => {
             *result = Some(Err(e));
             Ok(false)
         }
-        Err(Fail::Storage(e)) => Err(e),
+        Err(Abort::Storage(e)) => Err(e),
     }
 }
 
@@ -142,12 +144,12 @@ impl Job {
         match self {
             Job::Append {
                 result: Some(Ok(appended)),
-                origin,
+                context,
                 ..
             } if !appended.duplicate => {
                 let recipients = union(&appended.members, &appended.removed);
                 for event in &appended.events {
-                    announce(listener, event, &recipients, *origin);
+                    announce(listener, event, &recipients, *context);
                 }
                 true
             }
@@ -160,7 +162,7 @@ impl Job {
                     })),
                 ..
             } => {
-                announce(listener, event, members, None);
+                announce(listener, event, members, WriteContext::default());
                 true
             }
             Job::DeleteAccount {
@@ -170,7 +172,7 @@ impl Job {
                 for appended in departures {
                     let recipients = union(&appended.members, &appended.removed);
                     for event in &appended.events {
-                        announce(listener, event, &recipients, None);
+                        announce(listener, event, &recipients, WriteContext::default());
                     }
                 }
                 !departures.is_empty()
@@ -213,10 +215,10 @@ fn announce(
     listener: &dyn CommitListener,
     event: &ChatEvent,
     recipients: &[UserId],
-    origin: Option<Origin>,
+    context: WriteContext,
 ) {
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        listener.committed_from(event, recipients, origin);
+        listener.committed(event, recipients, context);
     }));
     if call.is_err() {
         tracing::error!(chat_id = %event.chat_id, seq = event.seq, "commit listener panicked");
