@@ -1,5 +1,6 @@
 //! Each request applied inside the batch transaction.
 
+use super::rules;
 use super::thread::Abort;
 use super::{AppendRequest, Appended, Change, Created, NewChat, PositionMark, WriteError};
 use crate::chats::{self, ChatAccess, Membership, Receipt};
@@ -25,22 +26,6 @@ fn member_of(
         ChatAccess::NoSuchChat => Err(WriteError::ChatNotFound.into()),
         ChatAccess::NotAMember => Err(WriteError::NotAMember.into()),
         ChatAccess::Member(chat, me) => Ok((chat, me)),
-    }
-}
-
-fn require_group(chat: &chats::ChatRecord) -> Result<(), WriteError> {
-    if chat.kind == ChatKind::Group {
-        Ok(())
-    } else {
-        Err(WriteError::DirectChat)
-    }
-}
-
-fn require_role(me: &Membership, role: Role) -> Result<(), WriteError> {
-    if me.role >= role {
-        Ok(())
-    } else {
-        Err(WriteError::RoleRequired(role))
     }
 }
 
@@ -108,9 +93,7 @@ fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> 
             .query_row([user.0], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        if stored.saturating_add(bytes) as u64 > quota {
-            return Err(WriteError::QuotaExceeded { quota }.into());
-        }
+        rules::within_quota(stored, bytes, quota)?;
     }
     conn.prepare_cached(
         "INSERT INTO account_storage (user_id, stored_bytes) VALUES (?1, ?2) \
@@ -173,9 +156,7 @@ pub(super) fn apply_change(
                 };
             }
             let target = visible_message(conn, chat_id, &me, target_seq)?;
-            if target.sender != sender {
-                return Err(WriteError::NotMessageAuthor.into());
-            }
+            rules::may_alter_message(sender, target.sender)?;
             if events::deletion_of(conn, chat_id, target_seq)?.is_some() {
                 return Err(WriteError::MessageNotFound.into());
             }
@@ -191,9 +172,7 @@ pub(super) fn apply_change(
         Change::Delete { target_seq } => {
             let members = chats::member_ids(conn, chat_id)?;
             let target = visible_message(conn, chat_id, &me, target_seq)?;
-            if target.sender != sender {
-                return Err(WriteError::NotMessageAuthor.into());
-            }
+            rules::may_alter_message(sender, target.sender)?;
             // Deleting again (a retry) answers with the first deletion.
             if let Some(deletion) = events::deletion_of(conn, chat_id, target_seq)? {
                 return Ok(duplicate(deletion, members));
@@ -206,8 +185,8 @@ pub(super) fn apply_change(
             max_members,
             invitations,
         } => {
-            require_group(&chat)?;
-            require_role(&me, Role::Admin)?;
+            rules::require_group(&chat)?;
+            rules::require_role(&me, Role::Admin)?;
             let before = chats::member_ids(conn, chat_id)?;
             let mut named = user_ids;
             named.sort_unstable();
@@ -217,9 +196,7 @@ pub(super) fn apply_change(
             }
             // Counts every named id, invitees and unknown ids alike, so the
             // refusal does not tell them apart.
-            if before.len() + named.len() > max_members {
-                return Err(WriteError::TooManyMembers { max: max_members }.into());
-            }
+            rules::fits(before.len() + named.len(), max_members)?;
             let (new, invited) = consent(conn, sender, &named)?;
             for user in &invited {
                 invitations::invite(conn, chat_id, *user, sender, at, invitations)?;
@@ -244,16 +221,12 @@ pub(super) fn apply_change(
         }
         Change::AcceptInvitation { .. } => Err(WriteError::AlreadyMember(sender).into()),
         Change::RemoveMember { user_id } => {
-            require_group(&chat)?;
-            require_role(&me, Role::Admin)?;
-            if user_id == sender {
-                return Err(WriteError::CannotTargetSelf.into());
-            }
+            rules::require_group(&chat)?;
+            rules::require_role(&me, Role::Admin)?;
+            rules::not_self(sender, user_id)?;
             let target =
                 chats::membership(conn, chat_id, user_id)?.ok_or(WriteError::NotMember(user_id))?;
-            if target.role >= me.role {
-                return Err(WriteError::Outranked.into());
-            }
+            rules::may_remove(&me, &target)?;
             let event = append(EventBody::MemberRemoved { user_id })?;
             chats::delete_member(conn, chat_id, user_id)?;
             Ok(Appended {
@@ -262,10 +235,8 @@ pub(super) fn apply_change(
             })
         }
         Change::Leave => {
-            require_group(&chat)?;
-            if me.role == Role::Owner && chats::member_count(conn, chat_id)? > 1 {
-                return Err(WriteError::OwnerMustTransfer.into());
-            }
+            rules::require_group(&chat)?;
+            rules::may_leave(&me, || chats::member_count(conn, chat_id))??;
             let event = append(EventBody::MemberLeft { user_id: sender })?;
             chats::delete_member(conn, chat_id, sender)?;
             Ok(Appended {
@@ -274,21 +245,17 @@ pub(super) fn apply_change(
             })
         }
         Change::Rename { title } => {
-            require_group(&chat)?;
-            require_role(&me, Role::Admin)?;
+            rules::require_group(&chat)?;
+            rules::require_role(&me, Role::Admin)?;
             chats::set_title(conn, chat_id, &title)?;
             let event = append(EventBody::Renamed { title })?;
             Ok(stored(vec![event], chats::member_ids(conn, chat_id)?))
         }
         Change::SetRole { user_id, role } => {
-            require_group(&chat)?;
-            require_role(&me, Role::Owner)?;
-            if role == Role::Owner {
-                return Err(WriteError::InvalidRole.into());
-            }
-            if user_id == sender {
-                return Err(WriteError::CannotTargetSelf.into());
-            }
+            rules::require_group(&chat)?;
+            rules::require_role(&me, Role::Owner)?;
+            rules::assignable(role)?;
+            rules::not_self(sender, user_id)?;
             if chats::membership(conn, chat_id, user_id)?.is_none() {
                 return Err(WriteError::NotMember(user_id).into());
             }
@@ -297,11 +264,9 @@ pub(super) fn apply_change(
             Ok(stored(vec![event], chats::member_ids(conn, chat_id)?))
         }
         Change::TransferOwnership { user_id } => {
-            require_group(&chat)?;
-            require_role(&me, Role::Owner)?;
-            if user_id == sender {
-                return Err(WriteError::CannotTargetSelf.into());
-            }
+            rules::require_group(&chat)?;
+            rules::require_role(&me, Role::Owner)?;
+            rules::not_self(sender, user_id)?;
             if chats::membership(conn, chat_id, user_id)?.is_none() {
                 return Err(WriteError::NotMember(user_id).into());
             }
@@ -326,10 +291,7 @@ pub(super) fn apply_change(
             let remaining = chats::memberships(conn, chat_id)?;
             let mut events = vec![left];
             if me.role == Role::Owner {
-                let successor = remaining
-                    .iter()
-                    .max_by_key(|m| (m.role, std::cmp::Reverse((m.joined_seq, m.user_id))));
-                if let Some(successor) = successor {
+                if let Some(successor) = rules::successor(&remaining) {
                     chats::set_role(conn, chat_id, successor.user_id, Role::Owner)?;
                     events.push(append(EventBody::RoleChanged {
                         user_id: successor.user_id,
@@ -380,14 +342,12 @@ fn accept_invitation(
         return Err(WriteError::NoInvitation.into());
     }
     let chat = chats::by_id(conn, chat_id)?.ok_or(WriteError::NoInvitation)?;
-    require_group(&chat)?;
+    rules::require_group(&chat)?;
     let before = chats::member_ids(conn, chat_id)?;
     if before.binary_search(&sender).is_ok() {
         return Err(WriteError::AlreadyMember(sender).into());
     }
-    if before.len() >= max_members {
-        return Err(WriteError::TooManyMembers { max: max_members }.into());
-    }
+    rules::fits(before.len() + 1, max_members)?;
     let event = events::append(
         conn,
         chat_id,
@@ -434,9 +394,7 @@ pub(super) fn delete_account(
 pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Abort> {
     match chat {
         NewChat::Direct { creator, peer } => {
-            if creator == peer {
-                return Err(WriteError::CannotTargetSelf.into());
-            }
+            rules::not_self(creator, peer)?;
             if let Some(unknown) = chats::unknown_users(conn, &[peer, creator])?.first() {
                 return Err(WriteError::UserNotFound(*unknown).into());
             }
@@ -480,9 +438,7 @@ pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Resul
         } => {
             let named = union(&[creator], &members);
             // Counts every named id (see `Change::AddMembers`).
-            if named.len() > max_members {
-                return Err(WriteError::TooManyMembers { max: max_members }.into());
-            }
+            rules::fits(named.len(), max_members)?;
             // The creator's own account may have been deleted a moment ago.
             if !chats::unknown_users(conn, &[creator])?.is_empty() {
                 return Err(WriteError::UserNotFound(creator).into());

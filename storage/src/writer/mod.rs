@@ -22,6 +22,7 @@
 
 mod apply;
 mod checkpoint;
+mod rules;
 mod stats;
 #[cfg(test)]
 pub(crate) mod tests;
