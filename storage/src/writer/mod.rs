@@ -19,6 +19,13 @@
 //! After the commit, and before answering, the writer hands every new event
 //! to the [`CommitListener`] in seq order, so live fan-out sees each chat's
 //! events in the order they were stored.
+//!
+//! Layout: this file is the public handle ([`EventWriter`]) and the request
+//! and answer types; `thread.rs` the batch loop (one transaction per batch,
+//! a savepoint per request, announce, answer); `checkpoint.rs` the WAL
+//! checkpointer beside it; `apply.rs` what each request reads and writes;
+//! `rules.rs` the policy decisions (who may do what) that `apply.rs` asks
+//! inside the transaction; `stats.rs` batch statistics.
 
 mod apply;
 mod checkpoint;
