@@ -19,7 +19,7 @@ use ferrogram_core::b64::B64;
 use ferrogram_core::ids::{ChatId, UserId};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KdfParams, KeyWrap, PublicKeys};
 use ferrogram_storage::rusqlite::{params, Connection};
-use ferrogram_storage::writer::{AppendRequest, Change, NewChat};
+use ferrogram_storage::writer::{AppendRequest, Change, NewChat, WriteContext};
 use ferrogram_storage::{users, EventWriter, Storage, WriterConfig};
 use futures_util::future::join_all;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,7 +129,12 @@ fn message(s: &WriterSetup) -> AppendRequest {
 fn append_batch(s: &WriterSetup, n: usize) {
     let requests: Vec<AppendRequest> = (0..n).map(|_| message(s)).collect();
     s.runtime.block_on(async {
-        let results = join_all(requests.into_iter().map(|r| s.writer.append(r))).await;
+        let results = join_all(
+            requests
+                .into_iter()
+                .map(|r| s.writer.append(r, WriteContext::default())),
+        )
+        .await;
         for r in results {
             r.expect("append");
         }

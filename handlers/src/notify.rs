@@ -14,7 +14,7 @@
 
 use ferrogram_core::ids::{Origin, SessionId, UserId};
 use ferrogram_core::proto::{ChatEvent, LiveEvent, PresenceInfo};
-use ferrogram_storage::writer::CommitListener;
+use ferrogram_storage::writer::{CommitListener, WriteContext};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -83,15 +83,11 @@ struct NotifyOnCommit {
 }
 
 impl CommitListener for NotifyOnCommit {
-    fn committed(&self, event: &ChatEvent, recipients: &[UserId]) {
-        self.committed_from(event, recipients, None);
-    }
-
-    fn committed_from(&self, event: &ChatEvent, recipients: &[UserId], origin: Option<Origin>) {
+    fn committed(&self, event: &ChatEvent, recipients: &[UserId], context: WriteContext) {
         let committed = CommittedEvent {
             members: recipients.to_vec(),
             event: event.clone(),
-            origin,
+            origin: context.origin,
         };
         // Only the writer's thread calls this: the lock is never contended.
         self.batch

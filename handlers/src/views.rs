@@ -3,7 +3,7 @@
 use ferrogram_core::crypto::fingerprint::fingerprint;
 use ferrogram_core::ids::SessionId;
 use ferrogram_core::proto::{Me, SessionInfo, UserProfile};
-use ferrogram_storage::sessions::Session;
+use ferrogram_storage::sessions::SessionRecord;
 use ferrogram_storage::users::{Profile, User};
 
 pub(crate) fn me(user: &User) -> Me {
@@ -21,7 +21,7 @@ pub(crate) fn me(user: &User) -> Me {
     }
 }
 
-pub(crate) fn session(session: Session, current: &SessionId) -> SessionInfo {
+pub(crate) fn session(session: SessionRecord, current: &SessionId) -> SessionInfo {
     SessionInfo {
         current: session.id == *current,
         id: session.id,

@@ -37,7 +37,7 @@ pub struct Membership {
 
 /// What a user may do with a chat, in one lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub enum ChatAccess {
     NoSuchChat,
     /// The chat exists; the user is not (or no longer) a member.
     NotAMember,
@@ -129,13 +129,17 @@ pub fn membership(
 }
 
 /// The chat and the user's membership, or why there is none.
-pub fn access(conn: &Connection, chat_id: ChatId, user: UserId) -> Result<Access, StorageError> {
+pub fn access(
+    conn: &Connection,
+    chat_id: ChatId,
+    user: UserId,
+) -> Result<ChatAccess, StorageError> {
     let Some(chat) = by_id(conn, chat_id)? else {
-        return Ok(Access::NoSuchChat);
+        return Ok(ChatAccess::NoSuchChat);
     };
     Ok(match membership(conn, chat_id, user)? {
-        Some(me) => Access::Member(chat, me),
-        None => Access::NotAMember,
+        Some(me) => ChatAccess::Member(chat, me),
+        None => ChatAccess::NotAMember,
     })
 }
 
@@ -287,7 +291,7 @@ pub fn summary(
     chat_id: ChatId,
     user: UserId,
 ) -> Result<Option<ChatSummary>, StorageError> {
-    let Access::Member(chat, me) = access(conn, chat_id, user)? else {
+    let ChatAccess::Member(chat, me) = access(conn, chat_id, user)? else {
         return Ok(None);
     };
     summary_of(conn, &chat, &me).map(Some)
@@ -362,9 +366,9 @@ pub fn visible_events(
     range: PageRange,
 ) -> Result<Visible, StorageError> {
     let me = match access(conn, chat_id, reader)? {
-        Access::NoSuchChat => return Ok(Visible::NoSuchChat),
-        Access::NotAMember => return Ok(Visible::NotAMember),
-        Access::Member(_, me) => me,
+        ChatAccess::NoSuchChat => return Ok(Visible::NoSuchChat),
+        ChatAccess::NotAMember => return Ok(Visible::NotAMember),
+        ChatAccess::Member(_, me) => me,
     };
     let query = events::HistoryQuery {
         first_visible: me.joined_seq,
@@ -619,7 +623,7 @@ mod tests {
     use super::*;
     use crate::test_support::temp_storage;
     use crate::writer::tests::{add_users, change, group, message};
-    use crate::writer::{Change, EventWriter, NewChat, WriterConfig};
+    use crate::writer::{Change, EventWriter, NewChat, WriteContext, WriterConfig};
 
     #[tokio::test]
     async fn chat_list_pages_in_a_fixed_order_within_count_and_byte_caps() {
@@ -630,7 +634,10 @@ mod tests {
         for n in 0..12 {
             let chat = group(&writer, u[0], &u).await;
             writer
-                .append(message(chat, u[n % 2], &format!("m{n}"), &u))
+                .append(
+                    message(chat, u[n % 2], &format!("m{n}"), &u),
+                    WriteContext::default(),
+                )
                 .await
                 .unwrap();
             chats.push(chat);
@@ -664,12 +671,10 @@ mod tests {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                     writer
-                        .append(message(
-                            oldest,
-                            u[0],
-                            &format!("late{limit}{max_bytes}"),
-                            &u,
-                        ))
+                        .append(
+                            message(oldest, u[0], &format!("late{limit}{max_bytes}"), &u),
+                            WriteContext::default(),
+                        )
                         .await
                         .unwrap();
                 }
@@ -702,12 +707,15 @@ mod tests {
             .unwrap()
             .chat_id;
         writer
-            .append(message(team, u[1], "older", &u))
+            .append(message(team, u[1], "older", &u), WriteContext::default())
             .await
             .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         writer
-            .append(message(direct, u[1], "newer", &u[..2]))
+            .append(
+                message(direct, u[1], "newer", &u[..2]),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
 
@@ -758,13 +766,13 @@ mod tests {
             storage
                 .with_conn(|conn| access(conn, direct, u[2]))
                 .unwrap(),
-            Access::NotAMember
+            ChatAccess::NotAMember
         ));
         assert!(matches!(
             storage
                 .with_conn(|conn| access(conn, ChatId(999), u[2]))
                 .unwrap(),
-            Access::NoSuchChat
+            ChatAccess::NoSuchChat
         ));
         assert_eq!(
             storage
@@ -804,19 +812,25 @@ mod tests {
         let u = add_users(&storage, 3);
         let chat = group(&writer, u[0], &u[..2]).await;
         writer
-            .append(message(chat, u[1], "before", &u[..2]))
+            .append(
+                message(chat, u[1], "before", &u[..2]),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
         writer
-            .append(change(
-                chat,
-                u[0],
-                Change::AddMembers {
-                    user_ids: vec![u[2]],
-                    max_members: 10,
-                    invitations: crate::invitations::InvitationLimits::default(),
-                },
-            ))
+            .append(
+                change(
+                    chat,
+                    u[0],
+                    Change::AddMembers {
+                        user_ids: vec![u[2]],
+                        max_members: 10,
+                        invitations: crate::invitations::InvitationLimits::default(),
+                    },
+                ),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
         let me = storage
@@ -831,7 +845,10 @@ mod tests {
         assert_eq!((summary.unread_count, summary.last_message), (0, None));
         // removing deletes the membership: nothing left to read with
         writer
-            .append(change(chat, u[0], Change::RemoveMember { user_id: u[2] }))
+            .append(
+                change(chat, u[0], Change::RemoveMember { user_id: u[2] }),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
         assert!(storage

@@ -392,7 +392,7 @@ mod tests {
     use super::*;
     use crate::test_support::temp_storage;
     use crate::writer::tests::{add_users, change, group, message};
-    use crate::writer::{Change, EventWriter, WriterConfig};
+    use crate::writer::{Change, EventWriter, WriteContext, WriterConfig};
 
     fn page(
         storage: &crate::Storage,
@@ -421,18 +421,24 @@ mod tests {
         let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
         let u = add_users(&storage, 2);
         let chat = group(&writer, u[0], &u).await;
-        let sent = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
+        let sent = writer
+            .append(message(chat, u[1], "m1", &u), WriteContext::default())
+            .await
+            .unwrap();
         let mut edit = crate::writer::tests::envelope(chat, u[1], "e1", &u);
         edit.body = ferrogram_core::b64::B64(vec![7; 100]);
         writer
-            .append(change(
-                chat,
-                u[1],
-                Change::Edit {
-                    target_seq: 2,
-                    envelope: edit.clone(),
-                },
-            ))
+            .append(
+                change(
+                    chat,
+                    u[1],
+                    Change::Edit {
+                        target_seq: 2,
+                        envelope: edit.clone(),
+                    },
+                ),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
 
@@ -459,7 +465,10 @@ mod tests {
             }
         );
         // the retry check finds a binary row too
-        let again = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
+        let again = writer
+            .append(message(chat, u[1], "m1", &u), WriteContext::default())
+            .await
+            .unwrap();
         assert!(again.duplicate);
         assert_eq!(again.events, sent.events);
     }
@@ -470,7 +479,10 @@ mod tests {
         let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
         let u = add_users(&storage, 2);
         let chat = group(&writer, u[0], &u).await;
-        let sent = writer.append(message(chat, u[1], "m1", &u)).await.unwrap();
+        let sent = writer
+            .append(message(chat, u[1], "m1", &u), WriteContext::default())
+            .await
+            .unwrap();
         let json = serde_json::to_string(&sent.events[0].body).unwrap();
         let set_body = |body: rusqlite::types::Value| {
             storage
@@ -526,7 +538,10 @@ mod tests {
         let chat = group(&writer, u[0], &u).await;
         for n in 0..6 {
             writer
-                .append(big_message(chat, u[n], &format!("m{n}"), &u, 20_000))
+                .append(
+                    big_message(chat, u[n], &format!("m{n}"), &u, 20_000),
+                    WriteContext::default(),
+                )
                 .await
                 .unwrap();
         }
@@ -583,7 +598,10 @@ mod tests {
         let chat = group(&writer, u[0], &u).await;
         for n in 0..9 {
             writer
-                .append(message(chat, u[n % 2], &format!("m{n}"), &u))
+                .append(
+                    message(chat, u[n % 2], &format!("m{n}"), &u),
+                    WriteContext::default(),
+                )
                 .await
                 .unwrap();
         }
@@ -687,11 +705,23 @@ mod tests {
                 .map(|e| e.seq)
         };
         assert_eq!(preview(), None);
-        writer.append(message(chat, u[0], "a", &u)).await.unwrap(); // 2
-        writer.append(message(chat, u[0], "b", &u)).await.unwrap(); // 3
-        writer.append(message(chat, u[1], "c", &u)).await.unwrap(); // 4
         writer
-            .append(change(chat, u[0], Change::Rename { title: "x".into() }))
+            .append(message(chat, u[0], "a", &u), WriteContext::default())
+            .await
+            .unwrap(); // 2
+        writer
+            .append(message(chat, u[0], "b", &u), WriteContext::default())
+            .await
+            .unwrap(); // 3
+        writer
+            .append(message(chat, u[1], "c", &u), WriteContext::default())
+            .await
+            .unwrap(); // 4
+        writer
+            .append(
+                change(chat, u[0], Change::Rename { title: "x".into() }),
+                WriteContext::default(),
+            )
             .await
             .unwrap(); // 5
         assert_eq!(unread(u[1], 1), 2);
@@ -699,11 +729,17 @@ mod tests {
         assert_eq!(unread(u[0], 1), 1);
         assert_eq!(preview(), Some(4));
         writer
-            .append(change(chat, u[1], Change::Delete { target_seq: 4 }))
+            .append(
+                change(chat, u[1], Change::Delete { target_seq: 4 }),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
         writer
-            .append(change(chat, u[0], Change::Delete { target_seq: 3 }))
+            .append(
+                change(chat, u[0], Change::Delete { target_seq: 3 }),
+                WriteContext::default(),
+            )
             .await
             .unwrap();
         assert_eq!(unread(u[1], 1), 1);

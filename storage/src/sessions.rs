@@ -21,7 +21,7 @@ pub struct NewSession {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
+pub struct SessionRecord {
     pub id: SessionId,
     pub user_id: UserId,
     pub device_name: String,
@@ -30,7 +30,7 @@ pub struct Session {
     pub expires_at: Millis,
 }
 
-impl Session {
+impl SessionRecord {
     pub fn is_expired(&self, now: Millis) -> bool {
         now >= self.expires_at
     }
@@ -44,7 +44,7 @@ impl Session {
 /// A session found by its token, with what authentication needs of its user.
 #[derive(Clone)]
 pub struct TokenMatch {
-    pub session: Session,
+    pub session: SessionRecord,
     /// The stored hash, for a constant-time comparison by the caller.
     pub token_hash: Vec<u8>,
     pub user_verified: bool,
@@ -53,8 +53,8 @@ pub struct TokenMatch {
 const SESSION_COLUMNS: &str =
     "s.id, s.user_id, s.device_name, s.created_at, s.last_seen_at, s.expires_at";
 
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
-    Ok(Session {
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
         id: SessionId(row.get(0)?),
         user_id: UserId(row.get(1)?),
         device_name: row.get(2)?,
@@ -102,7 +102,7 @@ pub fn by_token_hash(
         .optional()?)
 }
 
-pub fn by_id(conn: &Connection, id: &SessionId) -> Result<Option<Session>, StorageError> {
+pub fn by_id(conn: &Connection, id: &SessionId) -> Result<Option<SessionRecord>, StorageError> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -121,7 +121,10 @@ pub fn touch(conn: &Connection, id: &SessionId, now: Millis) -> Result<bool, Sto
 }
 
 /// A user's sessions, most recently active first.
-pub fn list_for_user(conn: &Connection, user_id: UserId) -> Result<Vec<Session>, StorageError> {
+pub fn list_for_user(
+    conn: &Connection,
+    user_id: UserId,
+) -> Result<Vec<SessionRecord>, StorageError> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = ?1 \
          ORDER BY s.last_seen_at DESC, s.created_at DESC"
@@ -235,7 +238,7 @@ pub(crate) mod tests {
 
     #[test]
     fn expiry() {
-        let s = Session {
+        let s = SessionRecord {
             id: SessionId("x".into()),
             user_id: UserId(1),
             device_name: String::new(),

@@ -35,9 +35,9 @@ use crate::HandlerCtx;
 use ferrogram_core::ids::{now_millis, ChatId, UserId};
 use ferrogram_core::proto::{Chat, LiveEvent};
 use ferrogram_core::{validate, ApiError, ErrorCode};
-use ferrogram_storage::chats::{self, Access, ChatRecord, Membership};
+use ferrogram_storage::chats::{self, ChatAccess, ChatRecord, Membership};
 use ferrogram_storage::invitations as stored_invitations;
-use ferrogram_storage::writer::{AppendRequest, Appended, Change, WriteError};
+use ferrogram_storage::writer::{AppendRequest, Appended, Change, WriteContext, WriteError};
 
 /// Longest group title, in characters.
 pub const TITLE_MAX_CHARS: usize = 128;
@@ -95,9 +95,9 @@ pub(crate) async fn member_access(
         .run(move |conn| -> Result<_, Fail> { Ok(chats::access(conn, chat_id, user)?) })
         .await?;
     match access {
-        Access::NoSuchChat => Err(chat_not_found()),
-        Access::NotAMember => Err(not_a_member()),
-        Access::Member(chat, me) => Ok((chat, me)),
+        ChatAccess::NoSuchChat => Err(chat_not_found()),
+        ChatAccess::NotAMember => Err(not_a_member()),
+        ChatAccess::Member(chat, me) => Ok((chat, me)),
     }
 }
 
@@ -119,11 +119,14 @@ pub(crate) async fn change(
 ) -> Result<Appended, ApiError> {
     let done = ctx
         .writer
-        .append(AppendRequest {
-            chat_id,
-            sender,
-            change,
-        })
+        .append(
+            AppendRequest {
+                chat_id,
+                sender,
+                change,
+            },
+            WriteContext::default(),
+        )
         .await
         .map_err(|e| write_error(&e))?;
     announce_joined(ctx, chat_id, done.added.clone()).await;

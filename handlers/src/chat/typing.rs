@@ -10,7 +10,7 @@ use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
 use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
 use ferrogram_core::ApiError;
-use ferrogram_storage::chats::{self, Access as ChatAccess};
+use ferrogram_storage::chats::{self, ChatAccess};
 
 #[async_trait]
 impl CommandHandler<HandlerCtx> for commands::Typing {

@@ -10,7 +10,7 @@ use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
 use ferrogram_core::proto::{DeleteMessageRequest, MessageAck};
 use ferrogram_core::ApiError;
-use ferrogram_storage::writer::{AppendRequest, Change};
+use ferrogram_storage::writer::{AppendRequest, Change, WriteContext};
 
 #[async_trait]
 impl CommandHandler<HandlerCtx> for commands::DeleteMessage {
@@ -23,13 +23,16 @@ impl CommandHandler<HandlerCtx> for commands::DeleteMessage {
         let me = caller.require_session()?.user_id;
         let done = ctx
             .writer
-            .append(AppendRequest {
-                chat_id: req.chat_id,
-                sender: me,
-                change: Change::Delete {
-                    target_seq: req.target_seq,
+            .append(
+                AppendRequest {
+                    chat_id: req.chat_id,
+                    sender: me,
+                    change: Change::Delete {
+                        target_seq: req.target_seq,
+                    },
                 },
-            })
+                WriteContext::default(),
+            )
             .await
             .map_err(|e| write_error(&e))?;
         Ok(ack(done.event(), done.duplicate))

@@ -13,7 +13,7 @@ use ferrogram_core::commands;
 use ferrogram_core::proto::{EditMessageRequest, MessageAck};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats;
-use ferrogram_storage::writer::{AppendRequest, Change};
+use ferrogram_storage::writer::{AppendRequest, Change, WriteContext};
 
 #[async_trait]
 impl CommandHandler<HandlerCtx> for commands::EditMessage {
@@ -36,14 +36,17 @@ impl CommandHandler<HandlerCtx> for commands::EditMessage {
         // its transaction.
         let done = ctx
             .writer
-            .append(AppendRequest {
-                chat_id,
-                sender: me,
-                change: Change::Edit {
-                    target_seq: req.target_seq,
-                    envelope: req.envelope,
+            .append(
+                AppendRequest {
+                    chat_id,
+                    sender: me,
+                    change: Change::Edit {
+                        target_seq: req.target_seq,
+                        envelope: req.envelope,
+                    },
                 },
-            })
+                WriteContext::default(),
+            )
             .await
             .map_err(|e| write_error(&e))?;
         Ok(ack(done.event(), done.duplicate))

@@ -11,9 +11,9 @@ use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
 use ferrogram_core::proto::{EventBody, MessageAck, SendMessageRequest};
 use ferrogram_core::{ApiError, ErrorCode};
-use ferrogram_storage::chats::{self, Access as ChatAccess};
+use ferrogram_storage::chats::{self, ChatAccess};
 use ferrogram_storage::events;
-use ferrogram_storage::writer::{AppendRequest, Change};
+use ferrogram_storage::writer::{AppendRequest, Change, WriteContext};
 
 #[async_trait]
 impl CommandHandler<HandlerCtx> for commands::SendMessage {
@@ -59,11 +59,11 @@ impl CommandHandler<HandlerCtx> for commands::SendMessage {
         };
         // Sent over a WebSocket: the event is not pushed back to that socket,
         // whose reply (the ack) carries the seq; every other session gets it.
-        let done = match caller.origin {
-            Some(origin) => ctx.writer.append_from(request, origin).await,
-            None => ctx.writer.append(request).await,
-        }
-        .map_err(|e| write_error(&e))?;
+        let done = ctx
+            .writer
+            .append(request, WriteContext::from_origin(caller.origin))
+            .await
+            .map_err(|e| write_error(&e))?;
         // Fan-out already happened at commit (the writer's listener).
         Ok(ack(done.event(), done.duplicate))
     }

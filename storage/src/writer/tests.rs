@@ -1,0 +1,1574 @@
+//! Tests of the writer: batching, durability, refusals, listeners.
+
+use super::*;
+use crate::test_support::temp_storage;
+use crate::{chats, events, invitations, users};
+use ferrogram_core::b64::B64;
+use ferrogram_core::ids::Origin;
+use ferrogram_core::proto::EventBody;
+use ferrogram_core::proto::{EnvelopeHeader, GroupAddPolicy, KeyWrap, ENVELOPE_VERSION};
+use std::sync::Mutex;
+
+/// An envelope with the right shape for the writer's checks; its bytes
+/// are zeros (the writer never looks at them).
+pub(crate) fn envelope(chat_id: ChatId, sender: UserId, id: &str, members: &[UserId]) -> Envelope {
+    let mut members = members.to_vec();
+    members.sort_unstable();
+    Envelope {
+        version: ENVELOPE_VERSION,
+        header: EnvelopeHeader {
+            chat_id,
+            sender,
+            client_msg_id: id.to_owned(),
+            sent_at: 1,
+        },
+        sender_key: B64(vec![0; 32]),
+        nonce: B64(vec![0; 12]),
+        body: B64(vec![0; 32]),
+        wraps: members
+            .into_iter()
+            .map(|user_id| KeyWrap {
+                user_id,
+                key_id: B64(vec![0; 32]),
+                wrapped_key: B64(vec![0; 384]),
+            })
+            .collect(),
+        signature: B64(vec![0; 384]),
+        wrap_proof: None,
+    }
+}
+
+pub(crate) fn message(
+    chat_id: ChatId,
+    sender: UserId,
+    id: &str,
+    members: &[UserId],
+) -> AppendRequest {
+    AppendRequest {
+        chat_id,
+        sender,
+        change: Change::Message {
+            client_msg_id: id.to_owned(),
+            envelope: envelope(chat_id, sender, id, members),
+        },
+    }
+}
+
+pub(crate) fn change(chat_id: ChatId, sender: UserId, change: Change) -> AppendRequest {
+    AppendRequest {
+        chat_id,
+        sender,
+        change,
+    }
+}
+
+/// `n` accounts named user0, user1, ..., that anyone may add to a group.
+pub(crate) fn add_users(storage: &Storage, n: usize) -> Vec<UserId> {
+    storage
+        .with_conn(|conn| {
+            (0..n)
+                .map(|i| {
+                    let id = users::insert(
+                        conn,
+                        &users::tests::new_user(&format!("u{i}@x.org"), &format!("user{i}")),
+                    )?;
+                    set_policy(conn, id, GroupAddPolicy::Everyone)?;
+                    Ok(id)
+                })
+                .collect::<Result<Vec<_>, StorageError>>()
+        })
+        .unwrap()
+}
+
+pub(crate) fn set_policy(
+    conn: &Connection,
+    user: UserId,
+    policy: GroupAddPolicy,
+) -> Result<(), StorageError> {
+    let update = users::ProfileUpdate {
+        who_can_add_me: Some(policy),
+        ..users::ProfileUpdate::default()
+    };
+    users::update_profile(conn, user, &update, 1)?;
+    Ok(())
+}
+
+pub(crate) async fn group(writer: &EventWriter, creator: UserId, members: &[UserId]) -> ChatId {
+    writer
+        .create_chat(NewChat::Group {
+            creator,
+            title: "team".into(),
+            members: members.to_vec(),
+            max_members: 1000,
+            invitations: InvitationLimits::default(),
+        })
+        .await
+        .unwrap()
+        .chat_id
+}
+
+fn stored_seqs(storage: &Storage, chat_id: ChatId) -> Vec<Seq> {
+    storage
+        .with_conn(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT seq FROM chat_events WHERE chat_id = ?1 ORDER BY seq")?;
+            let seqs = stmt.query_map([chat_id.0], |r| r.get(0))?;
+            Ok::<_, StorageError>(seqs.collect::<Result<Vec<Seq>, _>>()?)
+        })
+        .unwrap()
+}
+
+/// Waits until `n` requests are queued behind a closed gate.
+async fn queued(writer: &EventWriter, n: usize) {
+    for _ in 0..500 {
+        if writer.queued() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    panic!("only {} of {n} requests queued", writer.queued());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seqs_strictly_increase_without_gaps_under_concurrent_appends() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 3);
+    let chat = group(&writer, users[0], &users).await;
+    let mut tasks = Vec::new();
+    for task in 0..20 {
+        let writer = writer.clone();
+        let users = users.clone();
+        tasks.push(tokio::spawn(async move {
+            let sender = users[task % 3];
+            let mut seqs = Vec::new();
+            for n in 0..25 {
+                let id = format!("t{task}-m{n}");
+                let done = writer
+                    .append(message(chat, sender, &id, &users), WriteContext::default())
+                    .await
+                    .unwrap();
+                assert!(!done.duplicate);
+                seqs.push(done.event().seq);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        // each task's own messages come out in the order it sent them
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    // seq 1 is the `created` event
+    assert_eq!(all, (2..=501).collect::<Vec<_>>());
+    assert_eq!(stored_seqs(&storage, chat), (1..=501).collect::<Vec<_>>());
+    let last_seq = storage
+        .with_conn(|conn| chats::by_id(conn, chat))
+        .unwrap()
+        .unwrap()
+        .last_seq;
+    assert_eq!(last_seq, 501);
+    let stats = writer.stats();
+    assert_eq!(stats.requests, 501);
+    assert!(stats.transactions <= 501);
+    assert_eq!(stats.batch_sizes.iter().sum::<u64>(), stats.transactions);
+}
+
+fn stored_bytes(storage: &Storage, user: UserId) -> u64 {
+    storage
+        .with_conn(|conn| {
+            Ok::<_, StorageError>(
+                conn.query_row(
+                    "SELECT stored_bytes FROM account_storage WHERE user_id = ?1",
+                    [user.0],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap_or(0) as u64,
+            )
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sends_past_the_storage_quota_are_refused() {
+    let (_dir, storage) = temp_storage();
+    let users = add_users(&storage, 2);
+    // Ids of one length: every envelope stores as many bytes.
+    let size = envelope(ChatId(1), users[0], "m0", &users)
+        .to_stored()
+        .unwrap()
+        .len() as u64;
+    let quota = 3 * size;
+    let config = WriterConfig {
+        account_storage_bytes: quota,
+        ..WriterConfig::default()
+    };
+    let writer = EventWriter::start(&storage, config, None).unwrap();
+    let chat = group(&writer, users[0], &users).await;
+    let before = stored_seqs(&storage, chat).len();
+    let mut seqs = Vec::new();
+    for n in 0..3 {
+        let sent = writer
+            .append(
+                message(chat, users[0], &format!("m{n}"), &users),
+                WriteContext::default(),
+            )
+            .await
+            .unwrap();
+        seqs.push(sent.event().seq);
+    }
+    assert_eq!(stored_bytes(&storage, users[0]), quota);
+    let refused = writer
+        .append(
+            message(chat, users[0], "m3", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused, WriteError::QuotaExceeded { quota });
+    // Edits count too.
+    let edit = Change::Edit {
+        target_seq: seqs[0],
+        envelope: envelope(chat, users[0], "e0", &users),
+    };
+    let refused = writer
+        .append(change(chat, users[0], edit), WriteContext::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused, WriteError::QuotaExceeded { quota });
+    // A retry of a stored message is still answered, and not charged.
+    let again = writer
+        .append(
+            message(chat, users[0], "m0", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    // Another account has its own quota.
+    writer
+        .append(
+            message(chat, users[1], "m0", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored_bytes(&storage, users[0]), quota);
+    assert_eq!(stored_bytes(&storage, users[1]), size);
+    assert_eq!(
+        stored_seqs(&storage, chat).len(),
+        before + 4,
+        "three messages and the other's one, nothing of the refused"
+    );
+}
+
+#[tokio::test]
+async fn without_a_quota_bytes_are_still_counted() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&writer, users[0], &users).await;
+    for n in 0..5 {
+        writer
+            .append(
+                message(chat, users[1], &format!("m{n}"), &users),
+                WriteContext::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let size = envelope(chat, users[1], "m0", &users)
+        .to_stored()
+        .unwrap()
+        .len() as u64;
+    assert_eq!(stored_bytes(&storage, users[1]), 5 * size);
+}
+
+#[tokio::test]
+async fn a_duplicate_client_msg_id_is_stored_once() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&writer, users[0], &users).await;
+    let first = writer
+        .append(
+            message(chat, users[0], "same", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    let again = writer
+        .append(
+            message(chat, users[0], "same", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    assert!(again.duplicate);
+    assert_eq!(again.event(), first.event());
+    // twice in one batch: the second finds the first
+    let (a, b) = tokio::join!(
+        writer.append(
+            message(chat, users[1], "twin", &users),
+            WriteContext::default()
+        ),
+        writer.append(
+            message(chat, users[1], "twin", &users),
+            WriteContext::default()
+        ),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.event().seq, b.event().seq);
+    assert!(a.duplicate != b.duplicate);
+    // the same id from another sender is another message
+    let other = writer
+        .append(
+            message(chat, users[1], "same", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!other.duplicate);
+    assert_eq!(stored_seqs(&storage, chat), [1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn a_batch_of_100_commits_in_one_transaction() {
+    let (_dir, storage) = temp_storage();
+    let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&setup, users[0], &users).await;
+
+    let (open, gate) = std::sync::mpsc::channel();
+    let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|n| {
+            let writer = writer.clone();
+            let users = users.clone();
+            tokio::spawn(async move {
+                writer
+                    .append(
+                        message(chat, users[n % 2], &format!("m{n}"), &users),
+                        WriteContext::default(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    queued(&writer, 100).await;
+    open.send(()).unwrap();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let stats = writer.stats();
+    assert_eq!(stats.transactions, 1);
+    assert_eq!(stats.requests, 100);
+    assert_eq!(stats.largest_batch, 100);
+    assert_eq!(stats.batch_sizes[6], 1, "64..=127: {stats:?}");
+    assert!((stats.mean_batch() - 100.0).abs() < f64::EPSILON);
+    assert_eq!(stored_seqs(&storage, chat), (1..=101).collect::<Vec<_>>());
+}
+
+/// Appends message `id` from a member (alternating by id) in a task.
+fn spawn_append(
+    writer: &EventWriter,
+    chat: ChatId,
+    users: &[UserId],
+    id: String,
+) -> tokio::task::JoinHandle<Result<Appended, WriteError>> {
+    let (writer, users) = (writer.clone(), users.to_vec());
+    tokio::spawn(async move {
+        let sender = users[id.len() % users.len()];
+        writer
+            .append(message(chat, sender, &id, &users), WriteContext::default())
+            .await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_busy_batch_the_writer_waits_for_company_and_never_when_idle() {
+    let (_dir, storage) = temp_storage();
+    let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&setup, users[0], &users).await;
+    let delay = std::time::Duration::from_millis(300);
+    let (open, gate) = std::sync::mpsc::channel();
+    let config = WriterConfig {
+        commit_delay: delay,
+        ..WriterConfig::default()
+    };
+    let writer = EventWriter::start_gated(&storage, config, gate).unwrap();
+    let send = |n: usize| spawn_append(&writer, chat, &users, format!("m{n}"));
+
+    // An idle writer answers a lone request at once.
+    let started = std::time::Instant::now();
+    open.send(()).unwrap();
+    send(0).await.unwrap().unwrap();
+    assert!(started.elapsed() < delay, "{:?}", started.elapsed());
+
+    // A busy batch (BUSY_BATCH requests at once) ...
+    let (open2, gate2) = std::sync::mpsc::channel();
+    drop(writer);
+    let writer = EventWriter::start_gated(&storage, config, gate2).unwrap();
+    let send = |n: usize| spawn_append(&writer, chat, &users, format!("b{n}"));
+    let busy: Vec<_> = (0..BUSY_BATCH).map(send).collect();
+    queued(&writer, BUSY_BATCH).await;
+    open2.send(()).unwrap();
+    for task in busy {
+        task.await.unwrap().unwrap();
+    }
+    // ... then the next request waits: requests sent while the writer
+    // holds it (a third of the delay later) share its transaction.
+    let first = send(100);
+    tokio::time::sleep(delay / 3).await;
+    let later: Vec<_> = (101..106).map(send).collect();
+    first.await.unwrap().unwrap();
+    for task in later {
+        task.await.unwrap().unwrap();
+    }
+    let stats = writer.stats();
+    assert_eq!(stats.transactions, 2, "{stats:?}");
+    assert_eq!(stats.requests, BUSY_BATCH as u64 + 6, "{stats:?}");
+}
+
+#[tokio::test]
+async fn batches_never_exceed_max_batch() {
+    let (_dir, storage) = temp_storage();
+    let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 1);
+    let chat = group(&setup, users[0], &users).await;
+    let (open, gate) = std::sync::mpsc::channel();
+    let config = WriterConfig {
+        max_batch: 8,
+        queue_capacity: 64,
+        ..WriterConfig::default()
+    };
+    let writer = EventWriter::start_gated(&storage, config, gate).unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let writer = writer.clone();
+            let users = users.clone();
+            tokio::spawn(async move {
+                writer
+                    .append(
+                        message(chat, users[0], &format!("m{n}"), &users),
+                        WriteContext::default(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    queued(&writer, 20).await;
+    drop(open);
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let stats = writer.stats();
+    assert_eq!(stats.largest_batch, 8);
+    assert_eq!(stats.transactions, 3);
+}
+
+#[tokio::test]
+async fn an_acknowledged_event_is_visible_to_a_fresh_connection() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&writer, users[0], &users).await;
+    let done = writer
+        .append(
+            message(chat, users[1], "durable", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    // not the pool, not the writer's connection: a new one, as after a restart
+    let conn = Connection::open(storage.path()).unwrap();
+    let stored = events::by_seq(&conn, chat, done.event().seq)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&stored, done.event());
+    let sync: i64 = storage
+        .with_conn(|c| {
+            Ok::<_, StorageError>(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+}
+
+#[tokio::test]
+async fn a_refused_request_does_not_disturb_its_batch() {
+    let (_dir, storage) = temp_storage();
+    let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 3);
+    let members = &users[..2];
+    let chat = group(&setup, users[0], members).await;
+    let (open, gate) = std::sync::mpsc::channel();
+    let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+    let requests = [
+        message(chat, users[0], "ok-1", members),
+        message(chat, users[2], "outsider", &users),
+        message(chat, users[1], "missing-wrap", &users[..1]),
+        message(chat, users[1], "ok-2", members),
+    ];
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.append(request, WriteContext::default()).await })
+        })
+        .collect();
+    queued(&writer, 4).await;
+    open.send(()).unwrap();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap().map(|done| done.event().seq));
+    }
+    assert_eq!(
+        results,
+        [
+            Ok(2),
+            Err(WriteError::NotAMember),
+            Err(WriteError::MembersChanged),
+            Ok(3)
+        ]
+    );
+    assert_eq!(writer.stats().transactions, 1);
+    assert_eq!(stored_seqs(&storage, chat), [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_failed_batch_stores_nothing_and_fails_every_request() {
+    let (_dir, storage) = temp_storage();
+    let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 1);
+    let chat = group(&setup, users[0], &users).await;
+    // A statement that fails in the middle of the batch, as a full disk would.
+    storage
+        .with_conn(|conn| {
+            conn.execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON chat_events \
+                 WHEN NEW.client_msg_id = 'boom' BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )?;
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+    let (open, gate) = std::sync::mpsc::channel();
+    let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+    let tasks: Vec<_> = ["a", "boom", "c"]
+        .into_iter()
+        .map(|id| {
+            let writer = writer.clone();
+            let users = users.clone();
+            tokio::spawn(async move {
+                writer
+                    .append(message(chat, users[0], id, &users), WriteContext::default())
+                    .await
+            })
+        })
+        .collect();
+    queued(&writer, 3).await;
+    open.send(()).unwrap();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), Err(WriteError::Failed));
+    }
+    assert_eq!(stored_seqs(&storage, chat), [1]);
+    let stats = writer.stats();
+    assert_eq!((stats.transactions, stats.failed_transactions), (0, 1));
+    // the writer carries on, and the seq has no gap
+    let done = writer
+        .append(
+            message(chat, users[0], "after", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.event().seq, 2);
+}
+
+#[tokio::test]
+async fn a_removed_member_cannot_append() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 3);
+    let chat = group(&writer, users[0], &users).await;
+    let removed = writer
+        .append(
+            change(chat, users[0], Change::RemoveMember { user_id: users[2] }),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.removed, [users[2]]);
+    assert_eq!(removed.members, &users[..2]);
+    assert_eq!(
+        writer
+            .append(
+                message(chat, users[2], "late", &users),
+                WriteContext::default()
+            )
+            .await,
+        Err(WriteError::NotAMember)
+    );
+    // wraps for the old member list no longer fit
+    assert_eq!(
+        writer
+            .append(
+                message(chat, users[1], "stale", &users),
+                WriteContext::default()
+            )
+            .await,
+        Err(WriteError::MembersChanged)
+    );
+    assert_eq!(
+        writer.mark_read(chat, users[2], 1).await,
+        Err(WriteError::NotAMember)
+    );
+    assert_eq!(
+        writer
+            .append(
+                message(ChatId(999), users[0], "x", &users),
+                WriteContext::default()
+            )
+            .await,
+        Err(WriteError::ChatNotFound)
+    );
+}
+
+#[derive(Default)]
+struct Recorder {
+    path: std::path::PathBuf,
+    seen: Mutex<Vec<(Seq, Vec<UserId>, bool)>>,
+}
+
+impl CommitListener for Recorder {
+    fn committed(&self, event: &ChatEvent, recipients: &[UserId], _: WriteContext) {
+        // committed means: another connection can read it already
+        let conn = Connection::open(&self.path).unwrap();
+        let visible = events::by_seq(&conn, event.chat_id, event.seq)
+            .unwrap()
+            .is_some();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((event.seq, recipients.to_vec(), visible));
+    }
+}
+
+/// Logs what a listener hears and when callers get their answers.
+#[derive(Default)]
+struct BatchLog(Mutex<Vec<String>>);
+
+impl BatchLog {
+    fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+impl CommitListener for BatchLog {
+    fn committed(&self, event: &ChatEvent, _: &[UserId], _: WriteContext) {
+        self.push(format!("event {}", event.seq));
+    }
+
+    fn batch_done(&self) {
+        self.push("batch done".into());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_announced_whole_before_any_caller_is_answered() {
+    let (_dir, storage) = temp_storage();
+    let setup = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&setup, users[0], &users).await;
+
+    let log = Arc::new(BatchLog::default());
+    let (open, gate) = std::sync::mpsc::channel();
+    let writer =
+        EventWriter::start_gated_with(&storage, WriterConfig::default(), log.clone(), gate)
+            .unwrap();
+    let tasks: Vec<_> = (0..5)
+        .map(|n| {
+            let (writer, users, log) = (writer.clone(), users.clone(), log.clone());
+            tokio::spawn(async move {
+                let done = writer
+                    .append(
+                        message(chat, users[n % 2], &format!("m{n}"), &users),
+                        WriteContext::default(),
+                    )
+                    .await
+                    .unwrap();
+                log.push(format!("answered {}", done.event().seq));
+            })
+        })
+        .collect();
+    queued(&writer, 5).await;
+    open.send(()).unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // a refused request and a duplicate: answered, nothing to announce
+    writer
+        .append(
+            message(chat, users[0], "m0", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    log.push("duplicate answered".into());
+
+    let lines = log.0.lock().unwrap().clone();
+    let expected_head: Vec<String> = (2..=6)
+        .map(|seq| format!("event {seq}"))
+        .chain(["batch done".to_owned()])
+        .collect();
+    assert_eq!(lines[..6], expected_head[..], "{lines:?}");
+    let mut answered: Vec<&str> = lines[6..11].iter().map(String::as_str).collect();
+    answered.sort_unstable();
+    assert_eq!(
+        answered,
+        [
+            "answered 2",
+            "answered 3",
+            "answered 4",
+            "answered 5",
+            "answered 6"
+        ]
+    );
+    // the duplicate's batch announced nothing and so did not call batch_done
+    assert_eq!(lines[11..], ["duplicate answered".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_listener_hears_each_event_after_its_commit_in_seq_order() {
+    let (_dir, storage) = temp_storage();
+    let recorder = Arc::new(Recorder {
+        path: storage.path().to_path_buf(),
+        ..Recorder::default()
+    });
+    let writer =
+        EventWriter::start(&storage, WriterConfig::default(), Some(recorder.clone())).unwrap();
+    let users = add_users(&storage, 3);
+    let chat = group(&writer, users[0], &users[..2]).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let writer = writer.clone();
+            let members = users[..2].to_vec();
+            tokio::spawn(async move {
+                writer
+                    .append(
+                        message(chat, members[n % 2], &format!("m{n}"), &members),
+                        WriteContext::default(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    // a duplicate is not announced again
+    writer
+        .append(
+            message(chat, users[0], "m0", &users[..2]),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    writer
+        .append(
+            change(chat, users[0], Change::RemoveMember { user_id: users[1] }),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    let seen = recorder.seen.lock().unwrap().clone();
+    let seqs: Vec<Seq> = seen.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(seqs, (1..=42).collect::<Vec<_>>());
+    assert!(seen.iter().all(|(_, _, visible)| *visible));
+    assert!(seen[..41].iter().all(|(_, to, _)| to == &users[..2]));
+    // the removed member hears of the removal too
+    assert_eq!(seen[41].1, &users[..2]);
+}
+
+#[tokio::test]
+async fn direct_chats_are_one_per_pair_and_fixed() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let users = add_users(&storage, 3);
+    let first = writer
+        .create_chat(NewChat::Direct {
+            creator: users[0],
+            peer: users[1],
+        })
+        .await
+        .unwrap();
+    assert!(first.event.is_some());
+    assert_eq!(first.members, &users[..2]);
+    // the other way round finds the same chat, without a new event
+    let again = writer
+        .create_chat(NewChat::Direct {
+            creator: users[1],
+            peer: users[0],
+        })
+        .await
+        .unwrap();
+    assert_eq!((again.chat_id, again.event), (first.chat_id, None));
+    let chat = first.chat_id;
+    assert_eq!(
+        writer
+            .create_chat(NewChat::Direct {
+                creator: users[0],
+                peer: users[0]
+            })
+            .await,
+        Err(WriteError::CannotTargetSelf)
+    );
+    assert_eq!(
+        writer
+            .create_chat(NewChat::Direct {
+                creator: users[0],
+                peer: UserId(999)
+            })
+            .await,
+        Err(WriteError::UserNotFound(UserId(999)))
+    );
+    for refused in [
+        Change::AddMembers {
+            user_ids: vec![users[2]],
+            max_members: 10,
+            invitations: InvitationLimits::default(),
+        },
+        Change::RemoveMember { user_id: users[1] },
+        Change::Leave,
+        Change::Rename { title: "x".into() },
+    ] {
+        assert_eq!(
+            writer
+                .append(change(chat, users[0], refused), WriteContext::default())
+                .await,
+            Err(WriteError::DirectChat)
+        );
+    }
+    let done = writer
+        .append(
+            message(chat, users[1], "hi", &users[..2]),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.event().seq, 2);
+}
+
+#[tokio::test]
+async fn roles_decide_who_may_change_a_group() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 5);
+    let (owner, admin, admin2, member, outsider) = (u[0], u[1], u[2], u[3], u[4]);
+    let chat = group(&writer, owner, &[admin, admin2, member]).await;
+    let run = |sender, change: Change| {
+        let writer = writer.clone();
+        async move {
+            writer
+                .append(
+                    super::tests::change(chat, sender, change),
+                    WriteContext::default(),
+                )
+                .await
+        }
+    };
+    let set_role = |user_id, role| Change::SetRole { user_id, role };
+    run(owner, set_role(admin, Role::Admin)).await.unwrap();
+    run(owner, set_role(admin2, Role::Admin)).await.unwrap();
+
+    // members neither add, remove nor rename
+    let add = |user_id| Change::AddMembers {
+        user_ids: vec![user_id],
+        max_members: 5,
+        invitations: InvitationLimits::default(),
+    };
+    assert_eq!(
+        run(member, add(outsider)).await,
+        Err(WriteError::RoleRequired(Role::Admin))
+    );
+    assert_eq!(
+        run(member, Change::Rename { title: "t".into() }).await,
+        Err(WriteError::RoleRequired(Role::Admin))
+    );
+    // admins do not set roles, and do not remove admins or the owner
+    assert_eq!(
+        run(admin, set_role(member, Role::Admin)).await,
+        Err(WriteError::RoleRequired(Role::Owner))
+    );
+    assert_eq!(
+        run(admin, Change::RemoveMember { user_id: admin2 }).await,
+        Err(WriteError::Outranked)
+    );
+    assert_eq!(
+        run(admin, Change::RemoveMember { user_id: owner }).await,
+        Err(WriteError::Outranked)
+    );
+    assert_eq!(
+        run(owner, set_role(member, Role::Owner)).await,
+        Err(WriteError::InvalidRole)
+    );
+    assert_eq!(
+        run(owner, Change::Leave).await,
+        Err(WriteError::OwnerMustTransfer)
+    );
+    assert_eq!(
+        run(owner, Change::RemoveMember { user_id: owner }).await,
+        Err(WriteError::CannotTargetSelf)
+    );
+    assert_eq!(
+        run(owner, Change::RemoveMember { user_id: outsider }).await,
+        Err(WriteError::NotMember(outsider))
+    );
+    // admins add (up to the limit) and rename
+    let added = run(admin, add(outsider)).await.unwrap();
+    assert_eq!(added.added, [outsider]);
+    assert_eq!(added.members, u);
+    assert_eq!(
+        run(admin, add(outsider)).await,
+        Err(WriteError::AlreadyMember(outsider))
+    );
+    // an id without an account is skipped: nothing stored, nobody invited
+    let nobody = run(
+        admin,
+        Change::AddMembers {
+            user_ids: vec![UserId(999)],
+            max_members: 10,
+            invitations: InvitationLimits::default(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            nobody.events.len(),
+            nobody.added.len(),
+            nobody.invited.len()
+        ),
+        (0, 0, 0)
+    );
+    let sixth = add_users_more(&storage, "sixth");
+    assert_eq!(
+        run(
+            admin,
+            Change::AddMembers {
+                user_ids: vec![sixth],
+                max_members: 5,
+                invitations: InvitationLimits::default(),
+            }
+        )
+        .await,
+        Err(WriteError::TooManyMembers { max: 5 })
+    );
+    run(
+        admin,
+        Change::Rename {
+            title: "renamed".into(),
+        },
+    )
+    .await
+    .unwrap();
+    // the owner removes an admin, an admin removes a member
+    run(owner, Change::RemoveMember { user_id: admin2 })
+        .await
+        .unwrap();
+    run(admin, Change::RemoveMember { user_id: outsider })
+        .await
+        .unwrap();
+    // transfer: two events, roles swapped
+    let transfer = run(owner, Change::TransferOwnership { user_id: member })
+        .await
+        .unwrap();
+    let bodies: Vec<_> = transfer.events.iter().map(|e| e.body.clone()).collect();
+    assert_eq!(
+        bodies,
+        [
+            EventBody::RoleChanged {
+                user_id: member,
+                role: Role::Owner
+            },
+            EventBody::RoleChanged {
+                user_id: owner,
+                role: Role::Admin
+            },
+        ]
+    );
+    assert_eq!(transfer.events[1].seq, transfer.events[0].seq + 1);
+    let role_of = |user| {
+        storage
+            .with_conn(|conn| chats::membership(conn, chat, user))
+            .unwrap()
+            .map(|m| m.role)
+    };
+    assert_eq!(role_of(member), Some(Role::Owner));
+    assert_eq!(role_of(owner), Some(Role::Admin));
+    // the former owner may leave now
+    let left = run(owner, Change::Leave).await.unwrap();
+    assert_eq!(left.removed, [owner]);
+    assert_eq!(role_of(owner), None);
+    let title = storage
+        .with_conn(|conn| chats::by_id(conn, chat))
+        .unwrap()
+        .unwrap()
+        .title;
+    assert_eq!(title.as_deref(), Some("renamed"));
+}
+
+#[derive(Default)]
+struct Origins(Mutex<Vec<(Seq, Option<Origin>)>>);
+
+impl CommitListener for Origins {
+    fn committed(&self, event: &ChatEvent, _: &[UserId], context: WriteContext) {
+        self.0.lock().unwrap().push((event.seq, context.origin));
+    }
+}
+
+#[tokio::test]
+async fn the_listener_learns_the_connection_a_change_came_in_on() {
+    let (_dir, storage) = temp_storage();
+    let origins = Arc::new(Origins::default());
+    let writer =
+        EventWriter::start(&storage, WriterConfig::default(), Some(origins.clone())).unwrap();
+    let users = add_users(&storage, 2);
+    let chat = group(&writer, users[0], &users).await;
+    writer
+        .append(
+            message(chat, users[0], "a", &users),
+            WriteContext::from_origin(Some(Origin(7))),
+        )
+        .await
+        .unwrap();
+    writer
+        .append(
+            message(chat, users[1], "b", &users),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    // a retry is answered, not announced again
+    let retry = writer
+        .append(
+            message(chat, users[0], "a", &users),
+            WriteContext::from_origin(Some(Origin(8))),
+        )
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(
+        *origins.0.lock().unwrap(),
+        vec![(1, None), (2, Some(Origin(7))), (3, None)]
+    );
+}
+
+fn add_users_more(storage: &Storage, handle: &str) -> UserId {
+    storage
+        .with_conn(|conn| {
+            let id = users::insert(
+                conn,
+                &users::tests::new_user(&format!("{handle}@x.org"), handle),
+            )?;
+            set_policy(conn, id, GroupAddPolicy::Everyone)?;
+            Ok::<_, StorageError>(id)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_lone_owner_may_leave_and_groups_have_a_size_limit() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 3);
+    let too_big = writer
+        .create_chat(NewChat::Group {
+            creator: u[0],
+            title: "t".into(),
+            members: vec![u[1], u[2], u[0], u[1]],
+            max_members: 2,
+            invitations: InvitationLimits::default(),
+        })
+        .await;
+    assert_eq!(too_big, Err(WriteError::TooManyMembers { max: 2 }));
+    let created = writer
+        .create_chat(NewChat::Group {
+            creator: u[0],
+            title: "t".into(),
+            members: vec![u[1], u[0], u[1]],
+            max_members: 2,
+            invitations: InvitationLimits::default(),
+        })
+        .await
+        .unwrap();
+    // duplicates and the creator count once
+    assert_eq!(created.members, &u[..2]);
+    let chat = created.chat_id;
+    writer
+        .append(change(chat, u[1], Change::Leave), WriteContext::default())
+        .await
+        .unwrap();
+    let done = writer
+        .append(change(chat, u[0], Change::Leave), WriteContext::default())
+        .await
+        .unwrap();
+    assert!(done.members.is_empty());
+}
+
+#[tokio::test]
+async fn edits_and_deletes_are_for_the_author_of_a_live_message() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 2);
+    let chat = group(&writer, u[0], &u).await;
+    let sent = writer
+        .append(message(chat, u[0], "m", &u), WriteContext::default())
+        .await
+        .unwrap();
+    let seq = sent.event().seq;
+    let edit = |sender, id: &str, target_seq| {
+        change(
+            chat,
+            sender,
+            Change::Edit {
+                target_seq,
+                envelope: envelope(chat, sender, id, &u),
+            },
+        )
+    };
+    assert_eq!(
+        writer
+            .append(edit(u[1], "e0", seq), WriteContext::default())
+            .await,
+        Err(WriteError::NotMessageAuthor)
+    );
+    assert_eq!(
+        writer
+            .append(edit(u[0], "e0", 1), WriteContext::default())
+            .await,
+        Err(WriteError::MessageNotFound)
+    );
+    assert_eq!(
+        writer
+            .append(edit(u[0], "e0", 99), WriteContext::default())
+            .await,
+        Err(WriteError::MessageNotFound)
+    );
+    // the message's own id cannot name an edit
+    assert_eq!(
+        writer
+            .append(edit(u[0], "m", seq), WriteContext::default())
+            .await,
+        Err(WriteError::ClientMsgIdReused)
+    );
+    let edited = writer
+        .append(edit(u[0], "e1", seq), WriteContext::default())
+        .await
+        .unwrap();
+    let retried = writer
+        .append(edit(u[0], "e1", seq), WriteContext::default())
+        .await
+        .unwrap();
+    assert!(retried.duplicate);
+    assert_eq!(retried.event(), edited.event());
+    // an edit's id cannot name a message either
+    assert_eq!(
+        writer
+            .append(message(chat, u[0], "e1", &u), WriteContext::default())
+            .await,
+        Err(WriteError::ClientMsgIdReused)
+    );
+    let delete = |sender, target_seq| change(chat, sender, Change::Delete { target_seq });
+    assert_eq!(
+        writer
+            .append(delete(u[1], seq), WriteContext::default())
+            .await,
+        Err(WriteError::NotMessageAuthor)
+    );
+    assert_eq!(
+        writer
+            .append(delete(u[0], edited.event().seq), WriteContext::default())
+            .await,
+        Err(WriteError::MessageNotFound)
+    );
+    let deleted = writer
+        .append(delete(u[0], seq), WriteContext::default())
+        .await
+        .unwrap();
+    let again = writer
+        .append(delete(u[0], seq), WriteContext::default())
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.event(), deleted.event());
+    assert_eq!(
+        writer
+            .append(edit(u[0], "e2", seq), WriteContext::default())
+            .await,
+        Err(WriteError::MessageNotFound)
+    );
+    assert_eq!(stored_seqs(&storage, chat), [1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn read_positions_only_move_forwards_and_not_past_the_end() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 2);
+    let chat = group(&writer, u[0], &u).await;
+    for n in 0..3 {
+        writer
+            .append(
+                message(chat, u[0], &format!("m{n}"), &u),
+                WriteContext::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let mark = writer.mark_read(chat, u[1], 3).await.unwrap();
+    assert_eq!((mark.seq, mark.moved), (3, true));
+    assert_eq!(mark.notify, u);
+    let back = writer.mark_read(chat, u[1], 2).await.unwrap();
+    assert_eq!((back.seq, back.moved), (3, false));
+    assert!(back.notify.is_empty());
+    let future = writer.mark_read(chat, u[1], 1_000).await.unwrap();
+    assert_eq!((future.seq, future.moved), (4, true));
+    // Reading implies delivery: the delivery position followed.
+    let delivered = writer.mark_delivered(chat, u[1], 4).await.unwrap();
+    assert_eq!((delivered.seq, delivered.moved), (4, false));
+}
+
+#[tokio::test]
+async fn delivery_receipts_move_forwards_and_tell_the_senders_they_cover() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 4);
+    // seq 1: created
+    let chat = group(&writer, u[0], &u).await;
+    // seq 2, 3: u0; seq 4: u1; seq 5: u2
+    for (n, sender) in [u[0], u[0], u[1], u[2]].into_iter().enumerate() {
+        writer
+            .append(
+                message(chat, sender, &format!("m{n}"), &u),
+                WriteContext::default(),
+            )
+            .await
+            .unwrap();
+    }
+    // u3 received up to 3: only u0's messages are newly covered.
+    let mark = writer.mark_delivered(chat, u[3], 3).await.unwrap();
+    assert_eq!((mark.seq, mark.moved), (3, true));
+    assert_eq!(mark.notify, vec![u[0], u[3]]);
+    // Again, or less: nothing moves, nobody is told.
+    let same = writer.mark_delivered(chat, u[3], 2).await.unwrap();
+    assert_eq!((same.seq, same.moved), (3, false));
+    assert!(same.notify.is_empty());
+    // Up to the end (a too-large seq is capped): u1 and u2 are covered now.
+    let rest = writer.mark_delivered(chat, u[3], 99).await.unwrap();
+    assert_eq!((rest.seq, rest.moved), (5, true));
+    assert_eq!(rest.notify, vec![u[1], u[2], u[3]]);
+    // u1 receiving its own and others' messages tells the others, and itself once.
+    let own = writer.mark_delivered(chat, u[1], 5).await.unwrap();
+    assert_eq!(own.notify, vec![u[0], u[1], u[2]]);
+    // The positions are what chat.get shows.
+    let members = storage
+        .with_conn(move |conn| chats::members(conn, chat))
+        .unwrap();
+    let delivered: Vec<Seq> = members.iter().map(|m| m.delivered_seq).collect();
+    // Everyone starts at the creation (seq 1).
+    assert_eq!(delivered, vec![1, 5, 1, 5]);
+    let first = u[0];
+    let (read, got) = storage
+        .with_conn(move |conn| chats::others_positions(conn, chat, first))
+        .unwrap();
+    assert_eq!((read, got), (1, 5));
+    assert_eq!(
+        writer.mark_delivered(ChatId(999), u[0], 1).await,
+        Err(WriteError::ChatNotFound)
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_owner_hands_the_group_on() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 4);
+    let chat = group(&writer, u[0], &u).await;
+    writer
+        .append(
+            change(
+                chat,
+                u[0],
+                Change::SetRole {
+                    user_id: u[3],
+                    role: Role::Admin,
+                },
+            ),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    writer
+        .append(message(chat, u[0], "before", &u), WriteContext::default())
+        .await
+        .unwrap();
+    let done = writer
+        .append(
+            change(chat, u[0], Change::AccountDeleted),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<_> = done.events.iter().map(|e| e.body.clone()).collect();
+    // the admin outranks the longer-standing members
+    assert_eq!(
+        bodies,
+        [
+            EventBody::MemberLeft { user_id: u[0] },
+            EventBody::RoleChanged {
+                user_id: u[3],
+                role: Role::Owner
+            }
+        ]
+    );
+    assert_eq!(done.members, &u[1..]);
+    assert_eq!(done.removed, [u[0]]);
+    // the account goes; its messages stay, with a sender that no longer resolves
+    storage.with_conn(|conn| users::delete(conn, u[0])).unwrap();
+    let kept = storage
+        .with_conn(|conn| events::by_seq(conn, chat, 3))
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.sender, u[0]);
+    assert_eq!(
+        storage
+            .with_conn(|conn| chats::profile(conn, u[0]))
+            .unwrap(),
+        None
+    );
+}
+
+fn add(user_ids: Vec<UserId>) -> Change {
+    Change::AddMembers {
+        user_ids,
+        max_members: 100,
+        invitations: InvitationLimits::default(),
+    }
+}
+
+fn left_events(storage: &Storage, chat: ChatId, user: UserId) -> usize {
+    let events = storage
+        .with_conn(|conn| events::events_after(conn, chat, 0, 1000))
+        .unwrap();
+    events
+        .iter()
+        .filter(|e| e.body == EventBody::MemberLeft { user_id: user })
+        .count()
+}
+
+/// Point 14c of issue 11: an account deletion racing an add. Both go
+/// through the writer, so in either order the group ends with a member
+/// list without the deleted account, and a `member_left` wherever it
+/// had become a member.
+#[tokio::test]
+async fn an_account_deletion_and_an_add_serialize_in_either_order() {
+    for add_first in [true, false] {
+        let (_dir, storage) = temp_storage();
+        let u = add_users(&storage, 3);
+        let (owner, doomed) = (u[0], u[2]);
+        let chat = {
+            let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+            group(&writer, owner, &[u[1]]).await
+        };
+        let (open, gate) = std::sync::mpsc::channel();
+        let writer = EventWriter::start_gated(&storage, WriterConfig::default(), gate).unwrap();
+        let adding = {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .append(
+                        change(chat, owner, add(vec![doomed])),
+                        WriteContext::default(),
+                    )
+                    .await
+            }
+        };
+        let deleting = {
+            let writer = writer.clone();
+            async move { writer.delete_account(doomed).await }
+        };
+        let (added, deleted) = if add_first {
+            let added = tokio::spawn(adding);
+            queued(&writer, 1).await;
+            let deleted = tokio::spawn(deleting);
+            queued(&writer, 2).await;
+            open.send(()).unwrap();
+            (added.await.unwrap(), deleted.await.unwrap())
+        } else {
+            let deleted = tokio::spawn(deleting);
+            queued(&writer, 1).await;
+            let added = tokio::spawn(adding);
+            queued(&writer, 2).await;
+            open.send(()).unwrap();
+            (added.await.unwrap(), deleted.await.unwrap())
+        };
+        let added = added.unwrap();
+        let departures = deleted.unwrap();
+        let members = storage
+            .with_conn(|conn| chats::member_ids(conn, chat))
+            .unwrap();
+        assert_eq!(members, [owner, u[1]], "add first: {add_first}");
+        if add_first {
+            assert_eq!(added.added, [doomed]);
+            assert_eq!(departures.len(), 1);
+            assert_eq!(departures[0].removed, [doomed]);
+            assert_eq!(left_events(&storage, chat, doomed), 1);
+        } else {
+            // The account was gone: answered like any unknown id.
+            assert!(added.added.is_empty() && added.events.is_empty());
+            assert!(departures.is_empty());
+            assert_eq!(left_events(&storage, chat, doomed), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn consent_decides_between_membership_and_invitation() {
+    let (_dir, storage) = temp_storage();
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let u = add_users(&storage, 4);
+    let (alice, bob, carol, dave) = (u[0], u[1], u[2], u[3]);
+    storage
+        .with_conn(|conn| {
+            set_policy(conn, bob, GroupAddPolicy::ChatPartners)?;
+            set_policy(conn, carol, GroupAddPolicy::Nobody)
+        })
+        .unwrap();
+    let created = writer
+        .create_chat(NewChat::Group {
+            creator: alice,
+            title: "t".into(),
+            members: vec![bob, carol, dave, UserId(999)],
+            max_members: 10,
+            invitations: InvitationLimits::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.members, [alice, dave]);
+    assert_eq!(created.invited, [bob, carol]);
+    let chat = created.chat_id;
+    // An invitee is no member: not in the wraps, cannot write.
+    assert_eq!(
+        writer
+            .append(
+                message(chat, bob, "x", &[alice, dave]),
+                WriteContext::default()
+            )
+            .await,
+        Err(WriteError::NotAMember)
+    );
+    // Dave shares this group with Alice now; Bob does not.
+    let other = group(&writer, dave, &[]).await;
+    let done = writer
+        .append(
+            change(other, dave, add(vec![alice, bob])),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((done.added, done.invited), (vec![alice], vec![bob]));
+    // Accepting: a member, with members_added sent by himself.
+    let accepted = writer
+        .append(
+            change(chat, bob, Change::AcceptInvitation { max_members: 10 }),
+            WriteContext::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.added, [bob]);
+    assert_eq!(accepted.event().sender, bob);
+    assert_eq!(accepted.members, [alice, bob, dave]);
+    assert_eq!(
+        writer
+            .append(
+                change(chat, bob, Change::AcceptInvitation { max_members: 10 }),
+                WriteContext::default()
+            )
+            .await,
+        Err(WriteError::NoInvitation)
+    );
+    // A full group keeps the invitation for later.
+    assert_eq!(
+        writer
+            .append(
+                change(chat, carol, Change::AcceptInvitation { max_members: 3 }),
+                WriteContext::default()
+            )
+            .await,
+        Err(WriteError::TooManyMembers { max: 3 })
+    );
+    let pending = storage
+        .with_conn(|conn| invitations::list(conn, carol, 0))
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].inviter.as_ref().map(|p| p.id), Some(alice));
+}
+
+#[tokio::test]
+async fn invitations_per_invitee_are_capped_and_expire() {
+    let (_dir, storage) = temp_storage();
+    let u = add_users(&storage, 2);
+    let (alice, bob) = (u[0], u[1]);
+    let limits = InvitationLimits {
+        max_pending: 3,
+        ttl_ms: 1_000,
+    };
+    let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+    let chats: Vec<ChatId> = {
+        let mut chats = Vec::new();
+        for _ in 0..5 {
+            chats.push(group(&writer, alice, &[]).await);
+        }
+        chats
+    };
+    storage
+        .with_conn(|conn| {
+            for (i, chat) in chats.iter().enumerate() {
+                invitations::invite(conn, *chat, bob, alice, 100 + i as i64, limits)?;
+            }
+            Ok::<_, StorageError>(())
+        })
+        .unwrap();
+    let listed = |now| {
+        storage
+            .with_conn(|conn| invitations::list(conn, bob, now))
+            .unwrap()
+            .iter()
+            .map(|i| i.chat_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(200), [chats[4], chats[3], chats[2]]);
+    assert_eq!(
+        storage
+            .with_conn(|conn| invitations::stored_count(conn, bob))
+            .unwrap(),
+        3
+    );
+    // After their lifetime they are not listed, and the next one prunes them.
+    assert!(listed(2_000).is_empty());
+    storage
+        .with_conn(|conn| invitations::invite(conn, chats[0], bob, alice, 5_000, limits))
+        .unwrap();
+    assert_eq!(listed(5_000), [chats[0]]);
+    assert_eq!(
+        storage
+            .with_conn(|conn| invitations::stored_count(conn, bob))
+            .unwrap(),
+        1
+    );
+}
