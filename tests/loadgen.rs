@@ -2,11 +2,11 @@
 //! the server's bench mode (off by default), and a short low-rate run
 //! delivers every message exactly once.
 
-use ferrogram_client::loadgen::creds::Credentials;
-use ferrogram_client::loadgen::provision::{provision, ProvisionError, ProvisionOptions};
-use ferrogram_client::loadgen::run::{self, FleetOptions, PhaseOptions};
-use ferrogram_client::loadgen::workload::Kind;
 use ferrogram_client::ServerAddr;
+use ferrogram_loadgen::creds::Credentials;
+use ferrogram_loadgen::provision::{provision, ProvisionError, ProvisionOptions};
+use ferrogram_loadgen::run::{self, FleetOptions, PhaseOptions};
+use ferrogram_loadgen::workload::Kind;
 use ferrogram_server::config::Config;
 use ferrogram_server::startup::{spawn_background, BackgroundServer};
 use std::time::Duration;
@@ -159,7 +159,7 @@ async fn a_short_run_delivers_every_message_exactly_once() {
 /// not checked here: a debug server is far slower than a release one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abuse_run_reports_every_attack() {
-    use ferrogram_client::loadgen::abuse::{abuse, AbuseOptions, Attack};
+    use ferrogram_loadgen::abuse::{abuse, AbuseOptions, Attack};
     let dir = tempfile::tempdir().unwrap();
     let report = abuse(&AbuseOptions {
         server_bin: env!("CARGO_BIN_EXE_ferrogram-server").into(),

@@ -17,16 +17,14 @@
 //! ```
 
 mod addr;
-pub mod cli;
 mod client;
 mod error;
 mod keys;
-pub mod loadgen;
 pub mod messenger;
 mod session;
 mod store;
 mod unlock;
-mod ws;
+pub mod ws;
 
 pub use addr::{AddrParseError, ServerAddr, DEFAULT_PORT};
 pub use client::{

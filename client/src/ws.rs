@@ -22,7 +22,7 @@ use crate::client::API_PREFIX;
 use crate::error::ClientError;
 
 /// An open, authenticated socket.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest frame accepted from the server: a resume page of big group
 /// messages is well below this, and a hostile server cannot make the client
@@ -35,7 +35,7 @@ const SESSION_GONE_REASONS: [&str; 3] =
     ["authentication failed", "session ended", "account deleted"];
 
 /// `ws://host:port/api/v1/ws` or `wss://...`.
-pub(crate) fn ws_url(addr: &ServerAddr) -> String {
+pub fn ws_url(addr: &ServerAddr) -> String {
     let base = addr.base_url();
     let rest = base
         .strip_prefix("https://")
@@ -46,7 +46,7 @@ pub(crate) fn ws_url(addr: &ServerAddr) -> String {
 }
 
 /// Connects, upgrades and authenticates (until the server's `ready`) within `timeout`.
-pub(crate) async fn open(
+pub async fn open(
     addr: &ServerAddr,
     token: &str,
     timeout: Duration,

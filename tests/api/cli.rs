@@ -1,6 +1,6 @@
 //! `ferrogram-cli` against a real server, run in-process with scripted input.
 
-use ferrogram_client::cli::{self, exit, Io};
+use ferrogram_cli::{self as cli, exit, Io};
 use serde_json::Value;
 
 use ferrogram_test_support::{spawn_app, TestApp};

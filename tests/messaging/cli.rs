@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use ferrogram_client::cli::{self, exit, Io};
+use ferrogram_cli::{self as cli, exit, Io};
 use ferrogram_client::{Client, ServerAddr};
 use serde_json::Value;
 

@@ -32,8 +32,8 @@ use super::procfs::{self, RssWatch};
 use super::provision::{provision, ProvisionOptions};
 use super::run::{self, FleetOptions, PhaseOptions};
 use super::workload::{self, Kind, Sealed};
-use crate::{RegisterParams, ServerAddr};
 use attacks::Outcome;
+use ferrogram_client::{RegisterParams, ServerAddr};
 use serde::Serialize;
 use server::ServerProcess;
 use std::net::{IpAddr, Ipv4Addr};
@@ -424,7 +424,9 @@ pub async fn abuse(options: &AbuseOptions) -> Result<AbuseReport, String> {
 
 /// The first shared identity (accounts registered here use it: no RSA key
 /// is generated).
-pub(crate) fn first_identity(creds: &Credentials) -> Result<Arc<crate::Identity>, String> {
+pub(crate) fn first_identity(
+    creds: &Credentials,
+) -> Result<Arc<ferrogram_client::Identity>, String> {
     Ok(Arc::new(
         creds
             .decode_identities()?

@@ -7,7 +7,7 @@ use super::procfs::{self, RssWatch};
 use super::schedule::{FastRng, Schedule};
 use super::stats::{cpu_shares, GeneratorUsage, LatencySummary, Report, ServerUsage};
 use super::workload::{self, ChatPlan, Kind, Workload};
-use crate::addr::ServerAddr;
+use ferrogram_client::ServerAddr;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -605,7 +605,7 @@ mod tests {
         Report {
             target_rate: 1000.0,
             acked_per_sec,
-            e2e_latency: crate::loadgen::stats::LatencySummary {
+            e2e_latency: crate::stats::LatencySummary {
                 p99_ms,
                 ..Default::default()
             },

@@ -10,7 +10,7 @@
 //! form, never that they are unique.
 
 use super::creds::{Credentials, SharedIdentity, UserRecord, CREDENTIALS_VERSION};
-use crate::{Client, ClientError, ClientOptions, RegisterParams, ServerAddr};
+use ferrogram_client::{Client, ClientError, ClientOptions, RegisterParams, ServerAddr};
 use ferrogram_core::b64::B64;
 use ferrogram_core::crypto::Identity;
 use ferrogram_core::proto::KdfParams;
@@ -52,7 +52,7 @@ pub enum ProvisionError {
 
 fn keygen(n: usize) -> Vec<std::thread::JoinHandle<Result<Identity, ClientError>>> {
     (0..n)
-        .map(|_| std::thread::spawn(crate::generate_identity))
+        .map(|_| std::thread::spawn(ferrogram_client::generate_identity))
         .collect()
 }
 

@@ -4,7 +4,7 @@
 //! the normal server that follows), and what it leaves in that folder (the
 //! database size, the verification mails of the outbox).
 
-use crate::addr::ServerAddr;
+use ferrogram_client::ServerAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -63,7 +63,10 @@ impl ServerProcess {
         };
         let started = Instant::now();
         loop {
-            if crate::Client::connect(server.addr.clone()).await.is_ok() {
+            if ferrogram_client::Client::connect(server.addr.clone())
+                .await
+                .is_ok()
+            {
                 return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {

@@ -7,10 +7,10 @@
 
 use super::server::{database_bytes, mailed_code};
 use super::{Attack, Env};
-use crate::addr::ServerAddr;
-use crate::loadgen::conn::{self, Conn, Shared, Socket, SocketOptions};
-use crate::loadgen::workload::{chat_template, Render, Template};
-use crate::{Client, ClientOptions, Method, RegisterParams};
+use crate::conn::{self, Conn, Shared, Socket, SocketOptions};
+use crate::workload::{chat_template, Render, Template};
+use ferrogram_client::ServerAddr;
+use ferrogram_client::{Client, ClientOptions, Method, RegisterParams};
 use ferrogram_core::b64::B64;
 use futures_util::{stream, SinkExt, StreamExt};
 use serde_json::{json, Value};

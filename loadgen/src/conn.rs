@@ -11,7 +11,7 @@
 use super::stats::new_histogram;
 use super::stats::Tracker;
 use super::workload::{Render, Workload};
-use crate::addr::ServerAddr;
+use ferrogram_client::ServerAddr;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
@@ -304,12 +304,12 @@ pub async fn connect(
 ) -> Result<Socket, String> {
     if addr.tls {
         // TLS: the library's own connector (system roots plus the CA file).
-        return crate::ws::open(addr, token, Duration::from_secs(30))
+        return ferrogram_client::ws::open(addr, token, Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string());
     }
     let tcp = tcp_connect(addr, options.source).await?;
-    let url = crate::ws::ws_url(addr);
+    let url = ferrogram_client::ws::ws_url(addr);
     let request = url.into_client_request().map_err(|e| e.to_string())?;
     let config = WebSocketConfig::default()
         .read_buffer_size(options.read_buffer)

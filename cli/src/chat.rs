@@ -21,7 +21,7 @@ use ferrogram_core::proto::{Chat, ChatKind, ChatSummary, MessagePayload, Role, U
 use serde_json::json;
 
 use super::{exit, files, format_time, CliError, Ctx};
-use crate::{
+use ferrogram_client::{
     ClientEvent, ConnectionState, EventStream, Message, Messenger, MessengerError,
     MessengerOptions, Session, Store, Verification,
 };
@@ -469,7 +469,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, command: &MessagingCommand) -> Re
                 }
                 let mut text = String::new();
                 if page.more {
-                    let oldest = page.entries.first().map_or(0, crate::ChatEntry::seq);
+                    let oldest = page
+                        .entries
+                        .first()
+                        .map_or(0, ferrogram_client::ChatEntry::seq);
                     let _ = writeln!(text, "(older messages: --before {oldest})");
                 }
                 for m in &messages {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::LockedKeys;
+use ferrogram_client::LockedKeys;
 
 pub const CONFIG_FILE: &str = "cli.toml";
 pub const SESSION_FILE: &str = "session.json";

@@ -22,9 +22,9 @@ pub mod schedule;
 pub mod stats;
 pub mod workload;
 
-use crate::ServerAddr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use creds::Credentials;
+use ferrogram_client::ServerAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 

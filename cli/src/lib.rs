@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{Client, ClientError, ServerAddr, Session};
+use ferrogram_client::{Client, ClientError, ServerAddr, Session};
 pub use files::{CliConfig, StoredSession, CONFIG_FILE, SESSION_FILE};
 
 /// Exit statuses, for scripts.
@@ -315,7 +315,7 @@ async fn execute(args: Args, io: &mut Io<'_>) -> Result<(), CliError> {
             let client = ctx.connect_anonymous().await?;
             let password = ctx.new_password("Password for the new account: ")?;
             ctx.note("Generating your keys (two RSA-3072 key pairs: a few seconds)...");
-            let params = crate::RegisterParams::new(
+            let params = ferrogram_client::RegisterParams::new(
                 email,
                 handle,
                 name.as_deref().unwrap_or(handle),

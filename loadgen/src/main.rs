@@ -1,0 +1,5 @@
+//! `ferrogram-loadgen`: see `ferrogram_loadgen`.
+
+fn main() {
+    std::process::exit(ferrogram_loadgen::main());
+}
