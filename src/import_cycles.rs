@@ -15,8 +15,8 @@
 //! its own submodules may name each other (`mod tests { use super::*; }`).
 //! A failure prints each cycle with one reference per step.
 //!
-//! The server crate (`src/`) is held to this. The other crates of the
-//! workspace still have cycles of their own (issue 12 breaks the client's):
+//! The crates listed in `CYCLE_FREE` are held to this. The others still
+//! have cycles of their own (issue 12 breaks them one crate at a time):
 //! `cargo test --workspace --lib import_cycles -- --ignored` lists them.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -482,8 +482,19 @@ impl Paths {
     }
 }
 
-/// The crate roots of every workspace member.
-fn crate_roots() -> Vec<PathBuf> {
+/// The workspace members that are held to "no cycle" (paths relative to
+/// the workspace root). Issue 12 adds the rest one by one; the ignored test
+/// below lists what is still missing.
+const CYCLE_FREE: &[&str] = &[
+    ".", // the server
+    "cli",
+    "core",
+    "loadgen",
+    "tests/support",
+];
+
+/// The workspace members, as written in the root manifest.
+fn members() -> Vec<String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
     let manifest =
         std::fs::read_to_string(workspace.join("Cargo.toml")).expect("the workspace manifest");
@@ -493,11 +504,18 @@ fn crate_roots() -> Vec<PathBuf> {
         .and_then(|(_, rest)| rest.split_once(']'))
         .map(|(list, _)| list)
         .expect("a [workspace] members list");
+    members
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// The crate roots of the given workspace members.
+fn crate_roots(members: &[String]) -> Vec<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut roots = Vec::new();
-    for member in members.split(',').map(|m| m.trim().trim_matches('"')) {
-        if member.is_empty() {
-            continue;
-        }
+    for member in members {
         let src = workspace.join(member).join("src");
         for root in ["lib.rs", "main.rs"] {
             if src.join(root).exists() {
@@ -530,7 +548,14 @@ fn report(roots: &[PathBuf]) -> String {
 }
 
 #[test]
-fn the_server_crate_has_no_module_import_cycle() {
+fn the_crates_held_to_it_have_no_module_import_cycle() {
+    let members = members();
+    for free in CYCLE_FREE {
+        assert!(
+            members.iter().any(|m| m == free),
+            "`{free}` is not a workspace member: {members:?}"
+        );
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
     let krate = Crate::load(&root);
     for module in ["http", "gateway", "startup", "config"] {
@@ -539,19 +564,20 @@ fn the_server_crate_has_no_module_import_cycle() {
             "the server crate has no module `{module}`: is this the right crate?"
         );
     }
-    let report = report(&[root]);
-    assert!(report.is_empty(), "module import cycles:\n{report}");
-}
-
-#[test]
-#[ignore = "the other crates still have cycles: run with --ignored to list them"]
-fn no_crate_of_the_workspace_has_a_module_import_cycle() {
-    let roots = crate_roots();
+    let held: Vec<String> = CYCLE_FREE.iter().map(|m| (*m).to_owned()).collect();
+    let roots = crate_roots(&held);
     assert!(
         roots.iter().any(|r| r.ends_with("core/src/lib.rs")),
         "found no crate roots: {roots:?}"
     );
     let report = report(&roots);
+    assert!(report.is_empty(), "module import cycles:\n{report}");
+}
+
+#[test]
+#[ignore = "not every crate is held to it yet: run with --ignored to list the rest"]
+fn no_crate_of_the_workspace_has_a_module_import_cycle() {
+    let report = report(&crate_roots(&members()));
     assert!(report.is_empty(), "module import cycles:\n{report}");
 }
 
