@@ -2,6 +2,8 @@
 
 use ferrogram_core::error::{ApiError, ErrorBody, ErrorCode};
 
+use crate::keys::KeyError;
+
 /// Every failure of the client library.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -14,9 +16,10 @@ pub enum ClientError {
     /// The server refused the request with one of its stable error codes.
     #[error("the server refused the request: {0}")]
     Api(ApiError),
-    /// Key derivation, key generation, sealing or a key check failed.
+    /// Key derivation, key generation, sealing or a key check failed; the
+    /// [`KeyError`] says which, with the crypto library's error as its source.
     #[error("crypto error: {0}")]
-    Crypto(String),
+    Crypto(#[from] KeyError),
     /// The server answered something this client does not understand.
     #[error("unexpected response from the server: {0}")]
     Protocol(String),
