@@ -4,57 +4,13 @@
 
 use std::sync::Arc;
 
-use ferrogram_core::crypto::envelope::EnvelopeError;
-use ferrogram_core::crypto::{self, AccountKeys, AuthKey, CryptoError, Identity, WrapKey};
-use ferrogram_core::ids::UserId;
+use ferrogram_core::crypto::{self, AccountKeys, AuthKey, Identity, WrapKey};
 use ferrogram_core::proto::{KdfParams, PublicKeys};
 
-use crate::error::ClientError;
+use crate::error::{ClientError, KeyError};
 
 /// Shortest password the client accepts for a new account or password change.
 pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// What went wrong with keys, or with sealing and opening on this side. A
-/// failure of the crypto library is kept as the
-/// [`source`](std::error::Error::source).
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("cannot derive keys from the password: {0}")]
-    Derive(#[source] CryptoError),
-    #[error("cannot generate the account's keys: {0}")]
-    Generate(#[source] CryptoError),
-    #[error("cannot seal the private keys: {0}")]
-    SealIdentity(#[source] CryptoError),
-    /// A wrong key and a damaged blob look alike (the cause says no more).
-    #[error(
-        "the account's private keys do not open with the key derived from this password \
-         (they were sealed with another password, or damaged)"
-    )]
-    Open(#[source] CryptoError),
-    /// The public keys the server lists for a user are not acceptable.
-    #[error("the public keys of user {user_id} are not valid: {source}")]
-    InvalidPublicKeys {
-        user_id: UserId,
-        #[source]
-        source: CryptoError,
-    },
-    /// The server sent a fingerprint that does not match the keys it sent.
-    #[error("the server's fingerprint for user {0} does not match its keys")]
-    FingerprintMismatch(UserId),
-    /// Private keys that do not belong to the account's public keys.
-    #[error("the private keys do not belong to this account's public keys")]
-    NotTheAccountsKeys,
-    /// A message could not be sealed for its recipients.
-    #[error("cannot seal the message: {0}")]
-    SealMessage(#[source] EnvelopeError),
-    /// Key work on a blocking thread panicked or was cancelled.
-    #[error("{work} was interrupted: {source}")]
-    Interrupted {
-        work: &'static str,
-        #[source]
-        source: tokio::task::JoinError,
-    },
-}
 
 /// A password for new keys: long enough to be worth deriving keys from.
 pub(crate) fn check_new_password(password: &str) -> Result<(), ClientError> {
@@ -156,6 +112,7 @@ pub(crate) fn open(sealed: &[u8], wrap_key: &WrapKey) -> Result<Identity, Client
 mod tests {
     use super::*;
     use crate::MessengerError;
+    use ferrogram_core::crypto::CryptoError;
     use std::error::Error as _;
 
     #[test]

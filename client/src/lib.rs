@@ -30,9 +30,9 @@ pub mod ws;
 
 pub use addr::{AddrParseError, ServerAddr, DEFAULT_PORT};
 pub use client::{Client, ClientOptions, RegisterParams, API_PREFIX, SERVER_NAME};
-pub use error::ClientError;
+pub use error::{ClientError, KeyError};
 pub use ferrogram_core::crypto::WrapKey;
-pub use keys::{generate_identity, KeyError, MIN_PASSWORD_CHARS};
+pub use keys::{generate_identity, MIN_PASSWORD_CHARS};
 pub use messages::{Message, MessageDeletion, MessageEdit, Verification};
 pub use messenger::{
     ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, ContactKeys, EventStream,

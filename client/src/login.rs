@@ -11,7 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::keys::{self, run_blocking, AccountSecrets, KeyError};
+use crate::error::KeyError;
+use crate::keys::{self, run_blocking, AccountSecrets};
 use crate::session::Session;
 
 impl Client {

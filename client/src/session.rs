@@ -20,7 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::keys::{self, check_new_password, run_blocking, AccountSecrets, KeyError};
+use crate::error::KeyError;
+use crate::keys::{self, check_new_password, run_blocking, AccountSecrets};
 
 /// A session on one server. Deliberately not `Debug`: it holds the token and
 /// the private keys. All methods take `&self`, so it can be shared (`Arc`).

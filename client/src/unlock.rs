@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::ClientError;
-use crate::keys::{self, run_blocking, AccountSecrets, KeyError};
+use crate::error::KeyError;
+use crate::keys::{self, run_blocking, AccountSecrets};
 use crate::session::Session;
 
 /// The account's private keys, sealed with the key derived from the password.

@@ -6,7 +6,7 @@ use ferrogram_core::ids::UserId;
 use ferrogram_core::ErrorCode;
 
 use crate::error::ClientError;
-use crate::keys::KeyError;
+use crate::error::KeyError;
 use crate::store::StoreError;
 
 /// Every failure of the [`Messenger`](crate::Messenger).

@@ -20,7 +20,7 @@ use ferrogram_core::ErrorCode;
 
 use super::{fingerprint, ClientEvent, ContactKeys, Core, MessengerError, Result};
 use crate::error::ClientError;
-use crate::keys::KeyError;
+use crate::error::KeyError;
 use crate::store::{self, Pin};
 
 /// How long keys fetched for sending are reused: a message to a big group

@@ -63,7 +63,7 @@ pub use crate::messages::{Message, MessageDeletion, MessageEdit, Verification};
 pub use error::MessengerError;
 pub use events::{ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, History};
 
-use crate::keys::KeyError;
+use crate::error::KeyError;
 use crate::session::Session;
 use crate::store::{self, Store};
 use link::Link;

@@ -41,7 +41,7 @@ use super::{
     ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, Core, Message,
     MessageDeletion, MessageEdit, MessengerError, Result, Verification, MAX_HISTORY_PAGE,
 };
-use crate::keys::KeyError;
+use crate::error::KeyError;
 use crate::store::{self, StoreError};
 
 /// Chats one `resume` frame names at most: the smallest
