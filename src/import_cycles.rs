@@ -488,7 +488,9 @@ impl Paths {
 const CYCLE_FREE: &[&str] = &[
     ".", // the server
     "cli",
+    "client",
     "core",
+    "handlers",
     "loadgen",
     "tests/support",
 ];

@@ -162,7 +162,9 @@ impl From<MessengerError> for CliError {
             MessengerError::KeyChanged { .. } => (exit::FAILURE, "key_changed"),
             MessengerError::Locked => (exit::AUTH, "locked"),
             MessengerError::NoKeyChange(_) => (exit::FAILURE, "no_key_change"),
-            MessengerError::Store(_) | MessengerError::NoStore => (exit::FAILURE, "local"),
+            MessengerError::Store(_) | MessengerError::NoStore | MessengerError::Encode { .. } => {
+                (exit::FAILURE, "local")
+            }
             MessengerError::Crypto(_) => (exit::FAILURE, "crypto"),
         };
         Self {
@@ -234,7 +236,7 @@ async fn open(ctx: &mut Ctx<'_, '_>, need: Need) -> Result<(Messenger, EventStre
     }
     let user = session.user_id();
     let path = Store::path_for(&data_dir(ctx), session.client().addr(), user);
-    let store = Store::open(path, user)?;
+    let store = Store::open(path, user).map_err(MessengerError::from)?;
     let options = MessengerOptions {
         sync: need == Need::Sync,
         // `watch` prints a long backlog in full rather than skipping.

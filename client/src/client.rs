@@ -1,6 +1,7 @@
 //! The connection to one server: transport (HTTP or HTTPS via rustls), the
 //! server check, and the account flows that need no session (register, verify,
-//! pre-login, log in).
+//! pre-login). Logging in, which makes a [`Session`](crate::Session), is in
+//! `login.rs`: this module names nothing of the session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +11,9 @@ use ferrogram_core::command::{Command, HttpMethod, HttpRoute, ParamIn};
 use ferrogram_core::commands;
 use ferrogram_core::crypto::Identity;
 use ferrogram_core::proto::{
-    Empty, KdfParams, LoginRequest, LoginResponse, PreloginRequest, PreloginResponse,
-    RegisterRequest, RegisterResponse, ResendVerificationRequest, ResendVerificationResponse,
-    ServerInfo, VerifyRequest, VerifyResponse,
+    Empty, KdfParams, PreloginRequest, PreloginResponse, RegisterRequest, RegisterResponse,
+    ResendVerificationRequest, ResendVerificationResponse, ServerInfo, VerifyRequest,
+    VerifyResponse,
 };
 use ferrogram_core::validate;
 use reqwest::{Method, Url};
@@ -22,13 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::addr::ServerAddr;
 use crate::error::{self, ClientError};
-use crate::keys::{self, AccountSecrets};
-use crate::session::Session;
+use crate::keys::{self, check_new_password, run_blocking};
 
 /// The name every Ferrogram server gives in `GET /api/v1/server`.
 pub const SERVER_NAME: &str = "ferrogram";
-/// Shortest password the client accepts for a new account or password change.
-pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Prefix of every REST route.
 pub const API_PREFIX: &str = ferrogram_core::command::API_PREFIX;
 
@@ -240,7 +238,7 @@ impl Client {
 
     /// The weakest KDF parameters this client accepts for an existing account.
     /// Not the server's minimum: the server is the party to protect against.
-    fn kdf_floor(&self) -> KdfParams {
+    pub(crate) fn kdf_floor(&self) -> KdfParams {
         self.inner
             .options
             .kdf_override
@@ -328,85 +326,7 @@ impl Client {
             .await
     }
 
-    /// Logs in: pre-login, derive the keys, `POST /sessions` with `auth_key`,
-    /// then open the sealed private keys with `wrap_key` and check they match
-    /// the account's public keys.
-    pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        device_name: Option<&str>,
-    ) -> Result<Session, ClientError> {
-        let email = validate::email(email).map_err(ClientError::InvalidInput)?;
-        let device_name = validate::device_name(device_name).map_err(ClientError::InvalidInput)?;
-        if password.is_empty() {
-            return Err(ClientError::invalid_input("the password is empty"));
-        }
-        let pre = self.prelogin(&email).await?;
-        let floor = self.kdf_floor();
-        if !pre.kdf.is_acceptable(&floor) {
-            return Err(ClientError::Protocol(format!(
-                "the server asks for key derivation parameters outside what this client \
-                 accepts ({} KiB, {} passes, {} lanes), so the password is not used: \
-                 either this email has no account there, or the server is not trustworthy",
-                pre.kdf.m_cost_kib, pre.kdf.t_cost, pre.kdf.p_cost
-            )));
-        }
-        let password = Zeroizing::new(password.to_owned());
-        let salt = pre.salt.0.clone();
-        let kdf = pre.kdf;
-        let derived = run_blocking(move || keys::derive(&password, &salt, kdf)).await?;
-        let request = LoginRequest {
-            email,
-            auth_key: derived.auth_key.to_b64(),
-            device_name: Some(device_name),
-        };
-        let response: LoginResponse = self.call::<commands::CreateSession>(&request, None).await?;
-        let token = Zeroizing::new(response.token);
-        let sealed = response.sealed_keys.0;
-        let expected = response.me.public_keys.clone();
-        let wrap_key = derived.wrap_key;
-        let opened = run_blocking(move || {
-            let identity = keys::open(&sealed, &wrap_key)?;
-            Ok((identity, wrap_key))
-        })
-        .await;
-        let (identity, wrap_key) = match opened {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Do not leave a session behind that this client cannot use.
-                self.logout_token(&token).await.ok();
-                return Err(e);
-            }
-        };
-        if identity.public_keys() != expected {
-            self.logout_token(&token).await.ok();
-            return Err(ClientError::Crypto(
-                "the private keys stored for this account do not belong to its public keys".into(),
-            ));
-        }
-        let secrets = AccountSecrets {
-            identity: Arc::new(identity),
-            wrap_key,
-            salt: pre.salt.0,
-            kdf,
-        };
-        Ok(Session::new(
-            self.clone(),
-            token,
-            response.session.id,
-            response.me,
-            Some(secrets),
-        ))
-    }
-
-    /// Picks up a session from a stored token (the CLI does this). It has no
-    /// private keys: what needs them asks for a fresh log-in.
-    pub async fn resume(&self, token: &str) -> Result<Session, ClientError> {
-        Session::resume(self.clone(), Zeroizing::new(token.to_owned())).await
-    }
-
-    async fn logout_token(&self, token: &str) -> Result<(), ClientError> {
+    pub(crate) async fn logout_token(&self, token: &str) -> Result<(), ClientError> {
         self.call::<commands::DeleteCurrentSession>(&Empty {}, Some(token))
             .await
             .map(|_| ())
@@ -598,25 +518,6 @@ fn rest_request(
         (true, false) => RestBody::Rest(fields),
     };
     Ok((url, body))
-}
-
-/// A password for new keys: long enough to be worth deriving keys from.
-pub(crate) fn check_new_password(password: &str) -> Result<(), ClientError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ClientError::invalid_input(format!(
-            "the password must have at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
-    Ok(())
-}
-
-/// Runs CPU-heavy crypto (Argon2id, RSA) off the async threads.
-pub(crate) async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
-) -> Result<T, ClientError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ClientError::Crypto(format!("key work was interrupted: {e}")))?
 }
 
 fn build_http(addr: &ServerAddr, options: &ClientOptions) -> Result<reqwest::Client, ClientError> {

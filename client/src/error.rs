@@ -1,6 +1,9 @@
 //! What can go wrong talking to a server, in terms a caller can act on.
 
+use ferrogram_core::crypto::envelope::EnvelopeError;
+use ferrogram_core::crypto::CryptoError;
 use ferrogram_core::error::{ApiError, ErrorBody, ErrorCode};
+use ferrogram_core::ids::UserId;
 
 /// Every failure of the client library.
 #[derive(Debug, thiserror::Error)]
@@ -14,9 +17,10 @@ pub enum ClientError {
     /// The server refused the request with one of its stable error codes.
     #[error("the server refused the request: {0}")]
     Api(ApiError),
-    /// Key derivation, key generation, sealing or a key check failed.
+    /// Key derivation, key generation, sealing or a key check failed; the
+    /// [`KeyError`] says which, with the crypto library's error as its source.
     #[error("crypto error: {0}")]
-    Crypto(String),
+    Crypto(#[from] KeyError),
     /// The server answered something this client does not understand.
     #[error("unexpected response from the server: {0}")]
     Protocol(String),
@@ -24,6 +28,48 @@ pub enum ClientError {
     /// the server would have answered with (see `ferrogram_core::validate`).
     #[error("invalid input: {}", .0.message)]
     InvalidInput(ApiError),
+}
+
+/// What went wrong with keys, or with sealing and opening on this side. A
+/// failure of the crypto library is kept as the
+/// [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot derive keys from the password: {0}")]
+    Derive(#[source] CryptoError),
+    #[error("cannot generate the account's keys: {0}")]
+    Generate(#[source] CryptoError),
+    #[error("cannot seal the private keys: {0}")]
+    SealIdentity(#[source] CryptoError),
+    /// A wrong key and a damaged blob look alike (the cause says no more).
+    #[error(
+        "the account's private keys do not open with the key derived from this password \
+         (they were sealed with another password, or damaged)"
+    )]
+    Open(#[source] CryptoError),
+    /// The public keys the server lists for a user are not acceptable.
+    #[error("the public keys of user {user_id} are not valid: {source}")]
+    InvalidPublicKeys {
+        user_id: UserId,
+        #[source]
+        source: CryptoError,
+    },
+    /// The server sent a fingerprint that does not match the keys it sent.
+    #[error("the server's fingerprint for user {0} does not match its keys")]
+    FingerprintMismatch(UserId),
+    /// Private keys that do not belong to the account's public keys.
+    #[error("the private keys do not belong to this account's public keys")]
+    NotTheAccountsKeys,
+    /// A message could not be sealed for its recipients.
+    #[error("cannot seal the message: {0}")]
+    SealMessage(#[source] EnvelopeError),
+    /// Key work on a blocking thread panicked or was cancelled.
+    #[error("{work} was interrupted: {source}")]
+    Interrupted {
+        work: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 impl ClientError {

@@ -4,10 +4,35 @@
 
 use std::sync::Arc;
 
-use ferrogram_core::crypto::{self, AccountKeys, AuthKey, CryptoError, Identity, WrapKey};
+use ferrogram_core::crypto::{self, AccountKeys, AuthKey, Identity, WrapKey};
 use ferrogram_core::proto::{KdfParams, PublicKeys};
 
-use crate::error::ClientError;
+use crate::error::{ClientError, KeyError};
+
+/// Shortest password the client accepts for a new account or password change.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A password for new keys: long enough to be worth deriving keys from.
+pub(crate) fn check_new_password(password: &str) -> Result<(), ClientError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ClientError::invalid_input(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs CPU-heavy crypto (Argon2id, RSA) off the async threads.
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
+) -> Result<T, ClientError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|source| KeyError::Interrupted {
+            work: "key work",
+            source,
+        })?
+}
 
 /// What a logged-in session keeps to re-seal its keys (password change).
 pub(crate) struct AccountSecrets {
@@ -28,10 +53,6 @@ pub(crate) struct NewKeyMaterial {
     pub identity: Arc<Identity>,
 }
 
-pub(crate) fn crypto_error(what: &str, err: &CryptoError) -> ClientError {
-    ClientError::Crypto(format!("{what}: {err}"))
-}
-
 /// Derives the two keys from a password with the given salt and parameters.
 pub(crate) fn derive(
     password: &str,
@@ -39,7 +60,7 @@ pub(crate) fn derive(
     kdf: KdfParams,
 ) -> Result<AccountKeys, ClientError> {
     crypto::derive_account_keys(password.as_bytes(), salt, &kdf)
-        .map_err(|e| crypto_error("cannot derive keys from the password", &e))
+        .map_err(|e| KeyError::Derive(e).into())
 }
 
 /// A fresh salt, keys derived from `password`, and `identity` (or a newly
@@ -65,8 +86,8 @@ pub(crate) fn reseal(
     let mut rng = rand::rng();
     let salt = crypto::random_salt(&mut rng).to_vec();
     let AccountKeys { auth_key, wrap_key } = derive(password, &salt, kdf)?;
-    let sealed_keys = crypto::seal_identity(&identity, &wrap_key, &mut rng)
-        .map_err(|e| crypto_error("cannot seal the private keys", &e))?;
+    let sealed_keys =
+        crypto::seal_identity(&identity, &wrap_key, &mut rng).map_err(KeyError::SealIdentity)?;
     Ok(NewKeyMaterial {
         auth_key,
         wrap_key,
@@ -79,17 +100,56 @@ pub(crate) fn reseal(
 
 /// Two new RSA-3072 key pairs. Takes seconds.
 pub fn generate_identity() -> Result<Identity, ClientError> {
-    Identity::generate(&mut rand::rng())
-        .map_err(|e| crypto_error("cannot generate the account's keys", &e))
+    Identity::generate(&mut rand::rng()).map_err(|e| KeyError::Generate(e).into())
 }
 
 /// Opens the sealed private keys; a wrong key and a damaged blob look alike.
 pub(crate) fn open(sealed: &[u8], wrap_key: &WrapKey) -> Result<Identity, ClientError> {
-    crypto::open_identity(sealed, wrap_key).map_err(|_| {
-        ClientError::Crypto(
-            "the account's private keys do not open with the key derived from this password \
-             (they were sealed with another password, or damaged)"
-                .into(),
-        )
-    })
+    crypto::open_identity(sealed, wrap_key).map_err(|e| KeyError::Open(e).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MessengerError;
+    use ferrogram_core::crypto::CryptoError;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_key_failure_keeps_the_crypto_error_as_its_source() {
+        let err = open(b"not sealed keys", &WrapKey::from_bytes([7; 32])).unwrap_err();
+        assert!(
+            matches!(err, ClientError::Crypto(KeyError::Open(_))),
+            "{err:?}"
+        );
+        let keys = err
+            .source()
+            .and_then(|e| e.downcast_ref::<KeyError>())
+            .expect("the ClientError's source is the KeyError");
+        assert_eq!(
+            keys.source().and_then(|e| e.downcast_ref::<CryptoError>()),
+            Some(&CryptoError::Open)
+        );
+        // Seen through the messenger (its `Client` variant is transparent):
+        // the same chain.
+        let through = MessengerError::from(err);
+        assert!(through
+            .source()
+            .and_then(|e| e.downcast_ref::<KeyError>())
+            .is_some_and(|e| matches!(e, KeyError::Open(_))));
+        assert!(
+            through
+                .to_string()
+                .starts_with("crypto error: the account's private keys do not open"),
+            "{through}"
+        );
+    }
+
+    #[test]
+    fn short_passwords_are_refused() {
+        let short = "x".repeat(MIN_PASSWORD_CHARS - 1);
+        let err = check_new_password(&short).unwrap_err();
+        assert_eq!(err.code(), Some(ferrogram_core::ErrorCode::BadRequest));
+        assert!(check_new_password(&"x".repeat(MIN_PASSWORD_CHARS)).is_ok());
+    }
 }

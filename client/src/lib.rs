@@ -20,6 +20,8 @@ mod addr;
 mod client;
 mod error;
 mod keys;
+mod login;
+mod messages;
 pub mod messenger;
 mod session;
 mod store;
@@ -27,19 +29,17 @@ mod unlock;
 pub mod ws;
 
 pub use addr::{AddrParseError, ServerAddr, DEFAULT_PORT};
-pub use client::{
-    Client, ClientOptions, RegisterParams, API_PREFIX, MIN_PASSWORD_CHARS, SERVER_NAME,
-};
-pub use error::ClientError;
+pub use client::{Client, ClientOptions, RegisterParams, API_PREFIX, SERVER_NAME};
+pub use error::{ClientError, KeyError};
 pub use ferrogram_core::crypto::WrapKey;
-pub use keys::generate_identity;
+pub use keys::{generate_identity, MIN_PASSWORD_CHARS};
+pub use messages::{Message, MessageDeletion, MessageEdit, Verification};
 pub use messenger::{
     ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, ContactKeys, EventStream,
-    History, Message, MessageDeletion, MessageEdit, Messenger, MessengerError, MessengerOptions,
-    OutgoingMessage, Verification,
+    History, Messenger, MessengerError, MessengerOptions, OutgoingMessage,
 };
 pub use session::Session;
-pub use store::{ChatPosition, Store};
+pub use store::{ChatPosition, Store, StoreError};
 pub use unlock::LockedKeys;
 
 pub use ferrogram_core::crypto::Identity;

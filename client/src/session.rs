@@ -18,9 +18,10 @@ use ferrogram_core::{ApiError, ErrorCode};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::client::{check_new_password, run_blocking, Client};
+use crate::client::Client;
 use crate::error::ClientError;
-use crate::keys::{self, AccountSecrets};
+use crate::error::KeyError;
+use crate::keys::{self, check_new_password, run_blocking, AccountSecrets};
 
 /// A session on one server. Deliberately not `Debug`: it holds the token and
 /// the private keys. All methods take `&self`, so it can be shared (`Arc`).
@@ -315,12 +316,10 @@ impl Session {
             )));
         }
         crypto::validate_public_keys(&keys.public_keys)
-            .map_err(|e| keys::crypto_error("the user's public keys are not valid", &e))?;
+            .map_err(|source| KeyError::InvalidPublicKeys { user_id, source })?;
         let ours = crypto::fingerprint(&keys.public_keys);
         if !crypto::fingerprints_match(&ours, &keys.fingerprint) {
-            return Err(ClientError::Crypto(format!(
-                "the server's fingerprint for user {user_id} does not match its keys"
-            )));
+            return Err(KeyError::FingerprintMismatch(user_id).into());
         }
         Ok(keys)
     }

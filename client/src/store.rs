@@ -25,7 +25,7 @@ use ferrogram_core::proto::{MessagePayload, PublicKeys};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::addr::ServerAddr;
-use crate::messenger::{Message, MessageDeletion, MessageEdit, MessengerError, Verification};
+use crate::messages::{Message, MessageDeletion, MessageEdit, Verification};
 
 const MIGRATIONS: &[&str] = &[r"
 CREATE TABLE meta (
@@ -80,6 +80,52 @@ CREATE TABLE pins (
 ) STRICT;
 "];
 
+/// What can go wrong with the local store. Each failure keeps its cause as
+/// its [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store's folder or file could not be created or opened.
+    #[error("cannot {action} {}: {source}", .path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite could not open the file.
+    #[error("cannot open {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A query or a transaction failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer version of this library.
+    #[error("the store was written by a newer version (schema {found}, this one knows {known})")]
+    NewerSchema { found: i64, known: i64 },
+    /// The file belongs to another account.
+    #[error("this store belongs to user {found}, not {owner}")]
+    OtherOwner { found: String, owner: UserId },
+    /// A value could not be written as JSON.
+    #[error("cannot encode a stored value: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// A stored JSON value does not read back (a damaged or hand-edited file).
+    #[error("damaged {what}: {source}")]
+    Damaged {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A row that was just written is not there.
+    #[error("{0} vanished")]
+    Vanished(&'static str),
+    /// The blocking task running the store's work panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// The local store. Cheap to clone (one shared connection).
 #[derive(Clone)]
 pub struct Store {
@@ -115,15 +161,17 @@ pub struct ChatPosition {
 impl Store {
     /// Opens (or creates) the store at `path` for account `owner`; a store
     /// of another account is refused.
-    pub fn open(path: impl AsRef<Path>, owner: UserId) -> Result<Store, MessengerError> {
+    pub fn open(path: impl AsRef<Path>, owner: UserId) -> Result<Store, StoreError> {
         let path = path.as_ref().to_owned();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .map_err(|e| {
-                    MessengerError::Store(format!("cannot create {}: {e}", dir.display()))
+                .map_err(|source| StoreError::File {
+                    action: "create",
+                    path: dir.to_owned(),
+                    source,
                 })?;
         }
         // Create the file private before SQLite opens it; its -wal and -shm
@@ -134,9 +182,15 @@ impl Store {
             .write(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| MessengerError::Store(format!("cannot open {}: {e}", path.display())))?;
-        let mut conn = Connection::open(&path)
-            .map_err(|e| MessengerError::Store(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|source| StoreError::File {
+                action: "open",
+                path: path.clone(),
+                source,
+            })?;
+        let mut conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -172,28 +226,25 @@ impl Store {
     }
 
     /// Runs `work` on the connection on a blocking thread.
-    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, MessengerError>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, MessengerError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
             work(&mut guard)
         })
-        .await
-        .map_err(|e| MessengerError::Store(format!("store task failed: {e}")))?
+        .await?
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), MessengerError> {
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if found > known {
-        return Err(MessengerError::Store(format!(
-            "the store was written by a newer version (schema {found}, this one knows {known})"
-        )));
+        return Err(StoreError::NewerSchema { found, known });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -204,23 +255,21 @@ fn migrate(conn: &mut Connection) -> Result<(), MessengerError> {
     Ok(())
 }
 
-fn bind_owner(conn: &Connection, owner: UserId) -> Result<(), MessengerError> {
+fn bind_owner(conn: &Connection, owner: UserId) -> Result<(), StoreError> {
     match meta(conn, "owner")? {
-        Some(found) if found != owner.0.to_string() => Err(MessengerError::Store(format!(
-            "this store belongs to user {found}, not {owner}"
-        ))),
+        Some(found) if found != owner.0.to_string() => Err(StoreError::OtherOwner { found, owner }),
         Some(_) => Ok(()),
         None => set_meta(conn, "owner", &owner.0.to_string()),
     }
 }
 
-pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, MessengerError> {
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
 
-pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), MessengerError> {
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -231,7 +280,7 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), 
 
 // ---- chats and positions ----
 
-pub(crate) fn positions(conn: &Connection) -> Result<Vec<ChatPosition>, MessengerError> {
+pub(crate) fn positions(conn: &Connection) -> Result<Vec<ChatPosition>, StoreError> {
     let mut stmt = conn.prepare("SELECT chat_id, last_seq, active FROM chats ORDER BY chat_id")?;
     let rows = stmt.query_map([], |r| {
         Ok(ChatPosition {
@@ -243,7 +292,7 @@ pub(crate) fn positions(conn: &Connection) -> Result<Vec<ChatPosition>, Messenge
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn last_seq(conn: &Connection, chat: ChatId) -> Result<Seq, MessengerError> {
+pub(crate) fn last_seq(conn: &Connection, chat: ChatId) -> Result<Seq, StoreError> {
     Ok(conn
         .query_row(
             "SELECT last_seq FROM chats WHERE chat_id = ?1",
@@ -254,11 +303,7 @@ pub(crate) fn last_seq(conn: &Connection, chat: ChatId) -> Result<Seq, Messenger
         .unwrap_or(0))
 }
 
-pub(crate) fn set_active(
-    conn: &Connection,
-    chat: ChatId,
-    active: bool,
-) -> Result<(), MessengerError> {
+pub(crate) fn set_active(conn: &Connection, chat: ChatId, active: bool) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO chats (chat_id, active) VALUES (?1, ?2)
          ON CONFLICT (chat_id) DO UPDATE SET active = excluded.active",
@@ -268,7 +313,7 @@ pub(crate) fn set_active(
 }
 
 /// Records that every event of `chat` up to `seq` was processed.
-pub(crate) fn advance(conn: &Connection, chat: ChatId, seq: Seq) -> Result<(), MessengerError> {
+pub(crate) fn advance(conn: &Connection, chat: ChatId, seq: Seq) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO chats (chat_id, last_seq) VALUES (?1, ?2)
          ON CONFLICT (chat_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
@@ -285,7 +330,7 @@ pub(crate) fn envelope_seq(
     chat: ChatId,
     sender: UserId,
     client_msg_id: &str,
-) -> Result<Option<Seq>, MessengerError> {
+) -> Result<Option<Seq>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT seq FROM envelope_ids WHERE chat_id = ?1 AND sender = ?2 AND client_msg_id = ?3",
@@ -301,7 +346,7 @@ pub(crate) fn record_envelope_id(
     sender: UserId,
     client_msg_id: &str,
     seq: Seq,
-) -> Result<(), MessengerError> {
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO envelope_ids (chat_id, sender, client_msg_id, seq)
          VALUES (?1, ?2, ?3, ?4)",
@@ -310,15 +355,15 @@ pub(crate) fn record_envelope_id(
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, MessengerError> {
-    serde_json::to_string(value).map_err(|e| MessengerError::Store(e.to_string()))
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::Encode)
 }
 
 pub(crate) fn insert_message(
     conn: &Connection,
     message: &Message,
     sender_key: &[u8],
-) -> Result<(), MessengerError> {
+) -> Result<(), StoreError> {
     let payload = message.payload.as_ref().map(to_json).transpose()?;
     conn.execute(
         "INSERT OR IGNORE INTO messages (chat_id, seq, sender, client_msg_id, sent_at, at,
@@ -347,7 +392,7 @@ pub(crate) fn apply_edit(
     conn: &Connection,
     edit: &MessageEdit,
     sender_key: &[u8],
-) -> Result<bool, MessengerError> {
+) -> Result<bool, StoreError> {
     let Some(target) = message(conn, edit.chat_id, edit.target_seq)? else {
         return Ok(false);
     };
@@ -381,7 +426,7 @@ pub(crate) fn apply_edit(
 pub(crate) fn apply_delete(
     conn: &Connection,
     deletion: &MessageDeletion,
-) -> Result<bool, MessengerError> {
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE messages SET deleted = 1, payload = NULL
          WHERE chat_id = ?1 AND seq = ?2 AND sender = ?3",
@@ -413,13 +458,19 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Message, Option<
 
 fn finish_message(
     (mut message, payload, verification): (Message, Option<String>, String),
-) -> Result<Message, MessengerError> {
+) -> Result<Message, StoreError> {
     message.payload = payload
         .map(|p| serde_json::from_str::<MessagePayload>(&p))
         .transpose()
-        .map_err(|e| MessengerError::Store(format!("damaged message payload: {e}")))?;
-    message.verification = serde_json::from_str(&verification)
-        .map_err(|e| MessengerError::Store(format!("damaged verification state: {e}")))?;
+        .map_err(|source| StoreError::Damaged {
+            what: "message payload",
+            source,
+        })?;
+    message.verification =
+        serde_json::from_str(&verification).map_err(|source| StoreError::Damaged {
+            what: "verification state",
+            source,
+        })?;
     Ok(message)
 }
 
@@ -430,7 +481,7 @@ pub(crate) fn message(
     conn: &Connection,
     chat: ChatId,
     seq: Seq,
-) -> Result<Option<Message>, MessengerError> {
+) -> Result<Option<Message>, StoreError> {
     conn.query_row(
         &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 AND seq = ?2"),
         params![chat.0, seq],
@@ -447,7 +498,7 @@ pub(crate) fn messages(
     chat: ChatId,
     before: Option<Seq>,
     limit: u32,
-) -> Result<Vec<Message>, MessengerError> {
+) -> Result<Vec<Message>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 AND seq < ?2
          ORDER BY seq DESC LIMIT ?3"
@@ -465,7 +516,7 @@ pub(crate) fn messages(
 
 // ---- pins ----
 
-pub(crate) fn pin(conn: &Connection, user: UserId) -> Result<Option<Pin>, MessengerError> {
+pub(crate) fn pin(conn: &Connection, user: UserId) -> Result<Option<Pin>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT sign_key, enc_key, verified, pending_sign, pending_enc FROM pins
@@ -495,12 +546,12 @@ pub(crate) fn pin_first_seen(
     conn: &Connection,
     user: UserId,
     keys: &PublicKeys,
-) -> Result<Pin, MessengerError> {
+) -> Result<Pin, StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO pins (user_id, sign_key, enc_key, pinned_at) VALUES (?1, ?2, ?3, ?4)",
         params![user.0, keys.sign.as_slice(), keys.enc.as_slice(), now_millis()],
     )?;
-    pin(conn, user)?.ok_or_else(|| MessengerError::Store("a pin vanished".into()))
+    pin(conn, user)?.ok_or(StoreError::Vanished("a pin"))
 }
 
 /// Records `keys` as a change waiting for the user; true if it is new (so
@@ -509,7 +560,7 @@ pub(crate) fn set_pending(
     conn: &Connection,
     user: UserId,
     keys: &PublicKeys,
-) -> Result<bool, MessengerError> {
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE pins SET pending_sign = ?2, pending_enc = ?3, pending_since = ?4
          WHERE user_id = ?1
@@ -530,7 +581,7 @@ pub(crate) fn accept_pending(
     conn: &mut Connection,
     user: UserId,
     new_key_id: &[u8],
-) -> Result<bool, MessengerError> {
+) -> Result<bool, StoreError> {
     let tx = conn.transaction()?;
     let changed = tx.execute(
         "UPDATE pins SET sign_key = pending_sign, enc_key = pending_enc, verified = 0,
@@ -554,7 +605,7 @@ pub(crate) fn set_verified(
     conn: &Connection,
     user: UserId,
     verified: bool,
-) -> Result<bool, MessengerError> {
+) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "UPDATE pins SET verified = ?2 WHERE user_id = ?1",
         params![user.0, verified],

@@ -17,9 +17,9 @@ use ferrogram_core::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::client::run_blocking;
 use crate::error::ClientError;
-use crate::keys::{self, AccountSecrets};
+use crate::error::KeyError;
+use crate::keys::{self, run_blocking, AccountSecrets};
 use crate::session::Session;
 
 /// The account's private keys, sealed with the key derived from the password.
@@ -48,7 +48,7 @@ impl Session {
                 &sealing.wrap_key,
                 &mut rand::rng(),
             )
-            .map_err(|e| keys::crypto_error("cannot seal the private keys", &e))
+            .map_err(|e| KeyError::SealIdentity(e).into())
         })
         .await?;
         Ok(Some(LockedKeys {
@@ -101,9 +101,7 @@ impl Session {
         locked: &LockedKeys,
     ) -> Result<(), ClientError> {
         if identity.public_keys() != self.cached_me().public_keys {
-            return Err(ClientError::Crypto(
-                "the stored private keys do not belong to this account's public keys".into(),
-            ));
+            return Err(KeyError::NotTheAccountsKeys.into());
         }
         self.set_secrets(AccountSecrets {
             identity: Arc::new(identity),

@@ -49,6 +49,9 @@ pub fn messenger_message(err: &MessengerError) -> String {
         }
         MessengerError::NoKeyChange(_) => tr("There is no key change to accept."),
         MessengerError::Crypto(_) => tr("A message could not be encrypted or decrypted."),
+        MessengerError::Encode { .. } => {
+            tr("This could not be done: the app could not prepare the request.")
+        }
     }
 }
 
@@ -110,7 +113,7 @@ pub fn secret_message(err: &SecretError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrogram_client::ApiError;
+    use ferrogram_client::{ApiError, KeyError, StoreError, UserId};
 
     #[test]
     fn codes_become_sentences() {
@@ -129,5 +132,33 @@ mod tests {
         assert!(user_message(&unreachable).starts_with("Cannot reach http://h:1"));
         let other = ClientError::Api(ApiError::new(ErrorCode::InvalidKey, "the key is bad"));
         assert_eq!(user_message(&other), "the key is bad");
+    }
+
+    /// Failures on this device read as sentences, not as SQLite's or the
+    /// crypto library's text (which stays in the error's source chain).
+    #[test]
+    fn local_failures_become_sentences() {
+        let store = MessengerError::from(StoreError::Vanished("a pin"));
+        assert_eq!(
+            messenger_message(&store),
+            "The local message store could not be used."
+        );
+        let keys = "Your keys could not be opened. If you changed your password on another device, log in again.";
+        let wrong_keys = ClientError::from(KeyError::NotTheAccountsKeys);
+        assert_eq!(user_message(&wrong_keys), keys);
+        assert_eq!(messenger_message(&MessengerError::from(wrong_keys)), keys);
+        let sealing = MessengerError::from(KeyError::FingerprintMismatch(UserId(7)));
+        assert_eq!(
+            messenger_message(&sealing),
+            "A message could not be encrypted or decrypted."
+        );
+        let encode = MessengerError::Encode {
+            command: "message.send".into(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        };
+        assert_eq!(
+            messenger_message(&encode),
+            "This could not be done: the app could not prepare the request."
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod user;
 mod checks;
 mod error;
 mod mail;
+mod paging;
 mod password;
 mod secrets;
 mod views;

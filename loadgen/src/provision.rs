@@ -79,11 +79,12 @@ pub async fn provision(options: &ProvisionOptions) -> Result<Credentials, Provis
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .map_err(|_| ClientError::Crypto("key generation panicked".into()))?
-                    .map(Arc::new)
+                let identity = h
+                    .join()
+                    .map_err(|_| ProvisionError::Other("key generation panicked".into()))??;
+                Ok(Arc::new(identity))
             })
-            .collect::<Result<Vec<_>, ClientError>>()
+            .collect::<Result<Vec<_>, ProvisionError>>()
     })
     .await
     .map_err(|e| ProvisionError::Other(e.to_string()))??;

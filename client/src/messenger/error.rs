@@ -6,6 +6,8 @@ use ferrogram_core::ids::UserId;
 use ferrogram_core::ErrorCode;
 
 use crate::error::ClientError;
+use crate::error::KeyError;
+use crate::store::StoreError;
 
 /// Every failure of the [`Messenger`](crate::Messenger).
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +48,19 @@ pub enum MessengerError {
     /// Nothing to accept: no pending key change for this user.
     #[error("no key change of user {0} is waiting to be accepted")]
     NoKeyChange(UserId),
-    /// The local store (SQLite) failed.
+    /// The local store (SQLite) failed; the [`StoreError`] keeps the cause.
     #[error("local message store: {0}")]
-    Store(String),
-    /// Sealing or opening an envelope failed on this side.
+    Store(#[from] StoreError),
+    /// Keys or sealing failed on this side; the [`KeyError`] keeps the cause.
     #[error("crypto error: {0}")]
-    Crypto(String),
+    Crypto(#[from] KeyError),
+    /// A command could not be encoded as JSON (nothing was sent).
+    #[error("cannot encode {command}: {source}")]
+    Encode {
+        command: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl MessengerError {
@@ -80,16 +89,45 @@ impl MessengerError {
     }
 }
 
-impl From<rusqlite::Error> for MessengerError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
     use ferrogram_core::ApiError;
+    use std::error::Error as _;
+
+    /// What the messenger does with a store failure: `?` into its own error.
+    fn open_store(path: &std::path::Path) -> Result<Store, MessengerError> {
+        Ok(Store::open(path, UserId(1))?)
+    }
+
+    #[test]
+    fn a_store_failure_keeps_sqlites_error_as_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let err = open_store(&path).unwrap_err();
+        assert!(matches!(err, MessengerError::Store(_)), "{err:?}");
+        let store = err
+            .source()
+            .and_then(|e| e.downcast_ref::<StoreError>())
+            .expect("the messenger error's source is the StoreError");
+        assert!(matches!(store, StoreError::Sqlite(_)), "{store:?}");
+        let sqlite = store
+            .source()
+            .and_then(|e| e.downcast_ref::<rusqlite::Error>())
+            .expect("the StoreError's source is SQLite's error");
+        assert_eq!(
+            sqlite.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase)
+        );
+        // The message still says what happened, for a log or the CLI.
+        assert!(
+            err.to_string()
+                .starts_with("local message store: sqlite: file is not a database"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn codes_and_classes() {

@@ -20,6 +20,7 @@ use ferrogram_core::ErrorCode;
 
 use super::{fingerprint, ClientEvent, ContactKeys, Core, MessengerError, Result};
 use crate::error::ClientError;
+use crate::error::KeyError;
 use crate::store::{self, Pin};
 
 /// How long keys fetched for sending are reused: a message to a big group
@@ -76,15 +77,10 @@ pub(crate) async fn fetch_keys(core: &Core, user_id: UserId) -> Result<PublicKey
             keys.user_id
         )));
     }
-    crypto::validate_public_keys(&keys.public_keys).map_err(|e| {
-        MessengerError::Crypto(format!(
-            "the public keys of user {user_id} are not valid: {e}"
-        ))
-    })?;
+    crypto::validate_public_keys(&keys.public_keys)
+        .map_err(|source| KeyError::InvalidPublicKeys { user_id, source })?;
     if !crypto::fingerprints_match(&fingerprint(&keys.public_keys), &keys.fingerprint) {
-        return Err(MessengerError::Crypto(format!(
-            "the server's fingerprint for user {user_id} does not match its keys"
-        )));
+        return Err(KeyError::FingerprintMismatch(user_id).into());
     }
     Ok(keys.public_keys)
 }
@@ -111,6 +107,7 @@ async fn load_pin(core: &Core, user_id: UserId) -> Result<Option<Pin>> {
     core.store()?
         .run(move |conn| store::pin(conn, user_id))
         .await
+        .map_err(MessengerError::from)
 }
 
 async fn pin_first_seen(core: &Core, user_id: UserId, keys: &PublicKeys) -> Result<Pin> {
@@ -118,6 +115,7 @@ async fn pin_first_seen(core: &Core, user_id: UserId, keys: &PublicKeys) -> Resu
     core.store()?
         .run(move |conn| store::pin_first_seen(conn, user_id, &keys))
         .await
+        .map_err(MessengerError::from)
 }
 
 /// The keys to encrypt to for `user_id`: fetched fresh, pinned on first

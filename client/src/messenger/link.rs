@@ -151,8 +151,10 @@ impl Link {
                 command: command.to_owned(),
                 body: body.clone(),
             };
-            let text = serde_json::to_string(&frame)
-                .map_err(|e| MessengerError::Crypto(format!("cannot encode {command}: {e}")))?;
+            let text = serde_json::to_string(&frame).map_err(|source| MessengerError::Encode {
+                command: command.to_owned(),
+                source,
+            })?;
             let (reply_tx, reply_rx) = oneshot::channel();
             self.shared.pending().insert(id, reply_tx);
             if tx.send(text).is_err() {

@@ -59,12 +59,11 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 use zeroize::Zeroizing;
 
+pub use crate::messages::{Message, MessageDeletion, MessageEdit, Verification};
 pub use error::MessengerError;
-pub use events::{
-    ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, History, Message,
-    MessageDeletion, MessageEdit, Verification,
-};
+pub use events::{ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, History};
 
+use crate::error::KeyError;
 use crate::session::Session;
 use crate::store::{self, Store};
 use link::Link;
@@ -186,8 +185,10 @@ impl Core {
         idempotent: bool,
     ) -> Result<C::Resp> {
         let command = C::NAME;
-        let body = serde_json::to_value(request)
-            .map_err(|e| MessengerError::Crypto(format!("cannot encode {command}: {e}")))?;
+        let body = serde_json::to_value(request).map_err(|source| MessengerError::Encode {
+            command: command.to_owned(),
+            source,
+        })?;
         let answer = self
             .link
             .call(command, body, self.options.request_timeout, idempotent)
@@ -324,9 +325,7 @@ impl Messenger {
         let me = session.cached_me();
         if let Some(identity) = &identity {
             if identity.public_keys() != me.public_keys {
-                return Err(MessengerError::Crypto(
-                    "the open private keys do not belong to this account".into(),
-                ));
+                return Err(KeyError::NotTheAccountsKeys.into());
             }
         }
         let addr = session.client().addr().clone();
@@ -687,6 +686,7 @@ impl Messenger {
             .store()?
             .run(move |conn| store::messages(conn, chat_id, before, limit))
             .await
+            .map_err(MessengerError::from)
     }
 
     /// Marks the chat read up to `seq`; the other members get a read receipt.
@@ -746,6 +746,7 @@ impl Messenger {
             .store()?
             .run(move |conn| store::set_verified(conn, user_id, true).map(|_| ()))
             .await
+            .map_err(MessengerError::from)
     }
 
     /// Accepts the contact's new keys: they become the pinned keys (not
@@ -789,8 +790,11 @@ impl Messenger {
             seal_payload(&payload, header, &identity, &recipients, &mut rand::rng())
         })
         .await
-        .map_err(|e| MessengerError::Crypto(format!("sealing was interrupted: {e}")))?
-        .map_err(|e| MessengerError::Crypto(e.to_string()))
+        .map_err(|source| KeyError::Interrupted {
+            work: "sealing",
+            source,
+        })?
+        .map_err(|e| KeyError::SealMessage(e).into())
     }
 }
 

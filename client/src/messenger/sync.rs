@@ -41,7 +41,8 @@ use super::{
     ChatChange, ChatChangeKind, ChatEntry, ClientEvent, ConnectionState, Core, Message,
     MessageDeletion, MessageEdit, MessengerError, Result, Verification, MAX_HISTORY_PAGE,
 };
-use crate::store;
+use crate::error::KeyError;
+use crate::store::{self, StoreError};
 
 /// Chats one `resume` frame names at most: the smallest
 /// `limits.max_resume_chats` a server allows.
@@ -409,7 +410,7 @@ fn store_entry(
     entry: &ChatEntry,
     me: UserId,
     key_id: &[u8],
-) -> Result<()> {
+) -> Result<(), StoreError> {
     match entry {
         ChatEntry::Message(m) => {
             store::record_envelope_id(conn, m.chat_id, m.sender, &m.client_msg_id, m.seq)?;
@@ -560,11 +561,10 @@ async fn replay(
 
 async fn stored_message(core: &Core, chat_id: ChatId, seq: Seq) -> Result<Option<Message>> {
     match &core.store {
-        Some(store) => {
-            store
-                .run(move |conn| store::message(conn, chat_id, seq))
-                .await
-        }
+        Some(store) => store
+            .run(move |conn| store::message(conn, chat_id, seq))
+            .await
+            .map_err(MessengerError::from),
         None => Ok(None),
     }
 }
@@ -604,7 +604,10 @@ async fn open(
     let envelope = envelope.clone();
     let opened = tokio::task::spawn_blocking(move || open_payload(&envelope, me, &identity, &keys))
         .await
-        .map_err(|e| MessengerError::Crypto(format!("decryption was interrupted: {e}")))?;
+        .map_err(|source| KeyError::Interrupted {
+            work: "decryption",
+            source,
+        })?;
     match opened {
         Ok(payload) => Ok((Some(payload), verification)),
         Err(e) => invalid(e.to_string()),

@@ -4,7 +4,7 @@
 //! to the next page).
 
 use crate::error::Fail;
-use crate::message::history::page_bytes;
+use crate::paging::page_bytes;
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};

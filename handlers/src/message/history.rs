@@ -5,6 +5,7 @@
 
 use crate::chat::{chat_not_found, not_a_member};
 use crate::error::Fail;
+use crate::paging::page_bytes;
 use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
@@ -15,11 +16,6 @@ use ferrogram_storage::chats::{self, PageRange, Visible};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
-
-/// Bytes of a reply around its list of events or chats: the reply frame's
-/// own fields, `more`, a cursor. Pages leave this much of
-/// `limits.max_reply_bytes` free.
-pub const REPLY_OVERHEAD_BYTES: usize = 1024;
 
 #[async_trait]
 impl CommandHandler<HandlerCtx> for commands::GetHistory {
@@ -55,13 +51,4 @@ impl CommandHandler<HandlerCtx> for commands::GetHistory {
             Visible::Page { events, more } => Ok(HistoryPage { events, more }),
         }
     }
-}
-
-/// JSON bytes the items of one page may take: `limits.max_reply_bytes` less
-/// the reply's own fields.
-pub fn page_bytes(ctx: &HandlerCtx) -> usize {
-    ctx.settings
-        .max_reply_bytes
-        .saturating_sub(REPLY_OVERHEAD_BYTES)
-        .max(1)
 }
