@@ -490,6 +490,7 @@ const CYCLE_FREE: &[&str] = &[
     "cli",
     "core",
     "loadgen",
+    "storage",
     "tests/support",
 ];
 
