@@ -18,11 +18,13 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ferrogram_core::b64::B64;
 use ferrogram_core::ids::{ChatId, UserId};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KdfParams, KeyWrap, PublicKeys};
+use ferrogram_handlers::rules::ChatPolicy;
 use ferrogram_storage::rusqlite::{params, Connection};
 use ferrogram_storage::writer::{AppendRequest, Change, NewChat, WriteContext};
 use ferrogram_storage::{users, EventWriter, Storage, WriterConfig};
 use futures_util::future::join_all;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCHES: [usize; 3] = [1, 10, 100];
@@ -69,7 +71,13 @@ fn writer_setup() -> WriterSetup {
     let storage = Storage::open(dir.path().join("bench.sqlite3"), 2).expect("storage");
     let a = new_user(&storage, 1);
     let b = new_user(&storage, 2);
-    let writer = EventWriter::start(&storage, WriterConfig::default(), None).expect("writer");
+    // The server's rules, with its default limits (config.yaml).
+    let rules = Arc::new(ChatPolicy {
+        max_group_members: ferrogram_handlers::DEFAULT_MAX_GROUP_MEMBERS,
+        account_storage_bytes: 1 << 30,
+    });
+    let writer =
+        EventWriter::start(&storage, WriterConfig::default(), rules, None).expect("writer");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

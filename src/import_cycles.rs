@@ -492,6 +492,7 @@ const CYCLE_FREE: &[&str] = &[
     "core",
     "handlers",
     "loadgen",
+    "storage",
     "tests/support",
 ];
 

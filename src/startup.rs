@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use ferrogram_core::command::Registry;
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_handlers::notify::commit_listener;
+use ferrogram_handlers::rules::ChatPolicy;
 use ferrogram_handlers::{HandlerCtx, HashCost, Notifier, Settings};
 use ferrogram_storage::invitations::InvitationLimits;
 use ferrogram_storage::writer::WriterConfig;
@@ -124,13 +125,15 @@ impl Application {
         let shared_notifier: Arc<dyn Notifier> = Arc::new(notifier.clone());
         // Committed chat events reach the gateway from the writer's thread,
         // in commit order.
+        // The chat rules (who may do what, group size, quota) run inside
+        // the writer's transactions.
         let writer = EventWriter::start(
             &storage,
             WriterConfig {
                 commit_delay: Duration::from_micros(config.database.commit_delay_us),
-                account_storage_bytes: config.limits.account_storage_bytes,
                 ..WriterConfig::default()
             },
+            Arc::new(ChatPolicy::from_settings(&settings)),
             Some(commit_listener(shared_notifier.clone())),
         )
         .context("cannot start the event writer")?;
@@ -146,7 +149,7 @@ impl Application {
             ),
             command_log: command_log.clone(),
             notifier: shared_notifier,
-            writer,
+            writer: Arc::new(writer),
         });
         let mut registry = Registry::new();
         ferrogram_handlers::register_all(&mut registry);
@@ -333,6 +336,7 @@ pub fn settings_from(config: &Config, public_url: &str, server_secret: Arc<[u8]>
         max_group_members: config.limits.max_group_members,
         max_envelope_body_bytes: config.limits.max_message_bytes,
         max_reply_bytes: config.limits.max_reply_bytes,
+        account_storage_bytes: config.limits.account_storage_bytes,
         invitations: InvitationLimits {
             max_pending: config.limits.max_pending_invitations,
             // Validated: at most a year, far from overflowing.

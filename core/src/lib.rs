@@ -12,9 +12,11 @@ pub mod error;
 pub mod ids;
 pub mod proto;
 pub mod ratelimit;
+pub mod refusal;
 pub mod validate;
 
 pub use error::{ApiError, ErrorCode};
+pub use refusal::Refusal;
 
 /// Version of the wire protocol spoken under `/api/v1`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -11,6 +11,7 @@ pub mod me;
 pub mod message;
 pub mod notify;
 pub mod presence;
+pub mod rules;
 pub mod server;
 pub mod session;
 pub mod user;
@@ -36,7 +37,7 @@ use ferrogram_core::proto::KdfParams;
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::invitations::InvitationLimits;
-use ferrogram_storage::{sessions, EventWriter, Storage};
+use ferrogram_storage::{sessions, EventStore, Storage};
 use std::sync::Arc;
 
 use crate::error::Fail;
@@ -111,6 +112,10 @@ pub struct Settings {
     /// Pending invitations per account and their lifetime
     /// (`limits.max_pending_invitations`, `limits.invitation_ttl_secs`).
     pub invitations: InvitationLimits,
+    /// Bytes of message and edit bodies one account may have stored
+    /// (`limits.account_storage_bytes`); 0 means no limit. The writer's
+    /// rules ([`rules::ChatPolicy`]) refuse a send past it.
+    pub account_storage_bytes: u64,
     /// Bench mode (`bench.enabled`, load tests only): `account.register`
     /// creates accounts already verified and sends no mail. The server also
     /// lowers `min_kdf` and `auth_hash` then.
@@ -131,10 +136,12 @@ pub struct HandlerCtx {
     pub command_log: Arc<dyn CommandLogSink>,
     /// Reaches connected clients (the WebSocket gateway).
     pub notifier: Arc<dyn Notifier>,
-    /// The one writer of chat events (group commit). Start it with
-    /// `notify::commit_listener(notifier.clone())` so committed events reach
-    /// the same notifier.
-    pub writer: EventWriter,
+    /// The one writer of chat events: the storage backend's [`EventStore`]
+    /// (in the server, the SQLite group-commit `EventWriter`). Start it with
+    /// the chat rules (`rules::ChatPolicy::from_settings(&settings)`) and
+    /// `notify::commit_listener(notifier.clone())`, so committed events
+    /// reach the same notifier.
+    pub writer: Arc<dyn EventStore>,
 }
 
 /// Every command this server answers, one line each: the handler of each

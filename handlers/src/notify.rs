@@ -57,7 +57,7 @@ pub(crate) fn offline(user: UserId) -> PresenceInfo {
 }
 
 /// Passes the event writer's committed events to a notifier. Build the
-/// writer with it: `EventWriter::start(&storage, config, Some(commit_listener(notifier)))`.
+/// writer with it: `EventWriter::start(&storage, config, rules, Some(commit_listener(notifier)))`.
 pub fn commit_listener(notifier: Arc<dyn Notifier>) -> Arc<dyn CommitListener> {
     Arc::new(NotifyOnCommit {
         notifier,

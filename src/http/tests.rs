@@ -175,20 +175,24 @@ fn harness() -> Harness {
         RateRule::both(Rate::new(2, 3600), Rate::new(2, 3600)),
     );
     let storage = ferrogram_storage::Storage::open(config.database_path(), 2).unwrap();
+    let settings = settings_from(&config, "http://localhost:8080", vec![7u8; 32].into());
     let writer = ferrogram_storage::EventWriter::start(
         &storage,
         ferrogram_storage::WriterConfig::default(),
+        Arc::new(ferrogram_handlers::rules::ChatPolicy::from_settings(
+            &settings,
+        )),
         None,
     )
     .unwrap();
     let ctx = web::Data::new(HandlerCtx {
         storage,
         mail: Arc::new(NoMail),
-        settings: settings_from(&config, "http://localhost:8080", vec![7u8; 32].into()),
+        settings,
         rate_limiter: RateLimiter::new(rules),
         command_log: log.clone(),
         notifier: Arc::new(ferrogram_handlers::NoopNotifier),
-        writer,
+        writer: Arc::new(writer),
     });
     let mut registry = Registry::new();
     registry.register(Echo::<0>).unwrap();

@@ -622,13 +622,14 @@ pub(crate) fn advance(
 mod tests {
     use super::*;
     use crate::test_support::temp_storage;
-    use crate::writer::tests::{add_users, change, group, message};
+    use crate::writer::tests::{add_users, allow_all, change, group, message};
     use crate::writer::{Change, EventWriter, NewChat, WriteContext, WriterConfig};
 
     #[tokio::test]
     async fn chat_list_pages_in_a_fixed_order_within_count_and_byte_caps() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 2);
         let mut chats = Vec::new();
         for n in 0..12 {
@@ -695,7 +696,8 @@ mod tests {
     #[tokio::test]
     async fn get_list_and_summaries() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 3);
         let team = group(&writer, u[0], &u).await;
         let direct = writer
@@ -808,7 +810,8 @@ mod tests {
     #[tokio::test]
     async fn a_later_member_starts_reading_where_they_joined() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 3);
         let chat = group(&writer, u[0], &u[..2]).await;
         writer
@@ -825,7 +828,6 @@ mod tests {
                     u[0],
                     Change::AddMembers {
                         user_ids: vec![u[2]],
-                        max_members: 10,
                         invitations: crate::invitations::InvitationLimits::default(),
                     },
                 ),

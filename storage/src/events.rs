@@ -391,7 +391,7 @@ pub fn count(conn: &Connection, chat_id: ChatId) -> Result<i64, StorageError> {
 mod tests {
     use super::*;
     use crate::test_support::temp_storage;
-    use crate::writer::tests::{add_users, change, group, message};
+    use crate::writer::tests::{add_users, allow_all, change, group, message};
     use crate::writer::{Change, EventWriter, WriteContext, WriterConfig};
 
     fn page(
@@ -418,7 +418,8 @@ mod tests {
     #[tokio::test]
     async fn envelopes_are_stored_in_binary_and_read_back_whole() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 2);
         let chat = group(&writer, u[0], &u).await;
         let sent = writer
@@ -476,7 +477,8 @@ mod tests {
     #[tokio::test]
     async fn json_rows_from_before_and_broken_rows() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 2);
         let chat = group(&writer, u[0], &u).await;
         let sent = writer
@@ -533,7 +535,8 @@ mod tests {
     #[tokio::test]
     async fn history_gives_the_reader_only_its_own_wrap_and_stops_before_the_byte_cap() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 100);
         let chat = group(&writer, u[0], &u).await;
         for n in 0..6 {
@@ -593,7 +596,8 @@ mod tests {
     #[tokio::test]
     async fn history_pages_backwards_and_forwards() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 2);
         let chat = group(&writer, u[0], &u).await;
         for n in 0..9 {
@@ -690,7 +694,8 @@ mod tests {
     #[tokio::test]
     async fn unread_counts_and_the_preview_skip_own_and_deleted_messages() {
         let (_dir, storage) = temp_storage();
-        let writer = EventWriter::start(&storage, WriterConfig::default(), None).unwrap();
+        let writer =
+            EventWriter::start(&storage, WriterConfig::default(), allow_all(), None).unwrap();
         let u = add_users(&storage, 2);
         let chat = group(&writer, u[0], &u).await;
         let unread = |user: UserId, read_seq| {

@@ -5,16 +5,20 @@
 //! Async code reaches them only through [`Storage::run`], which runs a closure
 //! on tokio's blocking pool, so a slow disk never stalls an executor thread.
 
+pub mod backend;
 pub mod chats;
 pub mod events;
 pub mod invitations;
 pub mod migrations;
 pub mod presence;
+pub mod rules;
 pub mod sessions;
 pub mod users;
 pub mod verifications;
 pub mod writer;
 
+pub use backend::EventStore;
+pub use rules::ChatRules;
 pub use writer::{EventWriter, WriterConfig};
 
 use r2d2_sqlite::SqliteConnectionManager;

@@ -20,10 +20,7 @@ impl CommandHandler<HandlerCtx> for commands::AcceptInvitation {
         req: ChatRef,
     ) -> Result<Chat, ApiError> {
         let me = caller.require_session()?.user_id;
-        let accept = Change::AcceptInvitation {
-            max_members: ctx.settings.max_group_members,
-        };
-        change(ctx, req.chat_id, me, accept).await?;
+        change(ctx, req.chat_id, me, Change::AcceptInvitation).await?;
         ctx.notifier.live_event(
             &[me],
             &LiveEvent::InvitationClosed {

@@ -40,7 +40,6 @@ impl CommandHandler<HandlerCtx> for commands::AddMembers {
         }
         let added = Change::AddMembers {
             user_ids: user_ids.clone(),
-            max_members: max,
             invitations: ctx.settings.invitations,
         };
         let done = change(ctx, req.chat_id, me, added).await?;

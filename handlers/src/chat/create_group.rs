@@ -40,7 +40,6 @@ impl CommandHandler<HandlerCtx> for commands::CreateGroup {
                 creator: me,
                 title,
                 members: members.clone(),
-                max_members: max,
                 invitations: ctx.settings.invitations,
             })
             .await

@@ -34,7 +34,7 @@ use crate::error::{internal, Fail};
 use crate::HandlerCtx;
 use ferrogram_core::ids::{now_millis, ChatId, UserId};
 use ferrogram_core::proto::{Chat, LiveEvent};
-use ferrogram_core::{validate, ApiError, ErrorCode};
+use ferrogram_core::{validate, ApiError, ErrorCode, Refusal};
 use ferrogram_storage::chats::{self, ChatAccess, ChatRecord, Membership};
 use ferrogram_storage::invitations as stored_invitations;
 use ferrogram_storage::writer::{AppendRequest, Appended, Change, WriteContext, WriteError};
@@ -57,19 +57,21 @@ pub(crate) fn write_error(e: &WriteError) -> ApiError {
         WriteError::ChatNotFound => return chat_not_found(),
         WriteError::NotAMember => return not_a_member(),
         WriteError::UserNotFound(_) => ErrorCode::UserNotFound,
-        WriteError::NotMember(_) | WriteError::AlreadyMember(_) | WriteError::CannotTargetSelf => {
-            ErrorCode::InvalidMembers
+        WriteError::NotMember(_)
+        | WriteError::AlreadyMember(_)
+        | WriteError::Refused(Refusal::CannotTargetSelf) => ErrorCode::InvalidMembers,
+        WriteError::Refused(Refusal::DirectChat) => ErrorCode::NotAGroup,
+        WriteError::Refused(Refusal::RoleRequired(_) | Refusal::Outranked) => {
+            ErrorCode::NotChatAdmin
         }
-        WriteError::DirectChat => ErrorCode::NotAGroup,
-        WriteError::RoleRequired(_) | WriteError::Outranked => ErrorCode::NotChatAdmin,
-        WriteError::OwnerMustTransfer => ErrorCode::OwnerMustTransfer,
-        WriteError::InvalidRole => ErrorCode::BadRequest,
-        WriteError::TooManyMembers { .. } => ErrorCode::TooManyMembers,
+        WriteError::Refused(Refusal::OwnerMustTransfer) => ErrorCode::OwnerMustTransfer,
+        WriteError::Refused(Refusal::InvalidRole) => ErrorCode::BadRequest,
+        WriteError::Refused(Refusal::TooManyMembers { .. }) => ErrorCode::TooManyMembers,
         WriteError::MembersChanged => ErrorCode::InvalidEnvelope,
         WriteError::MessageNotFound => ErrorCode::MessageNotFound,
-        WriteError::NotMessageAuthor => ErrorCode::NotMessageAuthor,
+        WriteError::Refused(Refusal::NotMessageAuthor) => ErrorCode::NotMessageAuthor,
         WriteError::ClientMsgIdReused => ErrorCode::InvalidClientMsgId,
-        WriteError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+        WriteError::Refused(Refusal::QuotaExceeded { .. }) => ErrorCode::QuotaExceeded,
         WriteError::NoInvitation => ErrorCode::InvitationNotFound,
         // Nothing was stored (the writer logged the cause): retrying is safe.
         WriteError::Failed | WriteError::Closed => {

@@ -51,7 +51,7 @@ async fn a_message_is_acknowledged_after_its_commit_and_fanned_out_to_every_memb
         .unwrap();
     assert_eq!(stored.as_ref(), Some(event));
     // the writer's group commit did the work
-    assert!(app.ctx.writer.stats().transactions >= 2);
+    assert!(app.writer.stats().transactions >= 2);
 }
 
 #[tokio::test]

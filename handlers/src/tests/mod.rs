@@ -11,6 +11,7 @@ mod logging;
 mod messages;
 mod profile;
 mod registry;
+mod rules;
 mod sessions;
 mod support;
 mod verification;

@@ -3,6 +3,7 @@
 //! typed helpers.
 
 use crate::notify::{commit_listener, RecordingNotifier};
+use crate::rules::ChatPolicy;
 use crate::{
     register_all, CommandLogSink, HandlerCtx, HashCost, MailQueue, OutgoingMail, Settings,
     DEFAULT_MAX_ENVELOPE_BODY_BYTES, DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_REPLY_BYTES,
@@ -92,13 +93,17 @@ pub fn test_settings() -> Settings {
         max_envelope_body_bytes: DEFAULT_MAX_ENVELOPE_BODY_BYTES,
         max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         invitations: ferrogram_storage::invitations::InvitationLimits::default(),
+        account_storage_bytes: 0,
         bench_accounts: false,
     }
 }
 
 pub struct TestApp {
     pub registry: Registry<HandlerCtx>,
+    /// Its `writer` is this app's [`EventWriter`] as an `EventStore`.
     pub ctx: HandlerCtx,
+    /// The same writer, for its statistics.
+    pub writer: EventWriter,
     pub mail: Arc<FakeMail>,
     pub log: Arc<MemoryLog>,
     pub notifier: Arc<RecordingNotifier>,
@@ -125,6 +130,7 @@ impl TestApp {
         let writer = EventWriter::start(
             &storage,
             WriterConfig::default(),
+            Arc::new(ChatPolicy::from_settings(&settings)),
             Some(commit_listener(notifier.clone())),
         )
         .unwrap();
@@ -135,13 +141,14 @@ impl TestApp {
             rate_limiter,
             command_log: log.clone(),
             notifier: notifier.clone(),
-            writer,
+            writer: Arc::new(writer.clone()),
         };
         let mut registry = Registry::new();
         register_all(&mut registry);
         TestApp {
             registry,
             ctx,
+            writer,
             mail,
             log,
             notifier,

@@ -1,14 +1,51 @@
-//! Each request applied inside the batch transaction.
+//! Each request applied inside the batch transaction: the rows it reads
+//! and writes, the data checks (no such chat or message, not a member, a
+//! reused `client_msg_id`, wraps that no longer name the members), and the
+//! points where it asks the chat rules ([`ChatRules`]) with the facts it has
+//! read in the same transaction.
 
-use super::rules;
-use super::thread::Abort;
 use super::{AppendRequest, Appended, Change, Created, NewChat, PositionMark, WriteError};
 use crate::chats::{self, ChatAccess, Membership, Receipt};
 use crate::invitations;
+use crate::rules::{ChatRules, StorageUse};
 use crate::{events, users, StorageError};
 use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
 use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
+use ferrogram_core::Refusal;
 use rusqlite::Connection;
+
+/// Why a request stopped inside the transaction: it is refused (its
+/// savepoint is undone, the batch goes on) or the storage failed (the whole
+/// batch is rolled back). Named for what happens to the request; the
+/// handlers' `error::Fail` is a different thing.
+pub(super) enum Abort {
+    Refused(WriteError),
+    Storage(StorageError),
+}
+
+impl From<WriteError> for Abort {
+    fn from(e: WriteError) -> Self {
+        Abort::Refused(e)
+    }
+}
+
+impl From<Refusal> for Abort {
+    fn from(refusal: Refusal) -> Self {
+        Abort::Refused(WriteError::Refused(refusal))
+    }
+}
+
+impl From<StorageError> for Abort {
+    fn from(e: StorageError) -> Self {
+        Abort::Storage(e)
+    }
+}
+
+impl From<rusqlite::Error> for Abort {
+    fn from(e: rusqlite::Error) -> Self {
+        Abort::Storage(e.into())
+    }
+}
 
 pub(super) fn union(a: &[UserId], b: &[UserId]) -> Vec<UserId> {
     let mut all: Vec<UserId> = a.iter().chain(b).copied().collect();
@@ -81,41 +118,52 @@ fn duplicate(event: ChatEvent, members: Vec<UserId>) -> Appended {
     }
 }
 
-/// Counts `bytes` more of stored messages for `user`, or refuses them when
-/// they would take the account past `quota` (0: no limit). Reads before it
-/// writes, so a refusal leaves nothing to undo.
-fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> Result<(), Abort> {
-    use rusqlite::OptionalExtension;
-    let bytes = bytes as i64;
-    if quota > 0 {
-        let stored: i64 = conn
-            .prepare_cached("SELECT stored_bytes FROM account_storage WHERE user_id = ?1")?
-            .query_row([user.0], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        rules::within_quota(stored, bytes, quota)?;
+/// Counts `bytes` more of stored messages for `user` (whatever the rules
+/// say of quotas), then asks the rules with the account's use before them.
+/// One statement when allowed; a refusal takes the bytes off again, so it
+/// leaves nothing behind but, for an account's very first message, a row
+/// of 0 bytes (a new message needs no savepoint for it).
+fn charge_storage(
+    conn: &Connection,
+    rules: &dyn ChatRules,
+    user: UserId,
+    bytes: usize,
+) -> Result<(), Abort> {
+    let adding = bytes as i64;
+    let total: i64 = conn
+        .prepare_cached(
+            "INSERT INTO account_storage (user_id, stored_bytes) VALUES (?1, ?2) \
+             ON CONFLICT (user_id) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes \
+             RETURNING stored_bytes",
+        )?
+        .query_row(rusqlite::params![user.0, adding], |r| r.get(0))?;
+    let usage = StorageUse {
+        stored: total.saturating_sub(adding).max(0) as u64,
+        adding: bytes as u64,
+    };
+    if let Err(refusal) = rules.may_store(user, usage) {
+        conn.prepare_cached(
+            "UPDATE account_storage SET stored_bytes = stored_bytes - ?2 WHERE user_id = ?1",
+        )?
+        .execute(rusqlite::params![user.0, adding])?;
+        return Err(refusal.into());
     }
-    conn.prepare_cached(
-        "INSERT INTO account_storage (user_id, stored_bytes) VALUES (?1, ?2) \
-         ON CONFLICT (user_id) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes",
-    )?
-    .execute(rusqlite::params![user.0, bytes])?;
     Ok(())
 }
 
 pub(super) fn apply_change(
     conn: &Connection,
+    rules: &dyn ChatRules,
     request: AppendRequest,
     at: Millis,
-    quota: u64,
 ) -> Result<Appended, Abort> {
     let AppendRequest {
         chat_id,
         sender,
         change,
     } = request;
-    if let Change::AcceptInvitation { max_members } = change {
-        return accept_invitation(conn, chat_id, sender, max_members, at);
+    if let Change::AcceptInvitation = change {
+        return accept_invitation(conn, rules, chat_id, sender, at);
     }
     let (chat, me) = member_of(conn, chat_id, sender)?;
     let append = |body: EventBody| events::append(conn, chat_id, sender, at, body);
@@ -137,7 +185,7 @@ pub(super) fn apply_change(
                 client_msg_id,
                 envelope,
             })?;
-            charge_storage(conn, sender, body.stored_len(), quota)?;
+            charge_storage(conn, rules, sender, body.stored_len())?;
             let event = events::append_prepared(conn, chat_id, sender, at, body)?;
             Ok(stored(vec![event], members))
         }
@@ -156,7 +204,7 @@ pub(super) fn apply_change(
                 };
             }
             let target = visible_message(conn, chat_id, &me, target_seq)?;
-            rules::may_alter_message(sender, target.sender)?;
+            rules.may_alter_message(&me, target.sender)?;
             if events::deletion_of(conn, chat_id, target_seq)?.is_some() {
                 return Err(WriteError::MessageNotFound.into());
             }
@@ -165,14 +213,14 @@ pub(super) fn apply_change(
                 target_seq,
                 envelope,
             })?;
-            charge_storage(conn, sender, body.stored_len(), quota)?;
+            charge_storage(conn, rules, sender, body.stored_len())?;
             let event = events::append_prepared(conn, chat_id, sender, at, body)?;
             Ok(stored(vec![event], members))
         }
         Change::Delete { target_seq } => {
             let members = chats::member_ids(conn, chat_id)?;
             let target = visible_message(conn, chat_id, &me, target_seq)?;
-            rules::may_alter_message(sender, target.sender)?;
+            rules.may_alter_message(&me, target.sender)?;
             // Deleting again (a retry) answers with the first deletion.
             if let Some(deletion) = events::deletion_of(conn, chat_id, target_seq)? {
                 return Ok(duplicate(deletion, members));
@@ -182,11 +230,9 @@ pub(super) fn apply_change(
         }
         Change::AddMembers {
             user_ids,
-            max_members,
             invitations,
         } => {
-            rules::require_group(&chat)?;
-            rules::require_role(&me, Role::Admin)?;
+            rules.may_add_members(&chat, &me)?;
             let before = chats::member_ids(conn, chat_id)?;
             let mut named = user_ids;
             named.sort_unstable();
@@ -196,7 +242,7 @@ pub(super) fn apply_change(
             }
             // Counts every named id, invitees and unknown ids alike, so the
             // refusal does not tell them apart.
-            rules::fits(before.len() + named.len(), max_members)?;
+            rules.may_hold(before.len() + named.len())?;
             let (new, invited) = consent(conn, sender, &named)?;
             for user in &invited {
                 invitations::invite(conn, chat_id, *user, sender, at, invitations)?;
@@ -219,14 +265,13 @@ pub(super) fn apply_change(
                 ..stored(events, Vec::new())
             })
         }
-        Change::AcceptInvitation { .. } => Err(WriteError::AlreadyMember(sender).into()),
+        Change::AcceptInvitation => Err(WriteError::AlreadyMember(sender).into()),
         Change::RemoveMember { user_id } => {
-            rules::require_group(&chat)?;
-            rules::require_role(&me, Role::Admin)?;
-            rules::not_self(sender, user_id)?;
-            let target =
-                chats::membership(conn, chat_id, user_id)?.ok_or(WriteError::NotMember(user_id))?;
-            rules::may_remove(&me, &target)?;
+            let target = chats::membership(conn, chat_id, user_id)?;
+            rules.may_remove_member(&chat, &me, user_id, target.as_ref())?;
+            if target.is_none() {
+                return Err(WriteError::NotMember(user_id).into());
+            }
             let event = append(EventBody::MemberRemoved { user_id })?;
             chats::delete_member(conn, chat_id, user_id)?;
             Ok(Appended {
@@ -235,8 +280,7 @@ pub(super) fn apply_change(
             })
         }
         Change::Leave => {
-            rules::require_group(&chat)?;
-            rules::may_leave(&me, || chats::member_count(conn, chat_id))??;
+            rules.may_leave(&chat, &me, chats::member_count(conn, chat_id)?)?;
             let event = append(EventBody::MemberLeft { user_id: sender })?;
             chats::delete_member(conn, chat_id, sender)?;
             Ok(Appended {
@@ -245,17 +289,13 @@ pub(super) fn apply_change(
             })
         }
         Change::Rename { title } => {
-            rules::require_group(&chat)?;
-            rules::require_role(&me, Role::Admin)?;
+            rules.may_rename(&chat, &me)?;
             chats::set_title(conn, chat_id, &title)?;
             let event = append(EventBody::Renamed { title })?;
             Ok(stored(vec![event], chats::member_ids(conn, chat_id)?))
         }
         Change::SetRole { user_id, role } => {
-            rules::require_group(&chat)?;
-            rules::require_role(&me, Role::Owner)?;
-            rules::assignable(role)?;
-            rules::not_self(sender, user_id)?;
+            rules.may_set_role(&chat, &me, user_id, role)?;
             if chats::membership(conn, chat_id, user_id)?.is_none() {
                 return Err(WriteError::NotMember(user_id).into());
             }
@@ -264,9 +304,7 @@ pub(super) fn apply_change(
             Ok(stored(vec![event], chats::member_ids(conn, chat_id)?))
         }
         Change::TransferOwnership { user_id } => {
-            rules::require_group(&chat)?;
-            rules::require_role(&me, Role::Owner)?;
-            rules::not_self(sender, user_id)?;
+            rules.may_transfer_ownership(&chat, &me, user_id)?;
             if chats::membership(conn, chat_id, user_id)?.is_none() {
                 return Err(WriteError::NotMember(user_id).into());
             }
@@ -290,11 +328,12 @@ pub(super) fn apply_change(
             chats::delete_member(conn, chat_id, sender)?;
             let remaining = chats::memberships(conn, chat_id)?;
             let mut events = vec![left];
-            if me.role == Role::Owner {
-                if let Some(successor) = rules::successor(&remaining) {
-                    chats::set_role(conn, chat_id, successor.user_id, Role::Owner)?;
+            // The group lost its owner: the rules name who inherits it.
+            if me.role == Role::Owner && !remaining.is_empty() {
+                if let Some(successor) = rules.successor(&remaining) {
+                    chats::set_role(conn, chat_id, successor, Role::Owner)?;
                     events.push(append(EventBody::RoleChanged {
-                        user_id: successor.user_id,
+                        user_id: successor,
                         role: Role::Owner,
                     })?);
                 }
@@ -333,21 +372,21 @@ fn consent(
 /// `sender` takes up their invitation: a member from now on.
 fn accept_invitation(
     conn: &Connection,
+    rules: &dyn ChatRules,
     chat_id: ChatId,
     sender: UserId,
-    max_members: usize,
     at: Millis,
 ) -> Result<Appended, Abort> {
     if !invitations::remove(conn, chat_id, sender, at)? {
         return Err(WriteError::NoInvitation.into());
     }
     let chat = chats::by_id(conn, chat_id)?.ok_or(WriteError::NoInvitation)?;
-    rules::require_group(&chat)?;
+    rules.may_accept_invitation(&chat)?;
     let before = chats::member_ids(conn, chat_id)?;
     if before.binary_search(&sender).is_ok() {
         return Err(WriteError::AlreadyMember(sender).into());
     }
-    rules::fits(before.len() + 1, max_members)?;
+    rules.may_hold(before.len() + 1)?;
     let event = events::append(
         conn,
         chat_id,
@@ -368,6 +407,7 @@ fn accept_invitation(
 /// [`EventWriter::delete_account`] inside the transaction.
 pub(super) fn delete_account(
     conn: &Connection,
+    rules: &dyn ChatRules,
     user: UserId,
     at: Millis,
 ) -> Result<Vec<Appended>, Abort> {
@@ -375,14 +415,13 @@ pub(super) fn delete_account(
     for chat_id in chats::chat_ids_for_user(conn, user)? {
         departures.push(apply_change(
             conn,
+            rules,
             AppendRequest {
                 chat_id,
                 sender: user,
                 change: Change::AccountDeleted,
             },
             at,
-            // A departure stores no message body: no quota to check.
-            0,
         )?);
     }
     if !users::delete(conn, user)? {
@@ -391,10 +430,15 @@ pub(super) fn delete_account(
     Ok(departures)
 }
 
-pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Abort> {
+pub(super) fn create_chat(
+    conn: &Connection,
+    rules: &dyn ChatRules,
+    chat: NewChat,
+    at: Millis,
+) -> Result<Created, Abort> {
     match chat {
         NewChat::Direct { creator, peer } => {
-            rules::not_self(creator, peer)?;
+            rules.may_create_direct(creator, peer)?;
             if let Some(unknown) = chats::unknown_users(conn, &[peer, creator])?.first() {
                 return Err(WriteError::UserNotFound(*unknown).into());
             }
@@ -433,12 +477,11 @@ pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Resul
             creator,
             title,
             members,
-            max_members,
             invitations,
         } => {
             let named = union(&[creator], &members);
             // Counts every named id (see `Change::AddMembers`).
-            rules::fits(named.len(), max_members)?;
+            rules.may_hold(named.len())?;
             // The creator's own account may have been deleted a moment ago.
             if !chats::unknown_users(conn, &[creator])?.is_empty() {
                 return Err(WriteError::UserNotFound(creator).into());

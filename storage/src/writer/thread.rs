@@ -1,6 +1,6 @@
 //! The writer's thread: the batch loop, one transaction per batch.
 
-use super::apply::{apply_change, create_chat, delete_account, mark, union};
+use super::apply::{apply_change, create_chat, delete_account, mark, union, Abort};
 use super::checkpoint::{passive_checkpoint, WAL_RESTART_FRAMES};
 use super::stats::StatsCell;
 use super::{
@@ -8,6 +8,7 @@ use super::{
     WriteError, BUSY_BATCH,
 };
 use crate::chats::Receipt;
+use crate::rules::ChatRules;
 use crate::StorageError;
 use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
 use ferrogram_core::proto::ChatEvent;
@@ -48,33 +49,6 @@ pub(super) enum Job {
     },
 }
 
-/// Why a request stopped inside the transaction: it is refused (its
-/// savepoint is undone, the batch goes on) or the storage failed (the whole
-/// batch is rolled back). Named for what happens to the request; the
-/// handlers' `error::Fail` is a different thing.
-pub(super) enum Abort {
-    Refused(WriteError),
-    Storage(StorageError),
-}
-
-impl From<WriteError> for Abort {
-    fn from(e: WriteError) -> Self {
-        Abort::Refused(e)
-    }
-}
-
-impl From<StorageError> for Abort {
-    fn from(e: StorageError) -> Self {
-        Abort::Storage(e)
-    }
-}
-
-impl From<rusqlite::Error> for Abort {
-    fn from(e: rusqlite::Error) -> Self {
-        Abort::Storage(e.into())
-    }
-}
-
 /// Splits a request's outcome: its result for the caller, or the storage
 /// error that fails the batch. Returns whether the request's writes stay.
 fn settle<T>(
@@ -95,9 +69,9 @@ fn settle<T>(
 }
 
 impl Job {
-    /// True when every refusal of this request comes before its first write
-    /// (new messages: all checks read, then one update and one insert), so
-    /// it needs no savepoint.
+    /// True when a refusal of this request leaves nothing to undo (new
+    /// messages: all checks read, then the quota charge, undone by hand if
+    /// the rules refuse it, then one insert), so it needs no savepoint.
     fn refused_before_writing(&self) -> bool {
         matches!(
             self,
@@ -112,16 +86,21 @@ impl Job {
     }
 
     /// Applies the request inside the batch transaction.
-    fn apply(&mut self, conn: &Connection, at: Millis, quota: u64) -> Result<bool, StorageError> {
+    fn apply(
+        &mut self,
+        conn: &Connection,
+        rules: &dyn ChatRules,
+        at: Millis,
+    ) -> Result<bool, StorageError> {
         match self {
             Job::Append {
                 request, result, ..
             } => match request.take() {
-                Some(request) => settle(apply_change(conn, request, at, quota), result),
+                Some(request) => settle(apply_change(conn, rules, request, at), result),
                 None => Ok(false),
             },
             Job::Create { chat, result, .. } => match chat.take() {
-                Some(chat) => settle(create_chat(conn, chat, at), result),
+                Some(chat) => settle(create_chat(conn, rules, chat, at), result),
                 None => Ok(false),
             },
             Job::Position {
@@ -133,7 +112,7 @@ impl Job {
                 ..
             } => settle(mark(conn, *receipt, *chat_id, *user, *seq), result),
             Job::DeleteAccount { user, result, .. } => {
-                settle(delete_account(conn, *user, at), result)
+                settle(delete_account(conn, rules, *user, at), result)
             }
         }
     }
@@ -236,11 +215,11 @@ pub(super) struct Thread {
     pub(super) conn: Connection,
     pub(super) queue: mpsc::Receiver<Job>,
     pub(super) listener: Option<Arc<dyn CommitListener>>,
+    /// Asked inside the transaction before each change it guards.
+    pub(super) rules: Arc<dyn ChatRules>,
     pub(super) stats: Arc<StatsCell>,
     pub(super) max_batch: usize,
     pub(super) commit_delay: std::time::Duration,
-    /// `WriterConfig::account_storage_bytes`.
-    pub(super) quota: u64,
     /// The WAL's length as the checkpointer last saw it.
     pub(super) wal_frames: Arc<std::sync::atomic::AtomicI64>,
 }
@@ -273,7 +252,7 @@ impl Thread {
 
     fn commit(&mut self, batch: &mut Vec<Job>) {
         let size = batch.len();
-        match apply_batch(&mut self.conn, batch, now_millis(), self.quota) {
+        match apply_batch(&mut self.conn, &*self.rules, batch, now_millis()) {
             Ok(()) => {
                 self.stats.committed(size);
                 // Every event of the batch is announced before any caller
@@ -318,9 +297,9 @@ impl Thread {
 /// may be refused after it wrote something.
 fn apply_batch(
     conn: &mut Connection,
+    rules: &dyn ChatRules,
     batch: &mut [Job],
     at: Millis,
-    quota: u64,
 ) -> Result<(), StorageError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
@@ -328,11 +307,11 @@ fn apply_batch(
             // Nothing to undo when refused; a savepoint would only make
             // SQLite copy every page the batch already changed into its
             // statement journal.
-            job.apply(&tx, at, quota)?;
+            job.apply(&tx, rules, at)?;
             continue;
         }
         let savepoint = tx.savepoint()?;
-        if job.apply(&savepoint, at, quota)? {
+        if job.apply(&savepoint, rules, at)? {
             savepoint.commit()?;
         } else {
             // Refused: undo whatever the request did before it was refused.
