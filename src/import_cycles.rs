@@ -489,6 +489,7 @@ const CYCLE_FREE: &[&str] = &[
     ".", // the server
     "cli",
     "core",
+    "gtk-client",
     "loadgen",
     "tests/support",
 ];
