@@ -490,6 +490,7 @@ const CYCLE_FREE: &[&str] = &[
     "cli",
     "client",
     "core",
+    "gtk-client",
     "handlers",
     "loadgen",
     "storage",

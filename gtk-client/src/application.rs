@@ -1,33 +1,36 @@
-//! The application object: owns the settings and the sign-in state (no
-//! server, a server, a kept session waiting for the password, or one
-//! [`SignedInSession`]), and moves the window between the sign-in screens
-//! and the main view.
+//! The application object: owns the [`AppState`] (the settings and the
+//! sign-in state) and the window, moves the window between the sign-in
+//! screens and the main view on the state's signals, and is the
+//! [`SessionHost`] of each signed-in session.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use adw::subclass::prelude::*;
-use ferrogram_client::{Client, ClientError, LockedKeys, Session};
+use ferrogram_client::{Client, ClientError};
 use gtk::{gio, glib, prelude::*};
 
-use crate::config::{ColorScheme, Config};
-use crate::error::{secret_message, user_message};
+use crate::app_state::AppState;
+use crate::error::user_message;
 use crate::i18n::tr;
-use crate::models::{Account, User};
-use crate::signed_in::SignedInSession;
+use crate::messaging::SessionHost;
+use crate::models::Chat;
 use crate::widgets::{FerrogramWindow, PreferencesWindow};
 use crate::{locked_keys, runtime, secrets};
 
 pub const APP_ID: &str = "org.ferrogram.Ferrogram";
 
 mod imp {
-    use std::cell::RefCell;
+    use std::cell::OnceCell;
 
     use super::*;
 
     #[derive(Default)]
     pub struct FerrogramApplication {
-        pub config: RefCell<Config>,
-        pub state: RefCell<SignInState>,
+        /// Made at start-up (it reads the settings).
+        pub state: OnceCell<AppState>,
         pub window: glib::WeakRef<FerrogramWindow>,
     }
 
@@ -44,8 +47,10 @@ mod imp {
         fn startup(&self) {
             self.parent_startup();
             let obj = self.obj();
-            self.config.replace(Config::load());
-            obj.apply_color_scheme(self.config.borrow().color_scheme);
+            let state = AppState::new(Rc::new(AppHost(obj.downgrade())));
+            state.apply_color_scheme(state.config().color_scheme);
+            obj.connect_state(&state);
+            let _ = self.state.set(state);
             obj.setup_actions();
             obj.load_css();
         }
@@ -57,7 +62,7 @@ mod imp {
                 gtk::prelude::GtkWindowExt::present(&window);
                 return;
             }
-            let window = FerrogramWindow::new(&obj);
+            let window = FerrogramWindow::new(&*obj, &obj.state());
             self.window.set(Some(&window));
             window.show_loading();
             gtk::prelude::GtkWindowExt::present(&window);
@@ -69,8 +74,8 @@ mod imp {
         }
 
         fn shutdown(&self) {
-            if let SignInState::SignedIn(signed_in) = self.state.take() {
-                signed_in.stop();
+            if let Some(state) = self.state.get() {
+                state.stop();
             }
             self.parent_shutdown();
         }
@@ -80,38 +85,60 @@ mod imp {
     impl AdwApplicationImpl for FerrogramApplication {}
 }
 
-/// Where signing in stands: one value, so the parts cannot disagree.
-#[derive(Default)]
-pub enum SignInState {
-    /// No server chosen, or it did not answer.
-    #[default]
-    NoServer,
-    /// A server, nobody signed in.
-    SignedOut(Client),
-    /// A session resumed from the keyring whose sealed keys open only with
-    /// the password (no keys on disk: a new log-in replaces it).
-    Locked {
-        session: Arc<Session>,
-        keys: Option<LockedKeys>,
-    },
-    SignedIn(SignedInSession),
-}
-
-impl SignInState {
-    /// The client library's session, signed in or waiting for the password.
-    fn session(&self) -> Option<Arc<Session>> {
-        match self {
-            Self::NoServer | Self::SignedOut(_) => None,
-            Self::Locked { session, .. } => Some(session.clone()),
-            Self::SignedIn(signed_in) => Some(signed_in.session()),
-        }
-    }
-}
-
 glib::wrapper! {
     pub struct FerrogramApplication(ObjectSubclass<imp::FerrogramApplication>)
         @extends adw::Application, gtk::Application, gio::Application,
         @implements gio::ActionGroup, gio::ActionMap;
+}
+
+/// The application as each signed-in session sees it (held weakly: a
+/// session does not keep the application alive).
+struct AppHost(glib::WeakRef<FerrogramApplication>);
+
+impl SessionHost for AppHost {
+    fn toast(&self, text: &str) {
+        if let Some(app) = self.0.upgrade() {
+            app.state().toast(text);
+        }
+    }
+
+    fn report(&self, err: &ClientError) {
+        if let Some(app) = self.0.upgrade() {
+            app.state().report(err);
+        }
+    }
+
+    fn end(&self, notice: Option<String>) -> Pin<Box<dyn Future<Output = ()>>> {
+        let app = self.0.upgrade();
+        Box::pin(async move {
+            if let Some(app) = app {
+                app.state().end_session(notice.as_deref()).await;
+            }
+        })
+    }
+
+    fn log_out(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        let app = self.0.upgrade();
+        Box::pin(async move {
+            if let Some(app) = app {
+                app.state().log_out().await;
+            }
+        })
+    }
+
+    fn window(&self) -> Option<gtk::Window> {
+        self.0.upgrade()?.window().map(Cast::upcast)
+    }
+
+    fn current_chat(&self) -> Option<Chat> {
+        self.0.upgrade()?.window()?.main_view().current_chat()
+    }
+
+    fn notify(&self, id: &str, notification: &gio::Notification) {
+        if let Some(app) = self.0.upgrade() {
+            app.send_notification(Some(id), notification);
+        }
+    }
 }
 
 impl FerrogramApplication {
@@ -130,83 +157,40 @@ impl FerrogramApplication {
             .build()
     }
 
-    /// The running application (there is one per process).
-    pub fn get() -> Self {
-        gio::Application::default()
-            .and_downcast::<Self>()
-            .expect("the application is a FerrogramApplication")
-    }
-
     pub fn window(&self) -> Option<FerrogramWindow> {
         self.imp().window.upgrade()
     }
 
-    pub fn config(&self) -> Config {
-        self.imp().config.borrow().clone()
+    /// The settings and the sign-in state (made at start-up).
+    pub fn state(&self) -> AppState {
+        self.imp()
+            .state
+            .get()
+            .cloned()
+            .expect("the state is made at start-up")
     }
 
-    /// Changes the settings and writes them to disk.
-    pub fn update_config(&self, change: impl FnOnce(&mut Config)) {
-        let mut config = self.imp().config.borrow_mut();
-        change(&mut config);
-        config.save();
-    }
-
-    /// The connection to the chosen server, if there is one.
-    pub fn client(&self) -> Option<Client> {
-        match &*self.imp().state.borrow() {
-            SignInState::NoServer => None,
-            SignInState::SignedOut(client) => Some(client.clone()),
-            SignInState::Locked { session, .. } => Some(session.client().clone()),
-            SignInState::SignedIn(signed_in) => Some(signed_in.client()),
-        }
-    }
-
-    /// A (new) server was chosen: nobody is signed in on it.
-    pub fn set_client(&self, client: Client) {
-        let old = self.imp().state.replace(SignInState::SignedOut(client));
-        if let SignInState::SignedIn(signed_in) = old {
-            signed_in.stop();
-        }
-    }
-
-    /// The signed-in session, if someone is signed in.
-    pub fn signed_in(&self) -> Option<SignedInSession> {
-        match &*self.imp().state.borrow() {
-            SignInState::SignedIn(signed_in) => Some(signed_in.clone()),
-            _ => None,
-        }
-    }
-
-    pub fn toast(&self, text: &str) {
-        if let Some(window) = self.window() {
-            window.toast(text);
-        }
-    }
-
-    /// Shows an error: a toast, or the log-in screen when the session ended.
-    pub fn report(&self, err: &ClientError) {
-        if err.is_unauthorized() && self.imp().state.borrow().session().is_some() {
-            glib::spawn_future_local(glib::clone!(
-                #[weak(rename_to = app)]
-                self,
-                async move {
-                    app.end_session(Some(&tr("Your session has ended. Please log in again.")))
-                        .await
-                }
-            ));
-        } else {
-            self.toast(&user_message(err));
-        }
-    }
-
-    #[allow(clippy::unused_self)] // an application-wide setting, called on the app
-    pub fn apply_color_scheme(&self, scheme: ColorScheme) {
-        let manager = adw::StyleManager::default();
-        manager.set_color_scheme(match scheme {
-            ColorScheme::System => adw::ColorScheme::Default,
-            ColorScheme::Light => adw::ColorScheme::ForceLight,
-            ColorScheme::Dark => adw::ColorScheme::ForceDark,
+    /// The window follows the state: the main view when signed in, the
+    /// log-in screen when the session ended, toasts.
+    fn connect_state(&self, state: &AppState) {
+        let app = self.downgrade();
+        state.connect_signed_in(move |_, signed_in| {
+            if let Some(window) = app.upgrade().and_then(|app| app.window()) {
+                window.show_main(signed_in);
+            }
+        });
+        let app = self.downgrade();
+        state.connect_signed_out(move |email, notice| {
+            if let Some(window) = app.upgrade().and_then(|app| app.window()) {
+                window.show_signed_out();
+                window.show_login(email, notice);
+            }
+        });
+        let app = self.downgrade();
+        state.connect_toast(move |text| {
+            if let Some(window) = app.upgrade().and_then(|app| app.window()) {
+                window.toast(text);
+            }
         });
     }
 
@@ -236,11 +220,8 @@ impl FerrogramApplication {
             .build();
         let logout = gio::ActionEntry::builder("logout")
             .activate(|app: &Self, _, _| {
-                glib::spawn_future_local(glib::clone!(
-                    #[weak]
-                    app,
-                    async move { app.log_out().await }
-                ));
+                let state = app.state();
+                glib::spawn_future_local(async move { state.log_out().await });
             })
             .build();
         // Clicking a notification opens its chat.
@@ -263,10 +244,11 @@ impl FerrogramApplication {
     }
 
     fn show_preferences(&self) {
-        let Some(signed_in) = self.signed_in() else {
+        let state = self.state();
+        let Some(signed_in) = state.signed_in() else {
             return;
         };
-        let window = PreferencesWindow::new(&signed_in);
+        let window = PreferencesWindow::new(&state, &signed_in);
         gtk::prelude::GtkWindowExt::set_transient_for(&window, self.window().as_ref());
         gtk::prelude::GtkWindowExt::present(&window);
     }
@@ -287,7 +269,8 @@ impl FerrogramApplication {
     /// At start: the saved server, then a session kept in the keyring.
     async fn start(&self) {
         let Some(window) = self.window() else { return };
-        let config = self.config();
+        let state = self.state();
+        let config = state.config();
         let Some(server) = config.server.clone() else {
             window.show_connect();
             return;
@@ -297,11 +280,11 @@ impl FerrogramApplication {
             Ok(client) => client,
             Err(e) => {
                 window.show_connect();
-                self.toast(&user_message(&e));
+                state.toast(&user_message(&e));
                 return;
             }
         };
-        self.set_client(client.clone());
+        state.set_client(client.clone());
         let Some(email) = config.last_email.clone() else {
             window.show_login(None, None);
             return;
@@ -330,7 +313,7 @@ impl FerrogramApplication {
                                     .await;
                             match opened {
                                 Ok(()) => {
-                                    self.sign_in(session).await;
+                                    state.sign_in(session).await;
                                     return;
                                 }
                                 Err(e) => tracing::info!("the kept keys did not open: {e}"),
@@ -340,10 +323,7 @@ impl FerrogramApplication {
                         // key that opens them (none kept, or the password
                         // changed elsewhere) the private keys open only with
                         // the password: ask for it to unlock.
-                        self.imp().state.replace(SignInState::Locked {
-                            session,
-                            keys: locked,
-                        });
+                        state.set_locked(session, locked);
                         window.show_login(
                             Some(&email),
                             Some(&tr(
@@ -358,102 +338,6 @@ impl FerrogramApplication {
                 }
             }
             Ok(None) | Err(_) => window.show_login(Some(&email), None),
-        }
-    }
-
-    /// A session resumed from the keyring that the password can unlock
-    /// (without a new log-in), when it is `email`'s.
-    pub fn unlockable(&self, email: &str) -> Option<(Arc<Session>, LockedKeys)> {
-        let SignInState::Locked {
-            session,
-            keys: Some(keys),
-        } = &*self.imp().state.borrow()
-        else {
-            return None;
-        };
-        (!session.has_keys() && session.cached_me().email.eq_ignore_ascii_case(email.trim()))
-            .then(|| (session.clone(), keys.clone()))
-    }
-
-    /// After a log-in (or unlock) with the password: keep the token and the
-    /// sealed keys, build the account and open the main view.
-    pub async fn sign_in(&self, session: Arc<Session>) {
-        let previous = self.imp().state.take();
-        if let SignInState::SignedIn(old) = &previous {
-            old.stop();
-        }
-        // A session resumed from the keyring is replaced by this one.
-        if let Some(old) = previous.session() {
-            if old.id() != session.id() {
-                let id = old.id().clone();
-                let s = session.clone();
-                runtime::spawn(async move { s.revoke_session(&id).await });
-            }
-        }
-        let me = session.cached_me();
-        let base = session.client().base_url().to_owned();
-        self.update_config(|c| c.last_email = Some(me.email.clone()));
-        let user = User::new(me.id.0, &me.handle, &me.display_name);
-        user.set_fingerprint(me.fingerprint.clone());
-        let account = Account::new(&user, &me.email, &base);
-        account.set_bio(me.bio.clone());
-        account.set_verified(me.verified);
-        let signed_in = SignedInSession::new(self, session, &account);
-        self.imp()
-            .state
-            .replace(SignInState::SignedIn(signed_in.clone()));
-
-        match signed_in.keep().await {
-            Ok(()) => account.set_token_stored(true),
-            Err(e) => {
-                tracing::info!("{e}");
-                self.toast(&secret_message(&e));
-            }
-        }
-        signed_in.start();
-        if let Some(window) = self.window() {
-            window.show_main(&signed_in);
-        }
-    }
-
-    /// Logs out on the server (best effort) and forgets the token.
-    pub async fn log_out(&self) {
-        let session = self.imp().state.borrow().session();
-        if let Some(session) = session {
-            let s = session.clone();
-            if let Err(e) = runtime::run(async move { s.logout().await }).await {
-                tracing::info!("log out: {e}");
-            }
-        }
-        self.end_session(None).await;
-    }
-
-    /// Forgets the session here (after log-out, revoke, deletion or expiry).
-    pub async fn end_session(&self, notice: Option<&str>) {
-        let previous = self.imp().state.take();
-        let session = previous.session();
-        let (client, email) = match previous {
-            SignInState::NoServer => (None, None),
-            SignInState::SignedOut(client) => (Some(client), None),
-            SignInState::Locked { session, .. } => (Some(session.client().clone()), None),
-            SignInState::SignedIn(signed_in) => {
-                signed_in.stop();
-                (Some(signed_in.client()), Some(signed_in.account().email()))
-            }
-        };
-        // The server stays chosen.
-        if let Some(client) = client {
-            self.imp().state.replace(SignInState::SignedOut(client));
-        }
-        if let Some(session) = session {
-            locked_keys::forget(session.client().addr(), session.user_id());
-            let base = session.client().base_url().to_owned();
-            let email = session.cached_me().email;
-            let _ = runtime::run(async move { secrets::clear_session(&base, &email).await }).await;
-        }
-        if let Some(window) = self.window() {
-            window.show_signed_out();
-            window.show_login(email.as_deref(), notice);
         }
     }
 }

@@ -4,6 +4,7 @@
 // its parent module whole (the gtk-rs subclassing pattern).
 #![allow(clippy::wildcard_imports)]
 
+mod app_state;
 mod application;
 mod config;
 mod error;

@@ -9,6 +9,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,6 @@ use ferrogram_client::{
 use gtk::prelude::*;
 use gtk::{gio, glib};
 
-use crate::application::FerrogramApplication;
 use crate::error::messenger_message;
 use crate::i18n::{tr, tr_args};
 use crate::models::{
@@ -48,6 +49,27 @@ pub struct ContactKeys {
 
 type Result<T> = std::result::Result<T, MessengerError>;
 
+/// What a signed-in session and its live side need from the application
+/// that holds them: given in at sign-in, so that neither names the
+/// application or its window (the application implements it).
+pub trait SessionHost {
+    /// Shows a short notice in the main window.
+    fn toast(&self, text: &str);
+    /// Shows an error: a toast, or the log-in screen when the session ended.
+    fn report(&self, err: &ClientError);
+    /// Forgets the session here (after revoke, deletion or expiry), with a
+    /// notice for the log-in screen.
+    fn end(&self, notice: Option<String>) -> Pin<Box<dyn Future<Output = ()>>>;
+    /// Logs out on the server (best effort), then forgets the session here.
+    fn log_out(&self) -> Pin<Box<dyn Future<Output = ()>>>;
+    /// The main window (the parent of dialogs; active: the user looks).
+    fn window(&self) -> Option<gtk::Window>;
+    /// The chat on screen in the main window, if any.
+    fn current_chat(&self) -> Option<Chat>;
+    /// Sends a desktop notification (`id` replaces an earlier one).
+    fn notify(&self, id: &str, notification: &gio::Notification);
+}
+
 #[derive(Clone)]
 pub struct Messaging {
     inner: Rc<Inner>,
@@ -55,7 +77,7 @@ pub struct Messaging {
 
 struct Inner {
     /// For toasts, notifications, the window and the end of the session.
-    app: glib::WeakRef<FerrogramApplication>,
+    host: Rc<dyn SessionHost>,
     session: Arc<Session>,
     chats: ChatList,
     account: Account,
@@ -78,16 +100,14 @@ const INVITATIONS_ASKED_AT_START: usize = 3;
 
 impl Messaging {
     pub fn start(
-        app: &FerrogramApplication,
+        host: Rc<dyn SessionHost>,
         session: Arc<Session>,
         account: &Account,
         chats: &ChatList,
     ) -> Self {
         let me = account.user();
-        let app_ref = glib::WeakRef::new();
-        app_ref.set(Some(app));
         let inner = Inner {
-            app: app_ref,
+            host,
             session,
             chats: chats.clone(),
             account: account.clone(),
@@ -130,28 +150,18 @@ impl Messaging {
         self.inner.local_tasks.borrow_mut().push(handle);
     }
 
-    fn app(&self) -> Option<FerrogramApplication> {
-        self.inner.app.upgrade()
-    }
-
     pub fn toast(&self, text: &str) {
-        if let Some(app) = self.app() {
-            app.toast(text);
-        }
+        self.inner.host.toast(text);
     }
 
     async fn end_session(&self) {
-        if let Some(app) = self.app() {
-            app.end_session(Some(&tr("Your session has ended. Please log in again.")))
-                .await;
-        }
+        let notice = tr("Your session has ended. Please log in again.");
+        self.inner.host.end(Some(notice)).await;
     }
 
     /// The chat on screen in the main window, if any.
     fn current_chat(&self) -> Option<Chat> {
-        self.app()
-            .and_then(|app| app.window())
-            .and_then(|w| w.main_view().current_chat())
+        self.inner.host.current_chat()
     }
 
     pub fn session(&self) -> Arc<Session> {
@@ -574,8 +584,8 @@ impl Messaging {
 
     /// Marks read (the chat is on screen) or notifies (it is not).
     fn after_incoming(&self, chat: &Chat, message: &Message) {
-        let Some(app) = self.app() else { return };
-        let window_active = app.window().is_some_and(|w| w.is_active());
+        let host = &self.inner.host;
+        let window_active = host.window().is_some_and(|w| w.is_active());
         let on_screen = self.current_chat().as_ref() == Some(chat);
         if window_active && on_screen {
             self.mark_read(chat);
@@ -597,7 +607,7 @@ impl Messaging {
             "app.open-chat",
             Some(&chat.chat_id().to_variant()),
         );
-        app.send_notification(Some(&format!("chat-{}", chat.chat_id())), &notification);
+        host.notify(&format!("chat-{}", chat.chat_id()), &notification);
     }
 
     /// The invitations that arrived while the app was closed.
@@ -623,9 +633,7 @@ impl Messaging {
     /// invitation pending (`ferrogram-cli group invitations` lists it).
     fn ask_to_join(&self, invitation: &proto::Invitation) {
         use adw::prelude::*;
-        let (Some(window), Ok(messenger)) =
-            (self.app().and_then(|app| app.window()), self.messenger())
-        else {
+        let (Some(window), Ok(messenger)) = (self.inner.host.window(), self.messenger()) else {
             return;
         };
         let title = invitation.title.clone().unwrap_or_default();

@@ -2,9 +2,12 @@
 //! while someone is signed in (the client library's session, the account,
 //! the chat list and the live messaging). Views get it as a property; when
 //! the session ends the application stops it and drops it, so no view can
-//! see half of one session and half of another.
+//! see half of one session and half of another. What it needs of the
+//! application (toasts, the end of the session, the window) comes in as a
+//! [`SessionHost`]: it names no application type.
 
 use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use ferrogram_client::{Client, ClientError, Session};
@@ -12,8 +15,7 @@ use gtk::glib;
 use gtk::prelude::*;
 use gtk::subclass::prelude::*;
 
-use crate::application::FerrogramApplication;
-use crate::messaging::Messaging;
+use crate::messaging::{Messaging, SessionHost};
 use crate::models::{Account, ChatList, User};
 use crate::{locked_keys, runtime, secrets};
 
@@ -29,8 +31,9 @@ mod imp {
         /// The chats of this account (empty until the first connection).
         #[property(get)]
         pub chats: ChatList,
-        /// The application, for toasts and the end of the session.
-        pub app: glib::WeakRef<FerrogramApplication>,
+        /// The application around it: toasts, the window, the end of the
+        /// session.
+        pub host: OnceCell<Rc<dyn SessionHost>>,
         pub session: OnceCell<Arc<Session>>,
         pub messaging: RefCell<Option<Messaging>>,
     }
@@ -54,21 +57,29 @@ glib::wrapper! {
 }
 
 impl SignedInSession {
-    pub fn new(app: &FerrogramApplication, session: Arc<Session>, account: &Account) -> Self {
+    pub fn new(host: Rc<dyn SessionHost>, session: Arc<Session>, account: &Account) -> Self {
         let obj: Self = glib::Object::builder().property("account", account).build();
-        obj.imp().app.set(Some(app));
+        let _ = obj.imp().host.set(host);
         let _ = obj.imp().session.set(session);
         obj
+    }
+
+    fn host(&self) -> Rc<dyn SessionHost> {
+        self.imp()
+            .host
+            .get()
+            .cloned()
+            .expect("a signed-in session is built with its host")
     }
 
     /// Connects to the server's event stream and keeps the models in step.
     pub fn start(&self) {
         let imp = self.imp();
-        let Some(app) = imp.app.upgrade() else { return };
         if let Some(old) = imp.messaging.take() {
             old.stop();
         }
-        let messaging = Messaging::start(&app, self.session(), &self.account(), &self.chats());
+        let messaging =
+            Messaging::start(self.host(), self.session(), &self.account(), &self.chats());
         imp.messaging.replace(Some(messaging));
     }
 
@@ -104,30 +115,22 @@ impl SignedInSession {
     }
 
     pub fn toast(&self, text: &str) {
-        if let Some(app) = self.imp().app.upgrade() {
-            app.toast(text);
-        }
+        self.host().toast(text);
     }
 
     /// Shows an error: a toast, or the log-in screen when the session ended.
     pub fn report(&self, err: &ClientError) {
-        if let Some(app) = self.imp().app.upgrade() {
-            app.report(err);
-        }
+        self.host().report(err);
     }
 
     /// Ends this session here (after revoke, deletion or expiry).
     pub async fn end(&self, notice: Option<&str>) {
-        if let Some(app) = self.imp().app.upgrade() {
-            app.end_session(notice).await;
-        }
+        self.host().end(notice.map(str::to_owned)).await;
     }
 
     /// Logs out on the server (best effort) and ends the session here.
     pub async fn log_out(&self) {
-        if let Some(app) = self.imp().app.upgrade() {
-            app.log_out().await;
-        }
+        self.host().log_out().await;
     }
 
     /// Keeps the session for the next start: the token and the wrap key in

@@ -6,6 +6,7 @@ use adw::prelude::*;
 use gtk::subclass::prelude::*;
 use gtk::{gdk, glib, CompositeTemplate};
 
+use super::message_row::{DELETE_REQUESTED, EDIT_REQUESTED, REPLY_REQUESTED};
 use super::{ContactDialog, MessageRow};
 use crate::error::messenger_message;
 use crate::i18n::{tr, tr_args, trn};
@@ -112,12 +113,31 @@ mod imp {
             self.stick_to_bottom.set(true);
 
             let factory = gtk::SignalListItemFactory::new();
-            factory.connect_setup(|_, item| {
-                let item = item.downcast_ref::<gtk::ListItem>().expect("a list item");
-                item.set_activatable(false);
-                item.set_selectable(false);
-                item.set_child(Some(&MessageRow::new()));
-            });
+            factory.connect_setup(glib::clone!(
+                #[weak]
+                obj,
+                move |_, item| {
+                    let item = item.downcast_ref::<gtk::ListItem>().expect("a list item");
+                    item.set_activatable(false);
+                    item.set_selectable(false);
+                    let row = MessageRow::new();
+                    // The row's menu asks; this view answers.
+                    let actions: [(&str, fn(&super::ChatView, &Message)); 3] = [
+                        (REPLY_REQUESTED, super::ChatView::start_reply),
+                        (EDIT_REQUESTED, super::ChatView::start_edit),
+                        (DELETE_REQUESTED, super::ChatView::confirm_delete),
+                    ];
+                    for (signal, action) in actions {
+                        let view = obj.downgrade();
+                        row.connect_requested(signal, move |message| {
+                            if let Some(view) = view.upgrade() {
+                                action(&view, message);
+                            }
+                        });
+                    }
+                    item.set_child(Some(&row));
+                }
+            ));
             factory.connect_bind(|_, item| {
                 let item = item.downcast_ref::<gtk::ListItem>().expect("a list item");
                 let message = item.item().and_downcast::<Message>();

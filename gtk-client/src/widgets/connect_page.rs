@@ -6,13 +6,15 @@ use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
 use super::loading_button::{show_error, LoadingButton};
-use crate::application::FerrogramApplication;
+use super::nav;
+use crate::app_state::AppState;
 use crate::config::ServerSettings;
-use crate::error::user_message;
 use crate::i18n::tr;
 use crate::runtime;
 
 mod imp {
+    use std::cell::RefCell;
+
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -29,6 +31,9 @@ mod imp {
         pub error_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub connect_button: TemplateChild<LoadingButton>,
+        /// The settings and the sign-in state.
+        #[property(get, set, nullable)]
+        pub state: RefCell<Option<AppState>>,
     }
 
     #[glib::object_subclass]
@@ -65,7 +70,7 @@ impl ConnectPage {
     /// Fills the form from the settings.
     pub fn reset(&self) {
         let imp = self.imp();
-        if let Some(server) = FerrogramApplication::get().config().server {
+        if let Some(server) = self.state().and_then(|s| s.config().server) {
             imp.host_entry.set_text(&server.host);
             imp.port_entry.set_text(&server.port.to_string());
             imp.tls_check.set_active(server.tls);
@@ -104,6 +109,7 @@ impl ConnectPage {
         if self.imp().connect_button.loading() {
             return;
         }
+        let Some(state) = self.state() else { return };
         let settings = match self.settings() {
             Ok(s) => s,
             Err(text) => {
@@ -117,27 +123,23 @@ impl ConnectPage {
             self,
             async move {
                 let connecting = runtime::run(Client::connect(settings.addr()));
-                let Some(result) = page.imp().connect_button.run(connecting).await else {
+                let imp = page.imp();
+                let Some(client) = imp
+                    .connect_button
+                    .submit(&imp.error_label, connecting)
+                    .await
+                else {
                     return;
                 };
-                match result {
-                    Ok(client) => {
-                        let app = FerrogramApplication::get();
-                        let changed = app.config().server.as_ref() != Some(&settings);
-                        app.update_config(|c| {
-                            if changed {
-                                c.last_email = None;
-                            }
-                            c.server = Some(settings);
-                        });
-                        app.set_client(client);
-                        if let Some(window) = app.window() {
-                            let email = app.config().last_email;
-                            window.show_login(email.as_deref(), None);
-                        }
+                let changed = state.config().server.as_ref() != Some(&settings);
+                state.update_config(|c| {
+                    if changed {
+                        c.last_email = None;
                     }
-                    Err(e) => page.show_error(Some(&user_message(&e))),
-                }
+                    c.server = Some(settings);
+                });
+                state.set_client(client);
+                nav::show_login(&page, state.config().last_email.as_deref(), None);
             }
         ));
     }

@@ -2,8 +2,11 @@
 //! verify): Enter in the form presses it; while the form's work
 //! runs it shows a spinner and takes no second click.
 
+use ferrogram_client::ClientError;
 use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
+
+use crate::error::user_message;
 
 mod imp {
     use std::cell::{Cell, RefCell};
@@ -104,6 +107,23 @@ impl LoadingButton {
         let out = work.await;
         self.set_loading(false);
         Some(out)
+    }
+
+    /// A form's submit step: runs `work` with the button loading, and shows
+    /// a failure in the form's `error_label`. `None`: it failed, or an
+    /// earlier run has not finished.
+    pub async fn submit<T>(
+        &self,
+        error_label: &gtk::Label,
+        work: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> Option<T> {
+        match self.run(work).await? {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                show_error(error_label, Some(&user_message(&e)));
+                None
+            }
+        }
     }
 }
 

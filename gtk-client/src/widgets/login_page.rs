@@ -5,12 +5,15 @@ use gtk::{glib, prelude::*, CompositeTemplate};
 use zeroize::Zeroizing;
 
 use super::loading_button::{show_error, LoadingButton};
-use crate::application::FerrogramApplication;
+use super::nav;
+use crate::app_state::AppState;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args};
 use crate::runtime;
 
 mod imp {
+    use std::cell::RefCell;
+
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -29,6 +32,9 @@ mod imp {
         pub error_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub login_button: TemplateChild<LoadingButton>,
+        /// The settings and the sign-in state.
+        #[property(get, set, nullable)]
+        pub state: RefCell<Option<AppState>>,
     }
 
     #[glib::object_subclass]
@@ -64,9 +70,9 @@ glib::wrapper! {
 impl LoginPage {
     pub fn prepare(&self, email: Option<&str>, notice: Option<&str>) {
         let imp = self.imp();
-        let app = FerrogramApplication::get();
-        let server = app
-            .client()
+        let server = self
+            .state()
+            .and_then(|s| s.client())
             .map(|c| c.base_url().to_owned())
             .unwrap_or_default();
         imp.server_label
@@ -103,11 +109,9 @@ impl LoginPage {
         if imp.login_button.loading() {
             return;
         }
-        let app = FerrogramApplication::get();
-        let Some(client) = app.client() else {
-            if let Some(w) = app.window() {
-                w.show_connect();
-            }
+        let Some(state) = self.state() else { return };
+        let Some(client) = state.client() else {
+            nav::show_connect(self);
             return;
         };
         let email = imp.email_entry.text().trim().to_owned();
@@ -126,8 +130,7 @@ impl LoginPage {
             #[weak(rename_to = page)]
             self,
             async move {
-                let app = FerrogramApplication::get();
-                let result = if let Some((session, locked)) = app.unlockable(&email) {
+                let result = if let Some((session, locked)) = state.unlockable(&email) {
                     // The session from the keyring: open its keys, no new log-in.
                     let s = session.clone();
                     runtime::run(async move { s.unlock(&password, &locked).await })
@@ -144,7 +147,7 @@ impl LoginPage {
                 match result {
                     Ok(session) => {
                         page.imp().password_entry.set_text("");
-                        app.sign_in(session).await;
+                        state.sign_in(session).await;
                     }
                     Err(e) => page.show_error(Some(&user_message(&e))),
                 }
@@ -154,23 +157,17 @@ impl LoginPage {
 
     #[template_callback]
     fn on_signup(&self) {
-        if let Some(w) = super::main_window(self) {
-            w.show_signup();
-        }
+        nav::show_signup(self);
     }
 
     #[template_callback]
     fn on_verify(&self) {
         let email = self.imp().email_entry.text();
-        if let Some(w) = super::main_window(self) {
-            w.show_verify(email.trim(), 0);
-        }
+        nav::show_verify(self, email.trim(), 0);
     }
 
     #[template_callback]
     fn on_change_server(&self) {
-        if let Some(w) = super::main_window(self) {
-            w.show_connect();
-        }
+        nav::show_connect(self);
     }
 }

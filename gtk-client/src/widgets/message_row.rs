@@ -2,17 +2,26 @@
 //! colour, others on the left), sender in groups, the quoted reply, the
 //! rendered Markdown, "edited", time and ticks, and a menu (its button,
 //! shown on hover or focus, right click or long press) with reply, edit,
-//! delete and copy.
+//! delete and copy. Reply, edit and delete are the chat's business: the
+//! row asks for them with the signals `reply-requested`, `edit-requested`
+//! and `delete-requested`, which the chat view connects.
 
 use gtk::subclass::prelude::*;
 use gtk::{gdk, gio, glib, prelude::*, CompositeTemplate};
 
-use super::ChatView;
 use crate::i18n::tr;
 use crate::models::{format, Message, MessageStatus, Trust};
 
+/// The signals by which a row asks for what its menu offers.
+pub const REPLY_REQUESTED: &str = "reply-requested";
+pub const EDIT_REQUESTED: &str = "edit-requested";
+pub const DELETE_REQUESTED: &str = "delete-requested";
+
 mod imp {
     use std::cell::RefCell;
+    use std::sync::OnceLock;
+
+    use glib::subclass::Signal;
 
     use super::*;
 
@@ -73,13 +82,13 @@ mod imp {
         fn class_init(klass: &mut Self::Class) {
             klass.bind_template();
             klass.install_action("message.reply", None, |row, _, _| {
-                row.with_chat_view(ChatView::start_reply);
+                row.request(REPLY_REQUESTED);
             });
             klass.install_action("message.edit", None, |row, _, _| {
-                row.with_chat_view(ChatView::start_edit);
+                row.request(EDIT_REQUESTED);
             });
             klass.install_action("message.delete", None, |row, _, _| {
-                row.with_chat_view(ChatView::confirm_delete);
+                row.request(DELETE_REQUESTED);
             });
             klass.install_action("message.copy", None, |row, _, _| {
                 if let Some(message) = row.message() {
@@ -95,6 +104,20 @@ mod imp {
 
     #[glib::derived_properties]
     impl ObjectImpl for MessageRow {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                [REPLY_REQUESTED, EDIT_REQUESTED, DELETE_REQUESTED]
+                    .into_iter()
+                    .map(|name| {
+                        Signal::builder(name)
+                            .param_types([Message::static_type()])
+                            .build()
+                    })
+                    .collect()
+            })
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -203,13 +226,20 @@ impl MessageRow {
         glib::Object::new()
     }
 
-    fn with_chat_view(&self, action: impl FnOnce(&ChatView, &Message)) {
-        let view = self
-            .ancestor(ChatView::static_type())
-            .and_downcast::<ChatView>();
-        if let (Some(view), Some(message)) = (view, self.message()) {
-            action(&view, &message);
+    /// Emits `signal` (one of the `*_REQUESTED`) for the message shown.
+    fn request(&self, signal: &str) {
+        if let Some(message) = self.message() {
+            self.emit_by_name::<()>(signal, &[&message]);
         }
+    }
+
+    /// Calls `f` with the message when the row emits `signal`.
+    pub fn connect_requested(&self, signal: &str, f: impl Fn(&Message) + 'static) {
+        self.connect_closure(
+            signal,
+            false,
+            glib::closure_local!(move |_: &Self, message: &Message| f(message)),
+        );
     }
 
     /// Reply, edit, copy and delete, as far as they apply to this message.

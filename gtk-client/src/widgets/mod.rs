@@ -8,6 +8,7 @@ mod loading_button;
 mod login_page;
 mod main_view;
 mod message_row;
+mod nav;
 mod new_chat_dialog;
 mod preferences_window;
 mod sidebar;
@@ -28,10 +29,3 @@ pub use sidebar::Sidebar;
 pub use signup_page::SignupPage;
 pub use verify_page::VerifyPage;
 pub use window::FerrogramWindow;
-
-/// The main window `widget` is shown in (the sign-in pages move it between
-/// its screens).
-fn main_window(widget: &impl gtk::prelude::IsA<gtk::Widget>) -> Option<FerrogramWindow> {
-    use gtk::prelude::*;
-    widget.root().and_downcast()
-}

@@ -5,7 +5,6 @@ use adw::prelude::*;
 use adw::subclass::prelude::*;
 use gtk::{glib, CompositeTemplate};
 
-use super::FerrogramWindow;
 use crate::error::messenger_message;
 use crate::i18n::{tr, tr_args};
 use crate::models::{Chat, User};
@@ -13,6 +12,9 @@ use crate::signed_in::SignedInSession;
 
 mod imp {
     use std::cell::{Cell, RefCell};
+    use std::sync::OnceLock;
+
+    use glib::subclass::Signal;
 
     use super::*;
 
@@ -55,6 +57,16 @@ mod imp {
 
     #[glib::derived_properties]
     impl ObjectImpl for NewChatDialog {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            // The chat was opened or made: whoever made the dialog shows it.
+            SIGNALS.get_or_init(|| {
+                vec![Signal::builder("chat-opened")
+                    .param_types([Chat::static_type()])
+                    .build()]
+            })
+        }
+
         fn dispose(&self) {
             if let Some(task) = self.search.take() {
                 task.abort();
@@ -148,9 +160,7 @@ impl NewChatDialog {
     fn opened(&self, result: Result<Chat, ferrogram_client::MessengerError>) {
         match result {
             Ok(chat) => {
-                if let Some(window) = self.transient_for().and_downcast::<FerrogramWindow>() {
-                    window.main_view().open_chat(&chat);
-                }
+                self.emit_by_name::<()>("chat-opened", &[&chat]);
                 self.close();
             }
             Err(e) => {

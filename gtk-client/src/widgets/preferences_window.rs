@@ -5,12 +5,12 @@
 use adw::prelude::*;
 use adw::subclass::prelude::*;
 use ferrogram_client::proto::{GroupAddPolicy, SessionInfo, UpdateProfileRequest};
-use ferrogram_client::Session;
+use ferrogram_client::{ClientError, Session};
 use gtk::{glib, CompositeTemplate};
 use zeroize::Zeroizing;
 
-use super::FerrogramWindow;
-use crate::application::FerrogramApplication;
+use super::nav;
+use crate::app_state::AppState;
 use crate::config::ColorScheme;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args, trn};
@@ -66,6 +66,9 @@ mod imp {
         /// The signed-in session whose settings these are.
         #[property(get, set, construct_only)]
         pub session: RefCell<Option<SignedInSession>>,
+        /// The settings (the colour scheme is kept there).
+        #[property(get, set, construct_only)]
+        pub state: RefCell<Option<AppState>>,
         pub session_rows: RefCell<Vec<adw::ActionRow>>,
         pub tasks: RefCell<Vec<glib::JoinHandle<()>>>,
     }
@@ -114,8 +117,11 @@ glib::wrapper! {
 
 #[gtk::template_callbacks]
 impl PreferencesWindow {
-    pub fn new(session: &SignedInSession) -> Self {
-        glib::Object::builder().property("session", session).build()
+    pub fn new(state: &AppState, session: &SignedInSession) -> Self {
+        glib::Object::builder()
+            .property("state", state)
+            .property("session", session)
+            .build()
     }
 
     fn account(&self) -> Option<Account> {
@@ -127,9 +133,10 @@ impl PreferencesWindow {
         self.session().map(|s| s.session())
     }
 
-    /// The main window (this one is its transient).
-    fn main_window(&self) -> Option<FerrogramWindow> {
-        self.transient_for().and_downcast()
+    /// The main window (this one is its transient), for its `nav.*`
+    /// actions.
+    fn main_window(&self) -> Option<gtk::Window> {
+        self.transient_for()
     }
 
     fn toast(&self, text: &str) {
@@ -140,6 +147,33 @@ impl PreferencesWindow {
     fn spawn(&self, future: impl std::future::Future<Output = ()> + 'static) {
         let handle = glib::spawn_future_local(future);
         self.imp().tasks.borrow_mut().push(handle);
+    }
+
+    /// Runs `request` on the client library's session off the main loop;
+    /// `done` gets its answer, an error is a toast (aborted if the window
+    /// closes first).
+    fn call<T, Fut>(
+        &self,
+        request: impl FnOnce(std::sync::Arc<Session>) -> Fut,
+        done: impl FnOnce(&Self, T) + 'static,
+    ) where
+        Fut: std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(session) = self.client_session() else {
+            return;
+        };
+        let work = request(session);
+        self.spawn(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            async move {
+                match runtime::run(work).await {
+                    Ok(answer) => done(&window, answer),
+                    Err(e) => window.toast(&user_message(&e)),
+                }
+            }
+        ));
     }
 
     fn load(&self) {
@@ -159,7 +193,8 @@ impl PreferencesWindow {
             move |_| window.update_email()
         ));
         self.on_new_password_changed();
-        match FerrogramApplication::get().config().color_scheme {
+        let scheme = self.state().map(|s| s.config().color_scheme);
+        match scheme.unwrap_or_default() {
             ColorScheme::System => imp.system_check.set_active(true),
             ColorScheme::Light => imp.light_check.set_active(true),
             ColorScheme::Dark => imp.dark_check.set_active(true),
@@ -191,19 +226,10 @@ impl PreferencesWindow {
     }
 
     fn load_sessions(&self) {
-        let Some(session) = self.client_session() else {
-            return;
-        };
-        self.spawn(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                match runtime::run(async move { session.sessions().await }).await {
-                    Ok(list) => window.show_sessions(&list),
-                    Err(e) => window.toast(&user_message(&e)),
-                }
-            }
-        ));
+        self.call(
+            |session| async move { session.sessions().await },
+            |window, list| window.show_sessions(&list),
+        );
     }
 
     fn show_sessions(&self, sessions: &[SessionInfo]) {
@@ -247,47 +273,29 @@ impl PreferencesWindow {
     }
 
     fn revoke(&self, id: ferrogram_core::ids::SessionId) {
-        let Some(session) = self.client_session() else {
-            return;
-        };
-        self.spawn(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                match runtime::run(async move { session.revoke_session(&id).await }).await {
-                    Ok(()) => {
-                        window.toast(&tr("Session revoked."));
-                        window.load_sessions();
-                    }
-                    Err(e) => window.toast(&user_message(&e)),
-                }
-            }
-        ));
+        self.call(
+            |session| async move { session.revoke_session(&id).await },
+            |window, ()| {
+                window.toast(&tr("Session revoked."));
+                window.load_sessions();
+            },
+        );
     }
 
     #[template_callback]
     fn on_revoke_others(&self) {
-        let Some(session) = self.client_session() else {
-            return;
-        };
-        self.spawn(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                match runtime::run(async move { session.revoke_other_sessions().await }).await {
-                    Ok(n) => {
-                        window.toast(&trn(
-                            "{n} other session logged out.",
-                            "{n} other sessions logged out.",
-                            n,
-                            &[],
-                        ));
-                        window.load_sessions();
-                    }
-                    Err(e) => window.toast(&user_message(&e)),
-                }
-            }
-        ));
+        self.call(
+            |session| async move { session.revoke_other_sessions().await },
+            |window, n| {
+                window.toast(&trn(
+                    "{n} other session logged out.",
+                    "{n} other sessions logged out.",
+                    n,
+                    &[],
+                ));
+                window.load_sessions();
+            },
+        );
     }
 
     /// The privacy row: filled from the server, then saved on each change.
@@ -308,8 +316,7 @@ impl PreferencesWindow {
             #[weak(rename_to = window)]
             self,
             async move {
-                let fetch = session.clone();
-                let me = match runtime::run(async move { fetch.me().await }).await {
+                let me = match runtime::run(async move { session.me().await }).await {
                     Ok(me) => me,
                     Err(e) => return window.toast(&user_message(&e)),
                 };
@@ -327,26 +334,14 @@ impl PreferencesWindow {
                         let Some(policy) = POLICIES.get(row.selected() as usize).copied() else {
                             return;
                         };
-                        let session = session.clone();
-                        window.spawn(glib::clone!(
-                            #[weak]
-                            window,
-                            async move {
-                                let update = UpdateProfileRequest {
-                                    who_can_add_me: Some(policy),
-                                    ..UpdateProfileRequest::default()
-                                };
-                                let saved =
-                                    runtime::run(
-                                        async move { session.update_profile(update).await },
-                                    )
-                                    .await;
-                                match saved {
-                                    Ok(_) => window.toast(&tr("Privacy setting saved.")),
-                                    Err(e) => window.toast(&user_message(&e)),
-                                }
-                            }
-                        ));
+                        let update = UpdateProfileRequest {
+                            who_can_add_me: Some(policy),
+                            ..UpdateProfileRequest::default()
+                        };
+                        window.call(
+                            |session| async move { session.update_profile(update).await },
+                            |window, _| window.toast(&tr("Privacy setting saved.")),
+                        );
                     }
                 ));
             }
@@ -356,7 +351,7 @@ impl PreferencesWindow {
     #[template_callback]
     fn on_apply_profile(&self) {
         let imp = self.imp();
-        let (Some(session), Some(account)) = (self.client_session(), self.account()) else {
+        let Some(account) = self.account() else {
             return;
         };
         let user = account.user();
@@ -372,21 +367,15 @@ impl PreferencesWindow {
         if update.display_name.is_none() && update.handle.is_none() && update.bio.is_none() {
             return;
         }
-        self.spawn(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            async move {
-                match runtime::run(async move { session.update_profile(update).await }).await {
-                    Ok(me) => {
-                        user.set_display_name(me.display_name.clone());
-                        user.set_handle(me.handle.clone());
-                        account.set_bio(me.bio.clone());
-                        window.toast(&tr("Profile saved."));
-                    }
-                    Err(e) => window.toast(&user_message(&e)),
-                }
-            }
-        ));
+        self.call(
+            |session| async move { session.update_profile(update).await },
+            move |window, me| {
+                user.set_display_name(me.display_name.clone());
+                user.set_handle(me.handle.clone());
+                account.set_bio(me.bio.clone());
+                window.toast(&tr("Profile saved."));
+            },
+        );
     }
 
     #[template_callback]
@@ -422,7 +411,7 @@ impl PreferencesWindow {
         let (Some(window), Some(account)) = (self.main_window(), self.account()) else {
             return;
         };
-        window.show_verify(&account.email(), 0);
+        nav::show_verify(&window, &account.email(), 0);
         self.close();
     }
 
@@ -564,9 +553,9 @@ impl PreferencesWindow {
         } else {
             ColorScheme::System
         };
-        let app = FerrogramApplication::get();
-        app.apply_color_scheme(scheme);
-        app.update_config(|c| c.color_scheme = scheme);
+        if let Some(state) = self.state() {
+            state.set_color_scheme(scheme);
+        }
     }
 
     #[template_callback]
@@ -596,7 +585,7 @@ impl PreferencesWindow {
                             signed_in.log_out().await;
                         }
                         if let Some(w) = main {
-                            w.show_connect();
+                            nav::show_connect(&w);
                         }
                     });
                 }

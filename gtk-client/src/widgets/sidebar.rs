@@ -252,6 +252,18 @@ impl Sidebar {
             return;
         };
         let dialog = NewChatDialog::new(&session);
+        // The chat opens as if chosen in the list.
+        dialog.connect_closure(
+            "chat-opened",
+            false,
+            glib::closure_local!(
+                #[weak(rename_to = sidebar)]
+                self,
+                move |_: &NewChatDialog, chat: &Chat| {
+                    sidebar.emit_by_name::<()>("chat-activated", &[chat]);
+                }
+            ),
+        );
         dialog.set_transient_for(self.root().and_downcast_ref::<gtk::Window>());
         dialog.present();
     }

@@ -6,13 +6,15 @@ use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
 use super::loading_button::{show_error, LoadingButton};
-use crate::application::FerrogramApplication;
-use crate::error::user_message;
+use super::nav;
+use crate::app_state::AppState;
 use crate::i18n::tr;
 use crate::models::password;
 use crate::runtime;
 
 mod imp {
+    use std::cell::RefCell;
+
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -37,6 +39,9 @@ mod imp {
         pub error_label: TemplateChild<gtk::Label>,
         #[template_child]
         pub create_button: TemplateChild<LoadingButton>,
+        /// The settings and the sign-in state.
+        #[property(get, set, nullable)]
+        pub state: RefCell<Option<AppState>>,
     }
 
     #[glib::object_subclass]
@@ -105,9 +110,7 @@ impl SignupPage {
 
     #[template_callback]
     fn on_back(&self) {
-        if let Some(w) = super::main_window(self) {
-            w.show_login(None, None);
-        }
+        nav::show_login(self, None, None);
     }
 
     #[template_callback]
@@ -116,8 +119,8 @@ impl SignupPage {
         if imp.create_button.loading() {
             return;
         }
-        let app = FerrogramApplication::get();
-        let Some(client) = app.client() else { return };
+        let Some(state) = self.state() else { return };
+        let Some(client) = state.client() else { return };
         let email = imp.email_entry.text().trim().to_owned();
         let handle = imp.handle_entry.text().trim().to_lowercase();
         let name = imp.name_entry.text().trim().to_owned();
@@ -135,30 +138,27 @@ impl SignupPage {
             return;
         }
         self.show_error(None);
-        app.toast(&tr("Creating your keys… this takes a few seconds."));
+        state.toast(&tr("Creating your keys… this takes a few seconds."));
         glib::spawn_future_local(glib::clone!(
             #[weak(rename_to = page)]
             self,
             async move {
                 let params = RegisterParams::new(email.clone(), handle, name, pw);
                 let registering = runtime::run(async move { client.register(params).await });
-                let Some(result) = page.imp().create_button.run(registering).await else {
+                let imp = page.imp();
+                let Some(response) = imp
+                    .create_button
+                    .submit(&imp.error_label, registering)
+                    .await
+                else {
                     return;
                 };
-                match result {
-                    Ok(response) => {
-                        page.reset();
-                        let app = FerrogramApplication::get();
-                        app.update_config(|c| c.last_email = Some(email.clone()));
-                        if let Some(w) = app.window() {
-                            if response.verified {
-                                w.show_login(Some(&email), None);
-                            } else {
-                                w.show_verify(&email, 60);
-                            }
-                        }
-                    }
-                    Err(e) => page.show_error(Some(&user_message(&e))),
+                page.reset();
+                state.update_config(|c| c.last_email = Some(email.clone()));
+                if response.verified {
+                    nav::show_login(&page, Some(&email), None);
+                } else {
+                    nav::show_verify(&page, &email, 60);
                 }
             }
         ));

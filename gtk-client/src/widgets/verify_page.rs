@@ -5,7 +5,8 @@ use gtk::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
 use super::loading_button::{show_error, LoadingButton};
-use crate::application::FerrogramApplication;
+use super::nav;
+use crate::app_state::AppState;
 use crate::error::user_message;
 use crate::i18n::{tr, tr_args, trn};
 use crate::runtime;
@@ -37,6 +38,9 @@ mod imp {
         #[property(get)]
         pub cooldown: Cell<u32>,
         pub ticker: RefCell<Option<glib::SourceId>>,
+        /// The settings and the sign-in state.
+        #[property(get, set, nullable)]
+        pub state: RefCell<Option<AppState>>,
     }
 
     #[glib::object_subclass]
@@ -155,18 +159,17 @@ impl VerifyPage {
     #[template_callback]
     fn on_back(&self) {
         let email = self.imp().email.borrow().clone();
-        if let Some(w) = super::main_window(self) {
-            w.show_login(
-                Some(&email).filter(|e| !e.is_empty()).map(String::as_str),
-                None,
-            );
-        }
+        nav::show_login(
+            self,
+            Some(&email).filter(|e| !e.is_empty()).map(String::as_str),
+            None,
+        );
     }
 
     #[template_callback]
     fn on_verify(&self) {
-        let app = FerrogramApplication::get();
-        let Some(client) = app.client() else { return };
+        let Some(state) = self.state() else { return };
+        let Some(client) = state.client() else { return };
         let email = self.imp().email.borrow().clone();
         let code = self.imp().code_entry.text().trim().to_owned();
         if email.is_empty() {
@@ -180,34 +183,29 @@ impl VerifyPage {
             async move {
                 let verifying =
                     runtime::run(async move { client.verify_code(&email, &code).await });
-                let Some(result) = page.imp().verify_button.run(verifying).await else {
+                let imp = page.imp();
+                if imp
+                    .verify_button
+                    .submit(&imp.error_label, verifying)
+                    .await
+                    .is_none()
+                {
                     return;
-                };
-                match result {
-                    Ok(_) => {
-                        let imp = page.imp();
-                        imp.done_label
-                            .set_text(&tr("Your email address is verified. You can log in now."));
-                        imp.done_label.set_visible(true);
-                        let app = FerrogramApplication::get();
-                        // A signed-in account (settings) learns it at once.
-                        let signed_in = app.signed_in();
-                        if let Some(signed_in) = &signed_in {
-                            signed_in.account().set_verified(true);
-                        }
-                        let email = imp.email.borrow().clone();
-                        if let Some(w) = app.window() {
-                            if let Some(signed_in) = &signed_in {
-                                w.show_main(signed_in);
-                            } else {
-                                w.show_login(
-                                    Some(&email),
-                                    Some(&tr("Your email address is verified. Log in to start.")),
-                                );
-                            }
-                        }
-                    }
-                    Err(e) => page.show_error(Some(&user_message(&e))),
+                }
+                imp.done_label
+                    .set_text(&tr("Your email address is verified. You can log in now."));
+                imp.done_label.set_visible(true);
+                // A signed-in account (settings) learns it at once.
+                if let Some(signed_in) = state.signed_in() {
+                    signed_in.account().set_verified(true);
+                    nav::show_main(&page);
+                } else {
+                    let email = imp.email.borrow().clone();
+                    nav::show_login(
+                        &page,
+                        Some(&email),
+                        Some(&tr("Your email address is verified. Log in to start.")),
+                    );
                 }
             }
         ));
@@ -215,8 +213,8 @@ impl VerifyPage {
 
     #[template_callback]
     fn on_resend(&self) {
-        let app = FerrogramApplication::get();
-        let Some(client) = app.client() else { return };
+        let Some(state) = self.state() else { return };
+        let Some(client) = state.client() else { return };
         let email = self.imp().email.borrow().clone();
         if email.is_empty() {
             self.show_error(Some(&tr("Go back and enter your email address first.")));
@@ -232,9 +230,7 @@ impl VerifyPage {
                 match result {
                     Ok(r) => {
                         page.show_error(None);
-                        if let Some(w) = super::main_window(&page) {
-                            w.toast(&tr("A new code is on its way."));
-                        }
+                        state.toast(&tr("A new code is on its way."));
                         page.start_cooldown(r.cooldown_secs);
                     }
                     Err(e) => {

@@ -1,14 +1,18 @@
 //! The main window: a stack of the sign-in screens and the main view, under
-//! a toast overlay for errors and notices.
+//! a toast overlay for errors and notices. The pages ask for another screen
+//! with the `nav.*` actions ([`super::nav`]), and get the [`AppState`] as a
+//! property.
 
 use adw::subclass::prelude::*;
 use gtk::{glib, prelude::*, CompositeTemplate};
 
-use super::{ConnectPage, LoginPage, MainView, SignupPage, VerifyPage};
-use crate::application::FerrogramApplication;
+use super::{nav, ConnectPage, LoginPage, MainView, SignupPage, VerifyPage};
+use crate::app_state::AppState;
 use crate::signed_in::SignedInSession;
 
 mod imp {
+    use std::cell::OnceCell;
+
     use super::*;
 
     #[derive(Default, CompositeTemplate, glib::Properties)]
@@ -29,6 +33,9 @@ mod imp {
         pub verify_page: TemplateChild<VerifyPage>,
         #[template_child]
         pub main_view: TemplateChild<MainView>,
+        /// The settings and the sign-in state, for the sign-in pages.
+        #[property(get, construct_only)]
+        pub state: OnceCell<AppState>,
     }
 
     #[glib::object_subclass]
@@ -44,6 +51,29 @@ mod imp {
             VerifyPage::ensure_type();
             MainView::ensure_type();
             klass.bind_template();
+            klass.install_action(nav::CONNECT, None, |window, _, _| window.show_connect());
+            klass.install_action(
+                nav::LOGIN,
+                Some(glib::VariantTy::new("(ss)").expect("a type")),
+                |window, _, args| {
+                    let (email, notice) = nav::login_args(args);
+                    window.show_login(email.as_deref(), notice.as_deref());
+                },
+            );
+            klass.install_action(nav::SIGNUP, None, |window, _, _| window.show_signup());
+            klass.install_action(
+                nav::VERIFY,
+                Some(glib::VariantTy::new("(st)").expect("a type")),
+                |window, _, args| {
+                    let (email, cooldown_secs) = nav::verify_args(args);
+                    window.show_verify(&email, cooldown_secs);
+                },
+            );
+            klass.install_action(nav::MAIN, None, |window, _, _| {
+                if let Some(signed_in) = window.state().signed_in() {
+                    window.show_main(&signed_in);
+                }
+            });
         }
 
         fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
@@ -55,6 +85,11 @@ mod imp {
     impl ObjectImpl for FerrogramWindow {
         fn constructed(&self) {
             self.parent_constructed();
+            let state = self.obj().state();
+            self.connect_page.set_state(Some(&state));
+            self.login_page.set_state(Some(&state));
+            self.signup_page.set_state(Some(&state));
+            self.verify_page.set_state(Some(&state));
             // Coming back to the window reads the open chat.
             self.obj().connect_is_active_notify(|window| {
                 if window.is_active() {
@@ -77,8 +112,11 @@ glib::wrapper! {
 }
 
 impl FerrogramWindow {
-    pub fn new(app: &FerrogramApplication) -> Self {
-        glib::Object::builder().property("application", app).build()
+    pub fn new(app: &impl IsA<gtk::Application>, state: &AppState) -> Self {
+        glib::Object::builder()
+            .property("application", app)
+            .property("state", state)
+            .build()
     }
 
     /// Shows a short notice at the bottom of the window.
