@@ -8,10 +8,13 @@
 //! reconnects on its own; thousands of those in one process would measure
 //! the generator, not the server. This client speaks the same frames.
 
+use super::declared::{command_frame, parse_reply, CallError};
 use super::stats::new_histogram;
 use super::stats::Tracker;
 use super::workload::{Render, Workload};
 use ferrogram_client::ServerAddr;
+use ferrogram_core::command::Command;
+use ferrogram_core::proto::ws::ClientFrame;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
@@ -167,7 +170,11 @@ enum Outgoing {
     Close,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<serde_json::Value, String>>>>>;
+/// Setup calls waiting for their reply, by id: each gets the reply frame's text.
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<String>>>>;
+
+/// How long a setup call waits for its reply.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One open, authenticated connection.
 pub struct Conn {
@@ -240,27 +247,37 @@ impl Conn {
         self.tx.send(Outgoing::Send(order)).is_ok()
     }
 
-    /// Calls a command and waits for its reply (set-up only, not measured).
-    pub async fn call(
+    /// Calls command `C` and waits for its reply (set-up only, not measured).
+    pub async fn call<C: Command>(&self, request: &C::Req) -> Result<C::Resp, CallError> {
+        self.call_prepared::<C>(|id| command_frame::<C>(id, request).map_err(|e| e.to_string()))
+            .await
+    }
+
+    /// Calls command `C` with a frame made by `frame` for the reply id it is
+    /// given (a frame rendered from a template of `C`'s frames), and waits
+    /// for the reply.
+    pub async fn call_prepared<C: Command>(
         &self,
-        command: &str,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
+        frame: impl FnOnce(u64) -> Result<String, String>,
+    ) -> Result<C::Resp, CallError> {
+        let command = C::NAME;
         let id = SETUP_ID | self.next_call.fetch_add(1, Ordering::Relaxed);
+        let frame = frame(id).map_err(|message| CallError::Protocol { command, message })?;
         let (reply, answer) = oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, reply);
-        let frame =
-            serde_json::json!({"type": "command", "id": id, "command": command, "body": body});
-        if self.tx.send(Outgoing::Raw(frame.to_string())).is_err() {
-            return Err("connection closed".into());
+        if self.tx.send(Outgoing::Raw(frame)).is_err() {
+            return Err(CallError::Closed { command });
         }
-        match tokio::time::timeout(Duration::from_secs(60), answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err("connection closed".into()),
-            Err(_) => Err(format!("{command}: no reply within 60 s")),
+        match tokio::time::timeout(CALL_TIMEOUT, answer).await {
+            Ok(Ok(text)) => parse_reply::<C>(&text),
+            Ok(Err(_)) => Err(CallError::Closed { command }),
+            Err(_) => Err(CallError::TimedOut {
+                command,
+                seconds: CALL_TIMEOUT.as_secs(),
+            }),
         }
     }
 
@@ -323,7 +340,10 @@ pub async fn connect(
     )
     .await
     .map_err(|e| format!("WebSocket upgrade failed: {e}"))?;
-    let auth = serde_json::json!({"type": "auth", "token": token}).to_string();
+    let auth = serde_json::to_string(&ClientFrame::Auth {
+        token: token.to_owned(),
+    })
+    .map_err(|e| e.to_string())?;
     socket
         .send(Message::text(auth))
         .await
@@ -441,15 +461,6 @@ struct BodyIn<'a> {
 #[derive(Deserialize)]
 struct ErrorIn {
     code: String,
-}
-
-/// A setup call's reply keeps its whole body.
-#[derive(Deserialize)]
-struct FullReply {
-    #[serde(default)]
-    body: Option<serde_json::Value>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
 }
 
 struct Receiver {
@@ -592,23 +603,17 @@ impl Receiver {
         Phase::record(&p.e2e, self.user, now.saturating_sub(due_us));
     }
 
+    /// Hands a setup call's reply to the caller, who reads it as the
+    /// response of the command it called.
     fn on_setup_reply(&self, id: u64, text: &str) {
         let reply = self
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&id);
-        let Some(reply) = reply else { return };
-        let result = match serde_json::from_str::<FullReply>(text) {
-            Ok(FullReply {
-                body: Some(body),
-                error: None,
-            }) => Ok(body),
-            Ok(FullReply { error: Some(e), .. }) => Err(e.to_string()),
-            Ok(_) => Ok(serde_json::Value::Null),
-            Err(e) => Err(e.to_string()),
-        };
-        let _ = reply.send(result);
+        if let Some(reply) = reply {
+            let _ = reply.send(text.to_owned());
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod abuse;
 pub mod conn;
 pub mod creds;
+pub mod declared;
 pub mod procfs;
 pub mod provision;
 pub mod run;

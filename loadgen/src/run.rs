@@ -8,6 +8,11 @@ use super::schedule::{FastRng, Schedule};
 use super::stats::{cpu_shares, GeneratorUsage, LatencySummary, Report, ServerUsage};
 use super::workload::{self, ChatPlan, Kind, Workload};
 use ferrogram_client::ServerAddr;
+use ferrogram_core::commands::{CreateDirectChat, CreateGroup, UpdateMe};
+use ferrogram_core::ids::UserId;
+use ferrogram_core::proto::{
+    CreateDirectRequest, CreateGroupRequest, GroupAddPolicy, UpdateProfileRequest,
+};
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -152,13 +157,12 @@ pub async fn setup_workload(
     if wanted.iter().any(|(group, _)| *group) {
         // The simulated users never chatted before: by the default privacy
         // setting each add would only be an invitation.
-        let opened: Vec<Result<serde_json::Value, String>> = stream::iter(conns.iter())
-            .map(|conn| {
-                conn.call(
-                    "me.update",
-                    serde_json::json!({"who_can_add_me": "everyone"}),
-                )
-            })
+        let open = UpdateProfileRequest {
+            who_can_add_me: Some(GroupAddPolicy::Everyone),
+            ..UpdateProfileRequest::default()
+        };
+        let opened: Vec<_> = stream::iter(conns.iter())
+            .map(|conn| conn.call::<UpdateMe>(&open))
             .buffer_unordered(64)
             .collect()
             .await;
@@ -171,22 +175,19 @@ pub async fn setup_workload(
             let user_ids = &user_ids;
             async move {
                 let creator = &conns[members[0]];
-                let reply = if group {
-                    let others: Vec<i64> = members[1..].iter().map(|&m| user_ids[m]).collect();
-                    let body = serde_json::json!({
-                        "title": format!("loadgen {i}"),
-                        "member_ids": others,
-                    });
-                    creator.call("chat.create_group", body).await
+                let chat = if group {
+                    let request = CreateGroupRequest {
+                        title: format!("loadgen {i}"),
+                        member_ids: members[1..].iter().map(|&m| UserId(user_ids[m])).collect(),
+                    };
+                    creator.call::<CreateGroup>(&request).await?
                 } else {
-                    let body = serde_json::json!({"user_id": user_ids[members[1]]});
-                    creator.call("chat.create_direct", body).await
+                    let request = CreateDirectRequest {
+                        user_id: UserId(user_ids[members[1]]),
+                    };
+                    creator.call::<CreateDirectChat>(&request).await?
                 };
-                let chat = reply?;
-                let id = chat["id"]
-                    .as_i64()
-                    .ok_or_else(|| format!("chat creation answered {chat}"))?;
-                Ok((group, members, id))
+                Ok((group, members, chat.id.0))
             }
         })
         .buffer_unordered(64)
@@ -203,7 +204,7 @@ pub async fn setup_workload(
             chat_id,
             group,
             members,
-            template: workload::chat_template(chat_id, &pairs, &sealed),
+            template: workload::chat_template(chat_id, &pairs, &sealed)?,
         });
     }
     chats.sort_by_key(|c| c.chat_id);

@@ -20,8 +20,10 @@
 //! milliseconds) would cap the generator near a thousand messages per
 //! second per core.
 
+use super::declared::command_frame;
 use super::schedule::FastRng;
 use ferrogram_core::b64::B64;
+use ferrogram_core::commands::SendMessage;
 use ferrogram_core::crypto::envelope::seal_payload;
 use ferrogram_core::crypto::fingerprint::fingerprint_bytes;
 use ferrogram_core::crypto::Identity;
@@ -259,8 +261,14 @@ pub fn seal_once(identities: &[Identity], message_bytes: usize) -> Result<Sealed
     })
 }
 
-/// The frame template of a chat whose members are `(user id, identity)`.
-pub fn chat_template(chat_id: i64, members: &[(i64, usize)], sealed: &Sealed) -> Template {
+/// The frame template of a chat whose members are `(user id, identity)`:
+/// the `message.send` frame of the declaration (`command_frame`), serialized
+/// once with placeholders, then cut at them.
+pub fn chat_template(
+    chat_id: i64,
+    members: &[(i64, usize)],
+    sealed: &Sealed,
+) -> Result<Template, String> {
     let mut sorted = members.to_vec();
     sorted.sort_unstable();
     let envelope = Envelope {
@@ -290,13 +298,9 @@ pub fn chat_template(chat_id: i64, members: &[(i64, usize)], sealed: &Sealed) ->
         client_msg_id: CMID_MARK.to_owned(),
         envelope,
     };
-    let frame = serde_json::json!({
-        "type": "command",
-        "id": ID_MARK,
-        "command": "message.send",
-        "body": request,
-    });
-    Template::from_frame(&frame.to_string())
+    let frame = command_frame::<SendMessage>(ID_MARK, &request)
+        .map_err(|e| format!("cannot serialize the message template: {e}"))?;
+    Ok(Template::from_frame(&frame))
 }
 
 /// One chat of the run.
@@ -389,6 +393,7 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrogram_core::command::Command;
     use ferrogram_core::proto::ws::ClientFrame;
 
     #[test]
@@ -425,7 +430,7 @@ mod tests {
     #[test]
     fn a_rendered_frame_is_a_valid_send_command_with_wraps_for_exactly_the_members() {
         let sealed = fake_sealed(2);
-        let template = chat_template(42, &[(9, 1), (3, 0), (5, 1)], &sealed);
+        let template = chat_template(42, &[(9, 1), (3, 0), (5, 1)], &sealed).unwrap();
         let mut out = String::new();
         template.render(
             &mut out,
@@ -443,7 +448,7 @@ mod tests {
         let ClientFrame::Command { id, command, body } = frame else {
             panic!("not a command: {out}");
         };
-        assert_eq!((id, command.as_str()), (77, "message.send"));
+        assert_eq!((id, command.as_str()), (77, SendMessage::NAME));
         let req: SendMessageRequest = serde_json::from_value(body).unwrap();
         assert_eq!(req.chat_id, ChatId(42));
         assert_eq!(req.client_msg_id, "beef.2.15.123456");

@@ -8,12 +8,24 @@
 use super::server::{database_bytes, mailed_code};
 use super::{Attack, Env};
 use crate::conn::{self, Conn, Shared, Socket, SocketOptions};
+use crate::declared::{command_frame, plain_route, reply_from_value, CallError};
 use crate::workload::{chat_template, Render, Template};
 use ferrogram_client::ServerAddr;
 use ferrogram_client::{Client, ClientOptions, Method, RegisterParams};
 use ferrogram_core::b64::B64;
+use ferrogram_core::command::{Command, API_PREFIX};
+use ferrogram_core::commands::{
+    ChangePassword, CreateDirectChat, CreateGroup, CreateSession, DeleteAccount, GetHistory,
+    ListChats, SendMessage, Typing, Verify,
+};
+use ferrogram_core::proto::ws::{ClientFrame, ResumePosition};
+use ferrogram_core::proto::{
+    ChangePasswordRequest, Chat, ChatList, ChatListRequest, ChatRef, CreateDirectRequest,
+    CreateGroupRequest, DeleteAccountRequest, HistoryRequest, KdfParams, LoginRequest, MessageAck,
+    VerifyRequest,
+};
 use futures_util::{stream, SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,14 +169,6 @@ impl Tally {
     }
 }
 
-/// The error code of a failed `Conn::call` (its error is the error object's JSON).
-fn call_code(error: &str) -> String {
-    serde_json::from_str::<Value>(error)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| error.chars().take(40).collect())
-}
-
 fn random_b64(len: usize) -> B64 {
     B64((0..len).map(|_| rand::random::<u8>()).collect())
 }
@@ -217,21 +221,16 @@ struct BigMessages {
 }
 
 impl BigMessages {
-    /// For the chat `chat` (a `Chat` reply) sent by user `sender`.
-    fn for_chat(env: &Env, chat: &Value, sender: usize) -> Result<BigMessages, String> {
-        let chat_id = chat["id"]
-            .as_i64()
-            .ok_or_else(|| format!("not a chat: {chat}"))?;
-        let members: Vec<(i64, usize)> = chat["members"]
-            .as_array()
-            .ok_or_else(|| format!("a chat without members: {chat}"))?
+    /// For the chat `chat` sent by user `sender`.
+    fn for_chat(env: &Env, chat: &Chat, sender: usize) -> Result<BigMessages, String> {
+        let members: Vec<(i64, usize)> = chat
+            .members
             .iter()
-            .filter_map(|m| m["user"]["id"].as_i64())
-            .map(|id| (id, env.identity_of(id)))
+            .map(|m| (m.user.id.0, env.identity_of(m.user.id.0)))
             .collect();
         let record = &env.creds.users[sender];
         Ok(BigMessages {
-            template: chat_template(chat_id, &members, &env.sealed),
+            template: chat_template(chat.id.0, &members, &env.sealed)?,
             sender: record.user_id.0,
             sender_key: env.sealed.sender_keys[record.identity].clone(),
             run: rand::random(),
@@ -239,14 +238,15 @@ impl BigMessages {
         })
     }
 
-    fn frame(&self) -> String {
+    /// The next message's frame, under reply id `id` (`None`: its index).
+    fn frame(&self, id: Option<u64>) -> String {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
         let mut out = String::new();
         self.template.render(
             &mut out,
             &Render {
                 run: self.run,
-                request_id: index,
+                request_id: id.unwrap_or(index),
                 phase: 9,
                 index,
                 due_us: 0,
@@ -258,9 +258,9 @@ impl BigMessages {
     }
 
     /// Sends one message through `conn` and waits for its ack.
-    async fn send(&self, conn: &Conn) -> Result<Value, String> {
-        let frame: Value = serde_json::from_str(&self.frame()).map_err(|e| e.to_string())?;
-        conn.call("message.send", frame["body"].clone()).await
+    async fn send(&self, conn: &Conn) -> Result<MessageAck, CallError> {
+        conn.call_prepared::<SendMessage>(|id| Ok(self.frame(Some(id))))
+            .await
     }
 
     /// Sends `count` messages, `parallel` at a time, until `until`; acks by outcome.
@@ -273,7 +273,7 @@ impl BigMessages {
                 }
                 match self.send(conn).await {
                     Ok(_) => tally.add("acked"),
-                    Err(e) => tally.add(call_code(&e)),
+                    Err(e) => tally.add(e.code()),
                 }
             })
             .await;
@@ -282,12 +282,11 @@ impl BigMessages {
 }
 
 /// A direct chat between two attacking accounts, created by `a`.
-async fn direct_chat(env: &Env, conn: &Conn, b: usize) -> Result<Value, String> {
-    conn.call(
-        "chat.create_direct",
-        json!({"user_id": env.creds.users[b].user_id.0}),
-    )
-    .await
+async fn direct_chat(env: &Env, conn: &Conn, b: usize) -> Result<Chat, CallError> {
+    let request = CreateDirectRequest {
+        user_id: env.creds.users[b].user_id,
+    };
+    conn.call::<CreateDirectChat>(&request).await
 }
 
 // --- a) huge declared frame --------------------------------------------------
@@ -295,7 +294,7 @@ async fn direct_chat(env: &Env, conn: &Conn, b: usize) -> Result<Value, String> 
 /// Upgrades a raw TCP connection to a WebSocket (no auth frame follows).
 async fn upgrade(tcp: &mut TcpStream, addr: &ServerAddr) -> Result<(), String> {
     let request = format!(
-        "GET /api/v1/ws HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {API_PREFIX}/ws HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         addr.host, addr.port
     );
@@ -373,7 +372,8 @@ async fn huge_frame(env: &Env, gate: Gate) -> Result<Outcome, String> {
 
 // --- b) slow request bodies ---------------------------------------------------
 
-/// Opens a `POST /api/v1/sessions` declaring a 100-byte body and sends 1 byte of it.
+/// Opens a log-in request (`session.create`: `POST /api/v1/sessions`)
+/// declaring a 100-byte body and sends 1 byte of it.
 async fn stalled_body(addr: &ServerAddr) -> Option<TcpStream> {
     let mut tcp = tokio::time::timeout(
         Duration::from_secs(5),
@@ -382,10 +382,13 @@ async fn stalled_body(addr: &ServerAddr) -> Option<TcpStream> {
     .await
     .ok()?
     .ok()?;
+    let (method, path) = plain_route::<CreateSession>();
     let head = format!(
-        "POST /api/v1/sessions HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
+        "{} {path} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
          Content-Length: 100\r\n\r\n{{",
-        addr.host, addr.port
+        method.as_str(),
+        addr.host,
+        addr.port
     );
     tcp.write_all(head.as_bytes()).await.ok()?;
     Some(tcp)
@@ -482,7 +485,6 @@ async fn many_sockets(env: &Env, gate: Gate) -> Result<Outcome, String> {
 async fn non_reading(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let x = attacker_conn(env, env.attacker, 4).await?;
     let chat = direct_chat(env, &x, env.helper).await?;
-    let chat_id = chat["id"].as_i64().unwrap_or_default();
     let big = BigMessages::for_chat(env, &chat, env.attacker)?;
     let far = Instant::now() + Duration::from_secs(600);
     let stored = big.send_many(&x, HISTORY_MESSAGES, 8, far).await;
@@ -497,12 +499,17 @@ async fn non_reading(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let deadline = tokio::time::Instant::from_std(until);
     let pipelined = async {
         let mut written = 0u64;
+        let history = HistoryRequest {
+            chat_id: chat.id,
+            before_seq: None,
+            after_seq: None,
+            limit: Some(200),
+        };
         for id in 0..HISTORY_REQUESTS {
-            let frame = json!({"type": "command", "id": id, "command": "message.history",
-                "body": {"chat_id": chat_id, "limit": 200}});
-            let sent =
-                tokio::time::timeout_at(deadline, piper.send(Message::text(frame.to_string())))
-                    .await;
+            let Ok(frame) = command_frame::<GetHistory>(id, &history) else {
+                break;
+            };
+            let sent = tokio::time::timeout_at(deadline, piper.send(Message::text(frame))).await;
             if !matches!(sent, Ok(Ok(()))) {
                 break;
             }
@@ -517,7 +524,8 @@ async fn non_reading(env: &Env, gate: Gate) -> Result<Outcome, String> {
     Ok(Outcome {
         actions: written + acks.total(),
         detail: format!(
-            "one unread socket pipelined {written} of {HISTORY_REQUESTS} message.history (chat of {} x 64 KiB: {}); 64 KiB messages to unread sockets of one account ({} of {UNREAD_SOCKETS} opened): {}",
+            "one unread socket pipelined {written} of {HISTORY_REQUESTS} {} (chat of {} x 64 KiB: {}); 64 KiB messages to unread sockets of one account ({} of {UNREAD_SOCKETS} opened): {}",
+            GetHistory::NAME,
             HISTORY_MESSAGES,
             stored.show(),
             unread_count,
@@ -529,12 +537,16 @@ async fn non_reading(env: &Env, gate: Gate) -> Result<Outcome, String> {
 
 // --- e) force-added to many groups -----------------------------------------------
 
-/// Sends one command on a bare socket and reads until its reply: (reply, bytes read).
-async fn request(socket: &mut Socket, command: &str, body: Value) -> Result<(Value, u64), String> {
+/// Sends command `C` on a bare socket and reads until its reply: (the
+/// reply frame, bytes of all frames read); `reply_from_value` reads its answer.
+async fn request<C: Command>(
+    socket: &mut Socket,
+    request: &C::Req,
+) -> Result<(Value, u64), String> {
     let id = 7_000_000u64;
-    let frame = json!({"type": "command", "id": id, "command": command, "body": body});
+    let frame = command_frame::<C>(id, request).map_err(|e| e.to_string())?;
     socket
-        .send(Message::text(frame.to_string()))
+        .send(Message::text(frame))
         .await
         .map_err(|e| e.to_string())?;
     read_until(socket, |v| v["type"] == "reply" && v["id"] == id).await
@@ -561,7 +573,7 @@ async fn read_until(
 
 async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let x = attacker_conn(env, env.attacker, 6).await?;
-    let victim_id = env.creds.users[env.victim].user_id.0;
+    let victim_id = env.creds.users[env.victim].user_id;
     let until = gate.open().await?;
     // Leave the last quarter of the window for the victim's download.
     let window = until.saturating_duration_since(Instant::now());
@@ -574,16 +586,19 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
             if Instant::now() >= make_until {
                 return;
             }
-            let body = json!({"title": format!("abuse {i}"), "member_ids": [victim_id]});
-            let chat = match x.call("chat.create_group", body).await {
+            let request = CreateGroupRequest {
+                title: format!("abuse {i}"),
+                member_ids: vec![victim_id],
+            };
+            let chat = match x.call::<CreateGroup>(&request).await {
                 Ok(chat) => chat,
-                Err(e) => return made.add(call_code(&e)),
+                Err(e) => return made.add(e.code()),
             };
             made.add("created");
             match BigMessages::for_chat(env, &chat, env.attacker) {
                 Ok(big) => match big.send(x).await {
                     Ok(_) => sent.add("acked"),
-                    Err(e) => sent.add(call_code(&e)),
+                    Err(e) => sent.add(e.code()),
                 },
                 Err(e) => sent.add(e),
             }
@@ -592,22 +607,28 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
     // The victim's first sync: the chat list, then every chat from seq 0.
     let mut victim = attacker_socket(env, env.victim, 7, Some(1 << 30)).await?;
     let started = Instant::now();
-    let (list, list_bytes) = request(&mut victim, "chat.list", json!({})).await?;
+    let (list, list_bytes) = request::<ListChats>(&mut victim, &ChatListRequest::default()).await?;
     let list_secs = started.elapsed().as_secs_f64();
-    let positions: Vec<Value> = list["body"]["chats"]
-        .as_array()
-        .map(|chats| {
-            chats
-                .iter()
-                .map(|c| json!({"chat_id": c["id"], "seq": 0}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let chats = positions.len();
+    let (positions, list_text): (Vec<ResumePosition>, String) =
+        match reply_from_value::<ListChats>(list) {
+            Ok(ChatList { chats, .. }) => {
+                let positions: Vec<_> = chats
+                    .iter()
+                    .map(|c| ResumePosition {
+                        chat_id: c.id,
+                        seq: 0,
+                    })
+                    .collect();
+                let text = format!("{} chats", positions.len());
+                (positions, text)
+            }
+            Err(e) => (Vec::new(), format!("refused ({})", e.code())),
+        };
     let started = Instant::now();
-    let resume = json!({"type": "resume", "positions": positions});
+    let resume =
+        serde_json::to_string(&ClientFrame::Resume { positions }).map_err(|e| e.to_string())?;
     victim
-        .send(Message::text(resume.to_string()))
+        .send(Message::text(resume))
         .await
         .map_err(|e| e.to_string())?;
     let resumed = tokio::time::timeout(
@@ -633,9 +654,10 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
     Ok(Outcome {
         actions: made.total() + sent.total(),
         detail: format!(
-            "groups with the victim: {}; one 64 KiB message in each: {}; her chat.list: {chats} chats, {:.1} MiB in one frame{too_big}, {list_secs:.1} s; resume of all: {resume_text}",
+            "groups with the victim: {}; one 64 KiB message in each: {}; her {}: {list_text}, {:.1} MiB in one frame{too_big}, {list_secs:.1} s; resume of all: {resume_text}",
             made.show(),
             sent.show(),
+            ListChats::NAME,
             mib(list_bytes)
         ),
         victim_ok: Some(fits),
@@ -662,20 +684,23 @@ pub(super) async fn rest_client(addr: &ServerAddr, ip: IpAddr) -> Result<Client,
     .map_err(|e| e.to_string())
 }
 
-/// Posts `body` to `path` from `client` until `until`, `parallel` at a time
+/// Sends command `C` over REST (its declared method and path) with the
+/// requests of `body` from `client` until `until`, `parallel` at a time
 /// (20 ms apart each); answers by status and code.
-async fn hammer(
+async fn hammer<C: Command>(
     client: &Client,
-    path: &str,
-    body: impl Fn() -> Value,
+    body: impl Fn() -> C::Req,
     parallel: usize,
     until: Instant,
 ) -> Tally {
+    let (method, path) = plain_route::<C>();
+    let method = Method::from_bytes(method.as_str().as_bytes()).unwrap_or(Method::POST);
     let tally = Tally::default();
     stream::iter(0..parallel)
         .for_each_concurrent(parallel, |_| async {
             while Instant::now() < until {
-                match client.raw(Method::POST, path, Some(body()), None).await {
+                let request = serde_json::to_value(body()).ok();
+                match client.raw(method.clone(), path, request, None).await {
                     Ok((status, answer)) => tally.add(format!(
                         "{status} {}",
                         answer["error"]["code"].as_str().unwrap_or("")
@@ -738,9 +763,13 @@ async fn lockout(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let victim = client_from(env, attacker_ip(9)).await?;
     let email = accounts.lockout_victim.clone();
     let until = gate.open().await?;
-    let wrong = || json!({"email": email, "auth_key": random_b64(32), "device_name": "x"});
+    let wrong = || LoginRequest {
+        email: email.clone(),
+        auth_key: random_b64(32),
+        device_name: Some("x".into()),
+    };
     let (attacks, (logins, ms)) = tokio::join!(
-        hammer(&attacker, "/api/v1/sessions", wrong, 4, until),
+        hammer::<CreateSession>(&attacker, wrong, 4, until),
         keep_logging_in(&victim, &accounts.lockout_victim, &accounts.password, until)
     );
     Ok(Outcome {
@@ -760,25 +789,32 @@ async fn lockout(env: &Env, gate: Gate) -> Result<Outcome, String> {
 /// Sends wrong password proofs on `conn` until `until`, alternating
 /// `me.delete` and `me.change_password`.
 async fn wrong_proofs(conn: &Conn, first: usize, until: Instant, proofs: &Tally) {
+    /// `command outcome`.
+    fn outcome<C: Command>(answer: Result<C::Resp, CallError>) -> String {
+        match answer {
+            Ok(_) => format!("{} accepted", C::NAME),
+            Err(e) => format!("{} {}", C::NAME, e.code()),
+        }
+    }
     let mut k = first;
     while Instant::now() < until {
         k += 1;
-        let (command, body) = if k.is_multiple_of(2) {
-            ("me.delete", json!({"auth_key": random_b64(32)}))
+        let answer = if k.is_multiple_of(2) {
+            let request = DeleteAccountRequest {
+                auth_key: random_b64(32),
+            };
+            outcome::<DeleteAccount>(conn.call::<DeleteAccount>(&request).await)
         } else {
-            (
-                "me.change_password",
-                json!({"old_auth_key": random_b64(32), "new_auth_key": random_b64(32),
-                    "new_kdf_salt": random_b64(16),
-                    "new_kdf": ferrogram_core::proto::KdfParams::DEFAULT,
-                    "sealed_keys": random_b64(512)}),
-            )
+            let request = ChangePasswordRequest {
+                old_auth_key: random_b64(32),
+                new_auth_key: random_b64(32),
+                new_kdf_salt: random_b64(16),
+                new_kdf: KdfParams::DEFAULT,
+                sealed_keys: random_b64(512),
+            };
+            outcome::<ChangePassword>(conn.call::<ChangePassword>(&request).await)
         };
-        let outcome = match conn.call(command, body).await {
-            Ok(_) => "accepted".to_owned(),
-            Err(e) => call_code(&e),
-        };
-        proofs.add(format!("{command} {outcome}"));
+        proofs.add(answer);
     }
 }
 
@@ -833,9 +869,13 @@ async fn argon2(env: &Env, gate: Gate) -> Result<Outcome, String> {
 
 // --- h) typing and send flood -------------------------------------------------------------
 
-/// Writes frames from `next` on `socket` until `until` while a task of its
-/// own counts the replies by outcome.
-async fn blast(socket: Socket, next: impl Fn(u64) -> String, until: Instant) -> (u64, Tally) {
+/// Writes frames from `next` on `socket` until `until` (or `next` fails)
+/// while a task of its own counts the replies by outcome.
+async fn blast(
+    socket: Socket,
+    next: impl Fn(u64) -> Result<String, String>,
+    until: Instant,
+) -> (u64, Tally) {
     let (mut sink, mut stream) = socket.split();
     let deadline = tokio::time::Instant::from_std(until);
     let reader = tokio::spawn(async move {
@@ -873,10 +913,11 @@ async fn blast(socket: Socket, next: impl Fn(u64) -> String, until: Instant) -> 
         replies
     });
     let mut written = 0u64;
-    while let Ok(Ok(())) =
-        tokio::time::timeout_at(deadline, sink.send(Message::text(next(written)))).await
-    {
-        written += 1;
+    while let Ok(frame) = next(written) {
+        match tokio::time::timeout_at(deadline, sink.send(Message::text(frame))).await {
+            Ok(Ok(())) => written += 1,
+            _ => break,
+        }
     }
     (written, reader.await.unwrap_or_default())
 }
@@ -884,7 +925,6 @@ async fn blast(socket: Socket, next: impl Fn(u64) -> String, until: Instant) -> 
 async fn flood(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let x = attacker_conn(env, env.attacker, 12).await?;
     let chat = direct_chat(env, &x, env.helper).await?;
-    let chat_id = chat["id"].as_i64().unwrap_or_default();
     let big = BigMessages::for_chat(env, &chat, env.attacker)?;
     let typing_socket = attacker_socket(env, env.attacker, 12, None).await?;
     let sender = attacker_socket(env, env.attacker, 12, None).await?;
@@ -893,13 +933,11 @@ async fn flood(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let until = gate.open().await?;
     let started = Instant::now();
     let (db_before, log_before) = (database_bytes(&env.data_dir), log_size());
-    let typing = |id: u64| {
-        json!({"type": "command", "id": id, "command": "chat.typing", "body": {"chat_id": chat_id}})
-            .to_string()
-    };
+    let typing_in = ChatRef { chat_id: chat.id };
+    let typing = |id: u64| command_frame::<Typing>(id, &typing_in).map_err(|e| e.to_string());
     let ((typed, typing_replies), (sends, send_replies)) = tokio::join!(
         blast(typing_socket, typing, until),
-        blast(sender, |_| big.frame(), until)
+        blast(sender, |_| Ok(big.frame(None)), until)
     );
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let grown = database_bytes(&env.data_dir).saturating_sub(db_before);
@@ -909,10 +947,12 @@ async fn flood(env: &Env, gate: Gate) -> Result<Outcome, String> {
     Ok(Outcome {
         actions: typed + sends,
         detail: format!(
-            "one socket: chat.typing written {:.0}/s, answered {:.0}/s ({}); one socket: 64 KiB message.send written {:.0}/s, answered {:.0}/s ({}); database +{:.1} MiB ({:.2} MiB/s), commands.log +{:.1} MiB",
+            "one socket: {} written {:.0}/s, answered {:.0}/s ({}); one socket: 64 KiB {} written {:.0}/s, answered {:.0}/s ({}); database +{:.1} MiB ({:.2} MiB/s), commands.log +{:.1} MiB",
+            Typing::NAME,
             per_sec(typed),
             per_sec(typing_replies.total()),
             typing_replies.show(),
+            SendMessage::NAME,
             per_sec(sends),
             per_sec(send_replies.total()),
             send_replies.show(),
@@ -946,19 +986,20 @@ async fn code_void(env: &Env, gate: Gate) -> Result<Outcome, String> {
     let until = gate.open().await?;
     let wrong = || {
         let guess = (right + 1 + rand::random::<u32>() % 999_998) % 1_000_000;
-        json!({"email": email, "code": format!("{guess:06}")})
+        VerifyRequest {
+            email: Some(email.clone()),
+            code: Some(format!("{guess:06}")),
+            token: None,
+        }
     };
-    let wrong_unknown =
-        || json!({"email": unknown, "code": format!("{:06}", (right + 1) % 1_000_000)});
+    let wrong_unknown = || VerifyRequest {
+        email: Some(unknown.clone()),
+        code: Some(format!("{:06}", (right + 1) % 1_000_000)),
+        token: None,
+    };
     let (known, strange) = tokio::join!(
-        hammer(&attacker, "/api/v1/accounts/verify", wrong, 1, until),
-        hammer(
-            &attacker,
-            "/api/v1/accounts/verify",
-            wrong_unknown,
-            1,
-            until
-        )
+        hammer::<Verify>(&attacker, wrong, 1, until),
+        hammer::<Verify>(&attacker, wrong_unknown, 1, until)
     );
     let verified = victim.verify_code(&email, &code).await;
     let victim_ok = verified.is_ok();
