@@ -15,9 +15,8 @@
 //! its own submodules may name each other (`mod tests { use super::*; }`).
 //! A failure prints each cycle with one reference per step.
 //!
-//! The crates listed in `CYCLE_FREE` are held to this. The others still
-//! have cycles of their own (issue 12 breaks them one crate at a time):
-//! `cargo test --workspace --lib import_cycles -- --ignored` lists them.
+//! Every member of the workspace is held to this (`cargo test --workspace
+//! --lib import_cycles`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -482,21 +481,6 @@ impl Paths {
     }
 }
 
-/// The workspace members that are held to "no cycle" (paths relative to
-/// the workspace root). Issue 12 adds the rest one by one; the ignored test
-/// below lists what is still missing.
-const CYCLE_FREE: &[&str] = &[
-    ".", // the server
-    "cli",
-    "client",
-    "core",
-    "gtk-client",
-    "handlers",
-    "loadgen",
-    "storage",
-    "tests/support",
-];
-
 /// The workspace members, as written in the root manifest.
 fn members() -> Vec<String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -552,12 +536,12 @@ fn report(roots: &[PathBuf]) -> String {
 }
 
 #[test]
-fn the_crates_held_to_it_have_no_module_import_cycle() {
+fn no_crate_of_the_workspace_has_a_module_import_cycle() {
     let members = members();
-    for free in CYCLE_FREE {
+    for member in [".", "core", "storage", "handlers", "client", "gtk-client"] {
         assert!(
-            members.iter().any(|m| m == free),
-            "`{free}` is not a workspace member: {members:?}"
+            members.iter().any(|m| m == member),
+            "`{member}` is not a workspace member: {members:?}"
         );
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
@@ -568,20 +552,12 @@ fn the_crates_held_to_it_have_no_module_import_cycle() {
             "the server crate has no module `{module}`: is this the right crate?"
         );
     }
-    let held: Vec<String> = CYCLE_FREE.iter().map(|m| (*m).to_owned()).collect();
-    let roots = crate_roots(&held);
+    let roots = crate_roots(&members);
     assert!(
-        roots.iter().any(|r| r.ends_with("core/src/lib.rs")),
+        roots.iter().any(|r| r.ends_with("gtk-client/src/main.rs")),
         "found no crate roots: {roots:?}"
     );
     let report = report(&roots);
-    assert!(report.is_empty(), "module import cycles:\n{report}");
-}
-
-#[test]
-#[ignore = "not every crate is held to it yet: run with --ignored to list the rest"]
-fn no_crate_of_the_workspace_has_a_module_import_cycle() {
-    let report = report(&crate_roots(&members()));
     assert!(report.is_empty(), "module import cycles:\n{report}");
 }
 

@@ -147,7 +147,7 @@ pub const HAND_WRITTEN: &[(&str, &str, &str)] = &[];
 mod tests {
     use super::*;
     use ferrogram_core::command::API_PREFIX;
-    use ferrogram_core::commands::{self, ChangePassword, CreateSession, GetHistory, SendMessage};
+    use ferrogram_core::commands::{self, CreateSession, GetHistory, SendMessage};
     use ferrogram_core::ids::ChatId;
     use ferrogram_core::proto::ws::ClientFrame;
     use ferrogram_core::proto::{HistoryRequest, MessageAck};

@@ -26,6 +26,9 @@ pub enum ComposerMode {
     Edit(Message),
 }
 
+/// What the view does when a row asks for it (reply, edit, delete).
+type RowAction = fn(&ChatView, &Message);
+
 mod imp {
     use std::cell::{Cell, RefCell};
     use std::sync::OnceLock;
@@ -122,7 +125,7 @@ mod imp {
                     item.set_selectable(false);
                     let row = MessageRow::new();
                     // The row's menu asks; this view answers.
-                    let actions: [(&str, fn(&super::ChatView, &Message)); 3] = [
+                    let actions: [(&str, RowAction); 3] = [
                         (REPLY_REQUESTED, super::ChatView::start_reply),
                         (EDIT_REQUESTED, super::ChatView::start_edit),
                         (DELETE_REQUESTED, super::ChatView::confirm_delete),
