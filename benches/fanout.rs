@@ -14,7 +14,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{ChatId, SessionId, UserId};
+use ferrogram_core::ids::{ChatId, Seq, SessionId, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
 use ferrogram_server::gateway::hub::Hub;
@@ -67,7 +67,7 @@ impl Handler<CloseConnection> for FakeSession {
 fn message(chat: i64, seq: i64, members: usize) -> ChatEvent {
     ChatEvent {
         chat_id: ChatId(chat),
-        seq,
+        seq: Seq::new(seq),
         sender: UserId(1),
         at: 1_700_000_000_000,
         body: EventBody::Message {

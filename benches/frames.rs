@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::ws::{ClientFrame, ServerFrame};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, SendMessageRequest};
@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     .to_string();
     let event = ChatEvent {
         chat_id: ChatId(42),
-        seq: 1000,
+        seq: Seq::new(1000),
         sender: UserId(1),
         at: 1_700_000_000_000,
         body: EventBody::Message {

@@ -251,7 +251,7 @@ pub(crate) fn last_seq(conn: &Connection, chat: ChatId) -> Result<Seq, Messenger
             |r| r.get(0),
         )
         .optional()?
-        .unwrap_or(0))
+        .unwrap_or(Seq::ZERO))
 }
 
 pub(crate) fn set_active(
@@ -573,10 +573,10 @@ mod tests {
         }
     }
 
-    fn message(chat: i64, seq: Seq, text: &str) -> Message {
+    fn message(chat: i64, seq: i64, text: &str) -> Message {
         Message {
             chat_id: ChatId(chat),
-            seq,
+            seq: Seq::new(seq),
             sender: UserId(2),
             client_msg_id: format!("m{seq}"),
             sent_at: 1,
@@ -616,10 +616,10 @@ mod tests {
         let (_dir, store) = open();
         store
             .run(|conn| {
-                assert_eq!(last_seq(conn, ChatId(5))?, 0);
-                advance(conn, ChatId(5), 4)?;
-                advance(conn, ChatId(5), 2)?;
-                assert_eq!(last_seq(conn, ChatId(5))?, 4);
+                assert_eq!(last_seq(conn, ChatId(5))?, Seq::ZERO);
+                advance(conn, ChatId(5), Seq::new(4))?;
+                advance(conn, ChatId(5), Seq::new(2))?;
+                assert_eq!(last_seq(conn, ChatId(5))?, Seq::new(4));
                 set_active(conn, ChatId(5), false)?;
                 set_active(conn, ChatId(6), true)?;
                 let all = positions(conn)?;
@@ -628,12 +628,12 @@ mod tests {
                     vec![
                         ChatPosition {
                             chat_id: ChatId(5),
-                            last_seq: 4,
+                            last_seq: Seq::new(4),
                             active: false
                         },
                         ChatPosition {
                             chat_id: ChatId(6),
-                            last_seq: 0,
+                            last_seq: Seq::new(0),
                             active: true
                         }
                     ]
@@ -656,17 +656,20 @@ mod tests {
                 insert_message(conn, &message(1, 1, "other"), b"k")?;
                 let page = messages(conn, ChatId(1), None, 3)?;
                 assert_eq!(
-                    page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+                    page.iter().map(|m| m.seq.get()).collect::<Vec<_>>(),
                     vec![3, 4, 5]
                 );
-                let page = messages(conn, ChatId(1), Some(3), 10)?;
-                assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+                let page = messages(conn, ChatId(1), Some(Seq::new(3)), 10)?;
+                assert_eq!(
+                    page.iter().map(|m| m.seq.get()).collect::<Vec<_>>(),
+                    vec![1, 2]
+                );
                 assert_eq!(page[0].text(), Some("text 1"));
 
                 let edit = MessageEdit {
                     chat_id: ChatId(1),
-                    seq: 6,
-                    target_seq: 1,
+                    seq: Seq::new(6),
+                    target_seq: Seq::new(1),
                     sender: UserId(2),
                     at: 3,
                     payload: Some(MessagePayload::text("better")),
@@ -679,39 +682,42 @@ mod tests {
                 };
                 assert!(!apply_edit(conn, &forged, b"k")?);
                 let flagged = MessageEdit {
-                    seq: 7,
+                    seq: Seq::new(7),
                     payload: Some(MessagePayload::text("evil")),
                     verification: Verification::Invalid { reason: "x".into() },
                     ..edit
                 };
                 assert!(apply_edit(conn, &flagged, b"k")?);
-                let edited = super::message(conn, ChatId(1), 1)?.unwrap();
+                let edited = super::message(conn, ChatId(1), Seq::new(1))?.unwrap();
                 assert_eq!(edited.text(), Some("better"));
-                assert_eq!(edited.edited_seq, Some(7));
+                assert_eq!(edited.edited_seq, Some(Seq::new(7)));
 
                 let deletion = MessageDeletion {
                     chat_id: ChatId(1),
-                    seq: 8,
-                    target_seq: 2,
+                    seq: Seq::new(8),
+                    target_seq: Seq::new(2),
                     sender: UserId(2),
                     at: 4,
                 };
                 assert!(apply_delete(conn, &deletion)?);
-                let gone = super::message(conn, ChatId(1), 2)?.unwrap();
+                let gone = super::message(conn, ChatId(1), Seq::new(2))?.unwrap();
                 assert!(gone.deleted && gone.payload.is_none());
                 assert!(!apply_delete(
                     conn,
                     &MessageDeletion {
                         sender: UserId(9),
-                        target_seq: 3,
+                        target_seq: Seq::new(3),
                         ..deletion
                     }
                 )?);
 
                 assert_eq!(envelope_seq(conn, ChatId(1), UserId(2), "m1")?, None);
-                record_envelope_id(conn, ChatId(1), UserId(2), "m1", 1)?;
-                record_envelope_id(conn, ChatId(1), UserId(2), "m1", 9)?;
-                assert_eq!(envelope_seq(conn, ChatId(1), UserId(2), "m1")?, Some(1));
+                record_envelope_id(conn, ChatId(1), UserId(2), "m1", Seq::new(1))?;
+                record_envelope_id(conn, ChatId(1), UserId(2), "m1", Seq::new(9))?;
+                assert_eq!(
+                    envelope_seq(conn, ChatId(1), UserId(2), "m1")?,
+                    Some(Seq::new(1))
+                );
                 Ok(())
             })
             .await
@@ -752,11 +758,15 @@ mod tests {
                 assert_eq!(now.keys, keys(2));
                 assert!(!now.verified && now.pending.is_none());
                 assert_eq!(
-                    super::message(conn, ChatId(1), 1)?.unwrap().verification,
+                    super::message(conn, ChatId(1), Seq::new(1))?
+                        .unwrap()
+                        .verification,
                     Verification::Trusted
                 );
                 assert!(matches!(
-                    super::message(conn, ChatId(1), 2)?.unwrap().verification,
+                    super::message(conn, ChatId(1), Seq::new(2))?
+                        .unwrap()
+                        .verification,
                     Verification::KeyChanged { .. }
                 ));
                 assert!(!accept_pending(conn, user, b"new-key")?);

@@ -645,7 +645,7 @@ async fn read_loop(mut stream: futures_util::stream::SplitStream<Socket>, mut re
 mod tests {
     use super::*;
     use ferrogram_core::b64::B64;
-    use ferrogram_core::ids::{ChatId, UserId};
+    use ferrogram_core::ids::{ChatId, Seq, UserId};
     use ferrogram_core::proto::chat::{ChatEvent, EventBody};
     use ferrogram_core::proto::ws::ServerFrame;
     use ferrogram_core::proto::{Envelope, EnvelopeHeader};
@@ -654,7 +654,7 @@ mod tests {
         serde_json::to_string(&ServerFrame::Event {
             event: ChatEvent {
                 chat_id: ChatId(42),
-                seq: 7,
+                seq: Seq::new(7),
                 sender: UserId(-3),
                 at: 1_700_000_000_000,
                 body,

@@ -588,7 +588,7 @@ impl Connection {
             positions: Vec::new(),
         };
         for position in positions {
-            if position.seq < 0 {
+            if position.seq < Seq::ZERO {
                 self.send_error(
                     ctx,
                     ApiError::new(

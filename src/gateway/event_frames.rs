@@ -164,7 +164,7 @@ mod tests {
     use ferrogram_core::b64::B64;
     use ferrogram_core::crypto::envelope::{open_payload, seal_payload, verify_signature};
     use ferrogram_core::crypto::Identity;
-    use ferrogram_core::ids::ChatId;
+    use ferrogram_core::ids::{ChatId, Seq};
     use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
 
     /// TEST KEYS ONLY: two of core's fixed test identities.
@@ -198,7 +198,7 @@ mod tests {
         .unwrap();
         ChatEvent {
             chat_id: ChatId(5),
-            seq: 9,
+            seq: Seq::new(9),
             sender: UserId(1),
             at: 2,
             body: EventBody::Message {
@@ -290,7 +290,7 @@ mod tests {
 
         let rename = ChatEvent {
             chat_id: ChatId(5),
-            seq: 10,
+            seq: Seq::new(10),
             sender: UserId(1),
             at: 3,
             body: EventBody::Renamed {

@@ -302,6 +302,7 @@ impl Handler<GetHubStats> for Hub {
 mod tests {
     use super::*;
     use crate::gateway::messages::{CloseConnection, DeliverEvent};
+    use ferrogram_core::ids::Seq;
     use ferrogram_core::proto::chat::{ChatEvent, EventBody};
     use std::sync::Mutex;
 
@@ -326,7 +327,7 @@ mod tests {
             self.0
                 .lock()
                 .unwrap()
-                .push(Got::Event(msg.chat_id, msg.seq));
+                .push(Got::Event(msg.chat_id, msg.seq.get()));
         }
     }
 
@@ -373,7 +374,7 @@ mod tests {
     fn event(chat: i64, seq: i64) -> ChatEvent {
         ChatEvent {
             chat_id: ChatId(chat),
-            seq,
+            seq: Seq::new(seq),
             sender: UserId(1),
             at: 0,
             body: EventBody::Renamed {

@@ -94,6 +94,7 @@ mod tests {
         use ferrogram_core::b64::B64;
         use ferrogram_core::crypto::envelope::seal_payload;
         use ferrogram_core::crypto::Identity;
+        use ferrogram_core::ids::Seq;
         use ferrogram_core::proto::chat::{ChatEvent, EventBody};
         use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
         // TEST KEYS ONLY: one of core's fixed test identities.
@@ -121,7 +122,7 @@ mod tests {
         .unwrap();
         ChatEvent {
             chat_id: ChatId(5),
-            seq: 1,
+            seq: Seq::new(1),
             sender: UserId(1),
             at: 2,
             body: EventBody::Message {

@@ -596,7 +596,7 @@ pub(crate) fn advance(
     seq: Seq,
 ) -> Result<(Seq, Seq), StorageError> {
     let Some(before) = membership(conn, chat_id, user)? else {
-        return Ok((0, 0));
+        return Ok((Seq::ZERO, Seq::ZERO));
     };
     let (was, sql) = match receipt {
         Receipt::Read => (
@@ -722,7 +722,7 @@ mod tests {
         let chat = storage.with_conn(|conn| chat(conn, team)).unwrap().unwrap();
         assert_eq!(chat.kind, ChatKind::Group);
         assert_eq!(chat.title.as_deref(), Some("team"));
-        assert_eq!(chat.last_seq, 2);
+        assert_eq!(chat.last_seq, Seq::new(2));
         let roles: Vec<_> = chat.members.iter().map(|m| (m.user.id, m.role)).collect();
         assert_eq!(
             roles,
@@ -742,9 +742,9 @@ mod tests {
         assert_eq!(dm.peer.as_ref().map(|p| p.id), Some(u[1]));
         assert_eq!(
             (dm.member_count, dm.unread_count, dm.my_read_seq),
-            (2, 1, 1)
+            (2, 1, Seq::new(1))
         );
-        assert_eq!(dm.last_message.as_ref().map(|m| m.seq), Some(2));
+        assert_eq!(dm.last_message.as_ref().map(|m| m.seq), Some(Seq::new(2)));
         assert_eq!(list[1].my_role, Role::Owner);
         assert_eq!(list[1].peer, None);
 
@@ -801,7 +801,7 @@ mod tests {
             storage
                 .with_conn(|conn| my_read_seq(conn, team, u[1]))
                 .unwrap(),
-            Some(1)
+            Some(Seq::new(1))
         );
     }
 
@@ -837,7 +837,7 @@ mod tests {
             .with_conn(|conn| membership(conn, chat, u[2]))
             .unwrap()
             .unwrap();
-        assert_eq!((me.joined_seq, me.read_seq), (3, 3));
+        assert_eq!((me.joined_seq, me.read_seq), (Seq::new(3), Seq::new(3)));
         let summary = storage
             .with_conn(|conn| summary(conn, chat, u[2]))
             .unwrap()

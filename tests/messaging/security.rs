@@ -339,7 +339,7 @@ async fn a_replayed_envelope_is_flagged() {
             .unwrap()
             .expect("the original is stored");
         let body = serde_json::to_string(&stored.body).unwrap();
-        let replay_seq = original.seq + 1;
+        let replay_seq = original.seq.next();
         conn.execute(
             "INSERT INTO chat_events (chat_id, seq, sender, at, kind, client_msg_id, body)
              VALUES (?1, ?2, ?3, ?4, 'message', 'replayed', ?5)",

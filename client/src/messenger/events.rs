@@ -299,10 +299,10 @@ pub enum ClientEvent {
 mod tests {
     use super::*;
 
-    fn message(seq: Seq, text: &str) -> Message {
+    fn message(seq: i64, text: &str) -> Message {
         Message {
             chat_id: ChatId(1),
-            seq,
+            seq: Seq::new(seq),
             sender: UserId(7),
             client_msg_id: format!("m{seq}"),
             sent_at: 0,
@@ -319,8 +319,8 @@ mod tests {
         let edit = |seq, target, sender, verification| {
             ChatEntry::Edited(MessageEdit {
                 chat_id: ChatId(1),
-                seq,
-                target_seq: target,
+                seq: Seq::new(seq),
+                target_seq: Seq::new(target),
                 sender: UserId(sender),
                 at: 0,
                 payload: Some(MessagePayload::text("edited")),
@@ -339,8 +339,8 @@ mod tests {
                 edit(6, 3, 7, Verification::Invalid { reason: "x".into() }),
                 ChatEntry::Deleted(MessageDeletion {
                     chat_id: ChatId(1),
-                    seq: 7,
-                    target_seq: 2,
+                    seq: Seq::new(7),
+                    target_seq: Seq::new(2),
                     sender: UserId(7),
                     at: 0,
                 }),
@@ -349,10 +349,10 @@ mod tests {
         };
         let folded = page.messages();
         assert_eq!(folded[0].text(), Some("edited"));
-        assert_eq!(folded[0].edited_seq, Some(4));
+        assert_eq!(folded[0].edited_seq, Some(Seq::new(4)));
         assert!(folded[1].deleted && folded[1].payload.is_none());
         assert_eq!(folded[2].text(), Some("three"));
-        assert_eq!(folded[2].edited_seq, Some(6));
+        assert_eq!(folded[2].edited_seq, Some(Seq::new(6)));
     }
 
     #[test]

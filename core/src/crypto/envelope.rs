@@ -479,6 +479,7 @@ impl<'a> MemberViews<'a> {
 mod tests {
     use super::*;
     use crate::crypto::test_support::{fixture_identity, seeded_rng};
+    use crate::ids::Seq;
     use crate::proto::MessageKind;
 
     const ALICE: UserId = UserId(1);
@@ -594,7 +595,7 @@ mod tests {
         let payload = MessagePayload {
             kind: MessageKind::Text,
             text: "**hi** 👋".to_owned(),
-            reply_to: Some(12),
+            reply_to: Some(Seq::new(12)),
         };
         let envelope = seal_payload(
             &payload,
@@ -615,7 +616,7 @@ mod tests {
         assert_eq!(json, r#"{"kind":"text","text":"hi"}"#);
         let newer: MessagePayload =
             serde_json::from_str(r#"{"kind":"text","text":"hi","reply_to":3,"future":1}"#).unwrap();
-        assert_eq!(newer.reply_to, Some(3));
+        assert_eq!(newer.reply_to, Some(Seq::new(3)));
     }
 
     /// Every field, changed after signing, must make `open` fail.
@@ -1013,7 +1014,7 @@ mod tests {
         let payload = MessagePayload {
             kind: MessageKind::Text,
             text: "Hello Bob! *Markdown* and emoji 🦀".to_owned(),
-            reply_to: Some(41),
+            reply_to: Some(Seq::new(41)),
         };
         (payload, header(ALICE))
     }

@@ -87,7 +87,9 @@ mod tests {
         let f: ClientFrame =
             serde_json::from_str(r#"{"type":"resume","positions":[{"chat_id":3,"seq":41}]}"#)
                 .unwrap();
-        assert!(matches!(f, ClientFrame::Resume { ref positions } if positions[0].seq == 41));
+        assert!(
+            matches!(f, ClientFrame::Resume { ref positions } if positions[0].seq == Seq::new(41))
+        );
         assert!(
             serde_json::from_str::<ClientFrame>(r#"{"type":"auth","token":"a","x":1}"#).is_err()
         );

@@ -7,7 +7,7 @@ use crate::notify::Notification;
 use ferrogram_core::b64::B64;
 use ferrogram_core::crypto::envelope::seal_payload;
 use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
+use ferrogram_core::ids::{now_millis, ChatId, UserId};
 use ferrogram_core::proto::{
     Chat, ChatEvent, ChatList, ChatSummary, Envelope, EnvelopeHeader, LiveEvent, MessageAck,
     MessagePayload,
@@ -144,11 +144,11 @@ pub async fn chat_list(app: &TestApp, person: &Person) -> Vec<ChatSummary> {
     list.chats
 }
 
-pub async fn history(app: &TestApp, person: &Person, body: Value) -> (Vec<Seq>, bool) {
+pub async fn history(app: &TestApp, person: &Person, body: Value) -> (Vec<i64>, bool) {
     let page = app.ok("message.history", person.token(), body).await;
     let events: Vec<ChatEvent> = serde_json::from_value(page["events"].clone()).unwrap();
     (
-        events.iter().map(|e| e.seq).collect(),
+        events.iter().map(|e| e.seq.get()).collect(),
         page["more"].as_bool().unwrap(),
     )
 }

@@ -221,7 +221,7 @@ fn announce(
         listener.committed(event, recipients, context);
     }));
     if call.is_err() {
-        tracing::error!(chat_id = %event.chat_id, seq = event.seq, "commit listener panicked");
+        tracing::error!(chat_id = %event.chat_id, seq = event.seq.get(), "commit listener panicked");
     }
 }
 
