@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{MessagePayload, PublicKeys};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -498,7 +498,7 @@ pub(crate) fn pin_first_seen(
 ) -> Result<Pin, MessengerError> {
     conn.execute(
         "INSERT OR IGNORE INTO pins (user_id, sign_key, enc_key, pinned_at) VALUES (?1, ?2, ?3, ?4)",
-        params![user.0, keys.sign.as_slice(), keys.enc.as_slice(), now_millis()],
+        params![user.0, keys.sign.as_slice(), keys.enc.as_slice(), Timestamp::now()],
     )?;
     pin(conn, user)?.ok_or_else(|| MessengerError::Store("a pin vanished".into()))
 }
@@ -518,7 +518,7 @@ pub(crate) fn set_pending(
             user.0,
             keys.sign.as_slice(),
             keys.enc.as_slice(),
-            now_millis()
+            Timestamp::now()
         ],
     )?;
     Ok(changed > 0)
@@ -536,7 +536,7 @@ pub(crate) fn accept_pending(
         "UPDATE pins SET sign_key = pending_sign, enc_key = pending_enc, verified = 0,
              pinned_at = ?2, pending_sign = NULL, pending_enc = NULL, pending_since = NULL
          WHERE user_id = ?1 AND pending_sign IS NOT NULL",
-        params![user.0, now_millis()],
+        params![user.0, Timestamp::now()],
     )?;
     if changed > 0 {
         tx.execute(
@@ -579,8 +579,8 @@ mod tests {
             seq: Seq::new(seq),
             sender: UserId(2),
             client_msg_id: format!("m{seq}"),
-            sent_at: 1,
-            at: 2,
+            sent_at: Timestamp::from_millis(1),
+            at: Timestamp::from_millis(2),
             payload: Some(MessagePayload::text(text)),
             verification: Verification::Trusted,
             edited_seq: None,
@@ -671,7 +671,7 @@ mod tests {
                     seq: Seq::new(6),
                     target_seq: Seq::new(1),
                     sender: UserId(2),
-                    at: 3,
+                    at: Timestamp::from_millis(3),
                     payload: Some(MessagePayload::text("better")),
                     verification: Verification::Trusted,
                 };
@@ -697,7 +697,7 @@ mod tests {
                     seq: Seq::new(8),
                     target_seq: Seq::new(2),
                     sender: UserId(2),
-                    at: 4,
+                    at: Timestamp::from_millis(4),
                 };
                 assert!(apply_delete(conn, &deletion)?);
                 let gone = super::message(conn, ChatId(1), Seq::new(2))?.unwrap();

@@ -2,8 +2,8 @@
 //! validation and the command-handler trait with its registry.
 //!
 //! This crate knows nothing of actix, GTK or SQLite (but for the `rusqlite`
-//! feature: how a `Seq` is stored): the server, the client library and the
-//! GTK app all build on it.
+//! feature: how a `Seq` or a `Timestamp` is stored): the server, the client
+//! library and the GTK app all build on it.
 
 pub mod b64;
 pub mod command;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use ferrogram_client::proto::{self, ChatKind, ChatSummary, MessagePayload, UserProfile};
 use ferrogram_client::{
     ChatChangeKind, ChatId, ClientError, ClientEvent, ConnectionState as LinkState, Messenger,
-    MessengerError, MessengerOptions, Seq, Session, Store, UserId, Verification,
+    MessengerError, MessengerOptions, Seq, Session, Store, Timestamp, UserId, Verification,
 };
 use gtk::prelude::*;
 use gtk::{gio, glib};
@@ -287,7 +287,7 @@ impl Messaging {
                 for info in presence {
                     let user = self.user_by_id(info.user_id.0);
                     user.set_online(info.online);
-                    user.set_last_seen(info.last_seen_at.unwrap_or(0));
+                    user.set_last_seen(info.last_seen_at.map_or(0, Timestamp::as_millis));
                 }
             }
         }
@@ -317,7 +317,7 @@ impl Messaging {
         chat.messages()
             .mark_delivered_by_others(summary.others_delivered_seq.get());
         if let Some(last) = &summary.last_message {
-            chat.set_last_activity(last.at);
+            chat.set_last_activity(last.at.as_millis());
         }
         self.inner.chats.add(&chat)
     }
@@ -346,7 +346,7 @@ impl Messaging {
                 chat.members.len() as u32,
             ),
         };
-        model.set_last_activity(chat.created_at);
+        model.set_last_activity(chat.created_at.as_millis());
         self.inner.chats.add(&model)
     }
 
@@ -384,7 +384,12 @@ impl Messaging {
             Some(&sender),
             m.sender.0 == me,
             m.text().unwrap_or_default(),
-            if m.at > 0 { m.at } else { m.sent_at },
+            if m.at > Timestamp::EPOCH {
+                m.at
+            } else {
+                m.sent_at
+            }
+            .as_millis(),
         );
         message.set_trust(trust(&m.verification));
         message.set_edited(m.edited_seq.is_some());
@@ -508,7 +513,7 @@ impl Messaging {
                 let user = self.user_by_id(user_id.0);
                 user.set_online(online);
                 if let Some(at) = last_seen_at {
-                    user.set_last_seen(at);
+                    user.set_last_seen(at.as_millis());
                 }
             }
             ClientEvent::ChatJoined(summary) => {
@@ -738,7 +743,7 @@ impl Messaging {
                     for info in list {
                         let user = this.user_by_id(info.user_id.0);
                         user.set_online(info.online);
-                        user.set_last_seen(info.last_seen_at.unwrap_or(0));
+                        user.set_last_seen(info.last_seen_at.map_or(0, Timestamp::as_millis));
                     }
                 }
             }
@@ -786,8 +791,11 @@ impl Messaging {
             let sent = runtime::run(async move { messenger.send_prepared(&outgoing).await }).await;
             match sent {
                 Ok(ack) => {
-                    chat.messages()
-                        .acknowledge(&pending.client_msg_id(), ack.seq.get(), ack.at);
+                    chat.messages().acknowledge(
+                        &pending.client_msg_id(),
+                        ack.seq.get(),
+                        ack.at.as_millis(),
+                    );
                     chat.refresh_preview();
                     if ack.seq.get() > chat.read_seq() {
                         chat.set_read_seq(ack.seq.get());

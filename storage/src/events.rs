@@ -6,7 +6,7 @@
 
 use crate::StorageError;
 use ferrogram_core::crypto::envelope::event_for_reader;
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{ChatEvent, Envelope, EventBody};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -105,7 +105,7 @@ pub(crate) fn append(
     conn: &Connection,
     chat_id: ChatId,
     sender: UserId,
-    at: Millis,
+    at: Timestamp,
     body: EventBody,
 ) -> Result<ChatEvent, StorageError> {
     append_prepared(conn, chat_id, sender, at, prepare(body)?)
@@ -139,7 +139,7 @@ pub(crate) fn append_prepared(
     conn: &Connection,
     chat_id: ChatId,
     sender: UserId,
-    at: Millis,
+    at: Timestamp,
     prepared: Prepared,
 ) -> Result<ChatEvent, StorageError> {
     let Prepared { body, stored } = prepared;
@@ -317,8 +317,8 @@ pub fn last_message_at(
     conn: &Connection,
     chat_id: ChatId,
     first_visible: Seq,
-    as_of: Millis,
-) -> Result<Option<Millis>, StorageError> {
+    as_of: Timestamp,
+) -> Result<Option<Timestamp>, StorageError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.at FROM chat_events AS m \
          WHERE m.chat_id = ?1 AND m.kind = 'message' AND m.seq >= ?2 AND m.at <= ?3 \

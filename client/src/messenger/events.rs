@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{ChatSummary, Invitation, MessagePayload, Role, UserProfile};
 use serde::{Deserialize, Serialize};
 
@@ -58,9 +58,9 @@ pub struct Message {
     pub sender: UserId,
     pub client_msg_id: String,
     /// When the sender sealed it (the sender's clock, signed).
-    pub sent_at: Millis,
+    pub sent_at: Timestamp,
     /// When the server stored it.
-    pub at: Millis,
+    pub at: Timestamp,
     /// The decrypted content; `None` when [`Verification::Invalid`] or deleted.
     pub payload: Option<MessagePayload>,
     pub verification: Verification,
@@ -84,7 +84,7 @@ pub struct MessageEdit {
     pub seq: Seq,
     pub target_seq: Seq,
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
     pub payload: Option<MessagePayload>,
     pub verification: Verification,
 }
@@ -96,7 +96,7 @@ pub struct MessageDeletion {
     pub seq: Seq,
     pub target_seq: Seq,
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
 }
 
 /// A change to a chat itself, from its log.
@@ -106,7 +106,7 @@ pub struct ChatChange {
     pub seq: Seq,
     /// Who made the change.
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
     pub change: ChatChangeKind,
 }
 
@@ -263,7 +263,7 @@ pub enum ClientEvent {
     Presence {
         user_id: UserId,
         online: bool,
-        last_seen_at: Option<Millis>,
+        last_seen_at: Option<Timestamp>,
     },
     /// This account joined a chat (was added, or created it elsewhere).
     ChatJoined(Box<ChatSummary>),
@@ -305,8 +305,8 @@ mod tests {
             seq: Seq::new(seq),
             sender: UserId(7),
             client_msg_id: format!("m{seq}"),
-            sent_at: 0,
-            at: 0,
+            sent_at: Timestamp::EPOCH,
+            at: Timestamp::EPOCH,
             payload: Some(MessagePayload::text(text)),
             verification: Verification::Trusted,
             edited_seq: None,
@@ -322,7 +322,7 @@ mod tests {
                 seq: Seq::new(seq),
                 target_seq: Seq::new(target),
                 sender: UserId(sender),
-                at: 0,
+                at: Timestamp::EPOCH,
                 payload: Some(MessagePayload::text("edited")),
                 verification,
             })
@@ -342,7 +342,7 @@ mod tests {
                     seq: Seq::new(7),
                     target_seq: Seq::new(2),
                     sender: UserId(7),
-                    at: 0,
+                    at: Timestamp::EPOCH,
                 }),
             ],
             more: false,

@@ -9,7 +9,7 @@
 //!    them in order, then `resumed`, then live events. Events carry chat and seq.
 
 use crate::error::ApiError;
-use crate::ids::{ChatId, Millis, Seq, SessionId, UserId};
+use crate::ids::{ChatId, Seq, SessionId, Timestamp, UserId};
 use crate::proto::chat::{ChatEvent, LiveEvent};
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +45,7 @@ pub enum ServerFrame {
     Ready {
         user_id: UserId,
         session_id: SessionId,
-        server_time: Millis,
+        server_time: Timestamp,
     },
     Reply {
         id: u64,

@@ -6,7 +6,7 @@ use super::{AppendRequest, Appended, Change, Created, NewChat, PositionMark, Wri
 use crate::chats::{self, ChatAccess, Membership, Receipt};
 use crate::invitations;
 use crate::{events, users, StorageError};
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
 use rusqlite::Connection;
 
@@ -106,7 +106,7 @@ fn charge_storage(conn: &Connection, user: UserId, bytes: usize, quota: u64) -> 
 pub(super) fn apply_change(
     conn: &Connection,
     request: AppendRequest,
-    at: Millis,
+    at: Timestamp,
     quota: u64,
 ) -> Result<Appended, Abort> {
     let AppendRequest {
@@ -336,7 +336,7 @@ fn accept_invitation(
     chat_id: ChatId,
     sender: UserId,
     max_members: usize,
-    at: Millis,
+    at: Timestamp,
 ) -> Result<Appended, Abort> {
     if !invitations::remove(conn, chat_id, sender, at)? {
         return Err(WriteError::NoInvitation.into());
@@ -369,7 +369,7 @@ fn accept_invitation(
 pub(super) fn delete_account(
     conn: &Connection,
     user: UserId,
-    at: Millis,
+    at: Timestamp,
 ) -> Result<Vec<Appended>, Abort> {
     let mut departures = Vec::new();
     for chat_id in chats::chat_ids_for_user(conn, user)? {
@@ -391,7 +391,11 @@ pub(super) fn delete_account(
     Ok(departures)
 }
 
-pub(super) fn create_chat(conn: &Connection, chat: NewChat, at: Millis) -> Result<Created, Abort> {
+pub(super) fn create_chat(
+    conn: &Connection,
+    chat: NewChat,
+    at: Timestamp,
+) -> Result<Created, Abort> {
     match chat {
         NewChat::Direct { creator, peer } => {
             rules::not_self(creator, peer)?;

@@ -4,7 +4,7 @@ use super::*;
 use crate::test_support::temp_storage;
 use crate::{chats, events, invitations, users};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::Origin;
+use ferrogram_core::ids::{Origin, Timestamp};
 use ferrogram_core::proto::EventBody;
 use ferrogram_core::proto::{EnvelopeHeader, GroupAddPolicy, KeyWrap, ENVELOPE_VERSION};
 use std::sync::Mutex;
@@ -20,7 +20,7 @@ pub(crate) fn envelope(chat_id: ChatId, sender: UserId, id: &str, members: &[Use
             chat_id,
             sender,
             client_msg_id: id.to_owned(),
-            sent_at: 1,
+            sent_at: Timestamp::from_millis(1),
         },
         sender_key: B64(vec![0; 32]),
         nonce: B64(vec![0; 12]),
@@ -89,7 +89,7 @@ pub(crate) fn set_policy(
         who_can_add_me: Some(policy),
         ..users::ProfileUpdate::default()
     };
-    users::update_profile(conn, user, &update, 1)?;
+    users::update_profile(conn, user, &update, Timestamp::from_millis(1))?;
     Ok(())
 }
 
@@ -1532,7 +1532,7 @@ async fn consent_decides_between_membership_and_invitation() {
         Err(WriteError::TooManyMembers { max: 3 })
     );
     let pending = storage
-        .with_conn(|conn| invitations::list(conn, carol, 0))
+        .with_conn(|conn| invitations::list(conn, carol, Timestamp::EPOCH))
         .unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].inviter.as_ref().map(|p| p.id), Some(alice));
@@ -1558,7 +1558,14 @@ async fn invitations_per_invitee_are_capped_and_expire() {
     storage
         .with_conn(|conn| {
             for (i, chat) in chats.iter().enumerate() {
-                invitations::invite(conn, *chat, bob, alice, 100 + i as i64, limits)?;
+                invitations::invite(
+                    conn,
+                    *chat,
+                    bob,
+                    alice,
+                    Timestamp::from_millis(100 + i as i64),
+                    limits,
+                )?;
             }
             Ok::<_, StorageError>(())
         })
@@ -1571,7 +1578,10 @@ async fn invitations_per_invitee_are_capped_and_expire() {
             .map(|i| i.chat_id)
             .collect::<Vec<_>>()
     };
-    assert_eq!(listed(200), [chats[4], chats[3], chats[2]]);
+    assert_eq!(
+        listed(Timestamp::from_millis(200)),
+        [chats[4], chats[3], chats[2]]
+    );
     assert_eq!(
         storage
             .with_conn(|conn| invitations::stored_count(conn, bob))
@@ -1579,11 +1589,20 @@ async fn invitations_per_invitee_are_capped_and_expire() {
         3
     );
     // After their lifetime they are not listed, and the next one prunes them.
-    assert!(listed(2_000).is_empty());
+    assert!(listed(Timestamp::from_millis(2_000)).is_empty());
     storage
-        .with_conn(|conn| invitations::invite(conn, chats[0], bob, alice, 5_000, limits))
+        .with_conn(|conn| {
+            invitations::invite(
+                conn,
+                chats[0],
+                bob,
+                alice,
+                Timestamp::from_millis(5_000),
+                limits,
+            )
+        })
         .unwrap();
-    assert_eq!(listed(5_000), [chats[0]]);
+    assert_eq!(listed(Timestamp::from_millis(5_000)), [chats[0]]);
     assert_eq!(
         storage
             .with_conn(|conn| invitations::stored_count(conn, bob))

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::chats::Receipt;
 use crate::StorageError;
-use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::ChatEvent;
 use rusqlite::{Connection, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
@@ -112,7 +112,12 @@ impl Job {
     }
 
     /// Applies the request inside the batch transaction.
-    fn apply(&mut self, conn: &Connection, at: Millis, quota: u64) -> Result<bool, StorageError> {
+    fn apply(
+        &mut self,
+        conn: &Connection,
+        at: Timestamp,
+        quota: u64,
+    ) -> Result<bool, StorageError> {
         match self {
             Job::Append {
                 request, result, ..
@@ -273,7 +278,7 @@ impl Thread {
 
     fn commit(&mut self, batch: &mut Vec<Job>) {
         let size = batch.len();
-        match apply_batch(&mut self.conn, batch, now_millis(), self.quota) {
+        match apply_batch(&mut self.conn, batch, Timestamp::now(), self.quota) {
             Ok(()) => {
                 self.stats.committed(size);
                 // Every event of the batch is announced before any caller
@@ -319,7 +324,7 @@ impl Thread {
 fn apply_batch(
     conn: &mut Connection,
     batch: &mut [Job],
-    at: Millis,
+    at: Timestamp,
     quota: u64,
 ) -> Result<(), StorageError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
