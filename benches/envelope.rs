@@ -8,7 +8,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrogram_core::crypto::envelope::{open_payload, seal_payload};
 use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Timestamp, UserId};
 use ferrogram_core::proto::{EnvelopeHeader, MessagePayload, PublicKeys};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ fn header() -> EnvelopeHeader {
         chat_id: ChatId(1),
         sender: UserId(1),
         client_msg_id: "bench-0001".to_owned(),
-        sent_at: 1_700_000_000_000,
+        sent_at: Timestamp::from_millis(1_700_000_000_000),
     }
 }
 

@@ -14,7 +14,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{ChatId, SessionId, UserId};
+use ferrogram_core::ids::{ChatId, Seq, SessionId, Timestamp, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, ENVELOPE_VERSION};
 use ferrogram_server::gateway::hub::Hub;
@@ -67,9 +67,9 @@ impl Handler<CloseConnection> for FakeSession {
 fn message(chat: i64, seq: i64, members: usize) -> ChatEvent {
     ChatEvent {
         chat_id: ChatId(chat),
-        seq,
+        seq: Seq::new(seq),
         sender: UserId(1),
-        at: 1_700_000_000_000,
+        at: Timestamp::from_millis(1_700_000_000_000),
         body: EventBody::Message {
             client_msg_id: format!("bench-{seq}"),
             envelope: Envelope {
@@ -78,7 +78,7 @@ fn message(chat: i64, seq: i64, members: usize) -> ChatEvent {
                     chat_id: ChatId(chat),
                     sender: UserId(1),
                     client_msg_id: format!("bench-{seq}"),
-                    sent_at: 0,
+                    sent_at: Timestamp::EPOCH,
                 },
                 sender_key: B64(vec![7; 32]),
                 nonce: B64(vec![1; 12]),

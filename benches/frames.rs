@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::chat::{ChatEvent, EventBody};
 use ferrogram_core::proto::ws::{ClientFrame, ServerFrame};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KeyWrap, SendMessageRequest};
@@ -19,7 +19,7 @@ fn envelope(body_bytes: usize) -> Envelope {
             chat_id: ChatId(42),
             sender: UserId(1),
             client_msg_id: "bench-0001".to_owned(),
-            sent_at: 1_700_000_000_000,
+            sent_at: Timestamp::from_millis(1_700_000_000_000),
         },
         sender_key: B64(vec![7; 32]),
         nonce: B64(vec![1; 12]),
@@ -50,9 +50,9 @@ fn bench(c: &mut Criterion) {
     .to_string();
     let event = ChatEvent {
         chat_id: ChatId(42),
-        seq: 1000,
+        seq: Seq::new(1000),
         sender: UserId(1),
-        at: 1_700_000_000_000,
+        at: Timestamp::from_millis(1_700_000_000_000),
         body: EventBody::Message {
             client_msg_id: "bench-0001".to_owned(),
             envelope,

@@ -16,7 +16,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Timestamp, UserId};
 use ferrogram_core::proto::{Envelope, EnvelopeHeader, KdfParams, KeyWrap, PublicKeys};
 use ferrogram_handlers::rules::ChatPolicy;
 use ferrogram_storage::rusqlite::{params, Connection};
@@ -59,7 +59,7 @@ fn new_user(storage: &Storage, i: usize) -> UserId {
                         enc: B64(vec![2; 32]),
                     },
                     sealed_keys: vec![3; 64],
-                    created_at: 0,
+                    created_at: Timestamp::EPOCH,
                 },
             )
         })
@@ -113,7 +113,7 @@ fn message(s: &WriterSetup) -> AppendRequest {
                     chat_id: s.chat,
                     sender: s.sender,
                     client_msg_id: id,
-                    sent_at: 0,
+                    sent_at: Timestamp::EPOCH,
                 },
                 sender_key: B64(vec![7; 32]),
                 nonce: B64(vec![1; 12]),

@@ -184,7 +184,7 @@ pub fn write_outbox_file(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     rand::fill(&mut id);
     let name = format!(
         "{}-{}.eml",
-        ferrogram_core::ids::now_millis(),
+        ferrogram_core::ids::Timestamp::now(),
         hex::encode(id)
     );
     let tmp = dir.join(format!(".{name}.tmp"));

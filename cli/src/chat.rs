@@ -474,7 +474,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, command: &MessagingCommand) -> Re
                     let oldest = page
                         .entries
                         .first()
-                        .map_or(0, ferrogram_client::ChatEntry::seq);
+                        .map_or(Seq::ZERO, ferrogram_client::ChatEntry::seq);
                     let _ = writeln!(text, "(older messages: --before {oldest})");
                 }
                 for m in &messages {

@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use ferrogram_core::ids::{Millis, SessionId};
+use ferrogram_core::ids::{SessionId, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -559,7 +559,8 @@ fn default_device_name() -> String {
 }
 
 /// `2026-11-24 15:57 UTC`.
-fn format_time(millis: Millis) -> String {
+fn format_time(at: Timestamp) -> String {
+    let millis = at.as_millis();
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
         .ok()
@@ -904,8 +905,11 @@ mod tests {
     fn link_tokens_and_times() {
         assert_eq!(link_token("abc"), "abc");
         assert_eq!(link_token("https://h:1/verify?token=abc&x=1"), "abc");
-        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_time(1_764_000_000_000), "2025-11-24 16:00 UTC");
+        assert_eq!(format_time(Timestamp::EPOCH), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            format_time(Timestamp::from_millis(1_764_000_000_000)),
+            "2025-11-24 16:00 UTC"
+        );
     }
 
     #[test]

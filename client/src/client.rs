@@ -559,6 +559,7 @@ fn build_http(addr: &ServerAddr, options: &ClientOptions) -> Result<reqwest::Cli
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrogram_core::ids::Timestamp;
     use ferrogram_core::ErrorCode;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -839,7 +840,7 @@ mod tests {
             display_name: "Ada".into(),
             bio: String::new(),
             verified: true,
-            created_at: 0,
+            created_at: Timestamp::EPOCH,
             public_keys: PublicKeys {
                 sign: B64(vec![1]),
                 enc: B64(vec![2]),
@@ -851,9 +852,9 @@ mod tests {
             sessions: vec![SessionInfo {
                 id: SessionId("s1".into()),
                 device_name: "d".into(),
-                created_at: 0,
-                last_seen_at: 0,
-                expires_at: 0,
+                created_at: Timestamp::EPOCH,
+                last_seen_at: Timestamp::EPOCH,
+                expires_at: Timestamp::EPOCH,
                 current: true,
             }],
         };

@@ -43,7 +43,7 @@ pub use store::{ChatPosition, Store, StoreError};
 pub use unlock::LockedKeys;
 
 pub use ferrogram_core::crypto::Identity;
-pub use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+pub use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 pub use ferrogram_core::proto;
 pub use ferrogram_core::{ApiError, ErrorCode};
 pub use reqwest::Method;

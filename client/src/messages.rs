@@ -4,7 +4,7 @@
 //! nothing from the messenger. Every type serializes to JSON
 //! (ferrogram-cli `--json`).
 
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::MessagePayload;
 use serde::{Deserialize, Serialize};
 
@@ -58,9 +58,9 @@ pub struct Message {
     pub sender: UserId,
     pub client_msg_id: String,
     /// When the sender sealed it (the sender's clock, signed).
-    pub sent_at: Millis,
+    pub sent_at: Timestamp,
     /// When the server stored it.
-    pub at: Millis,
+    pub at: Timestamp,
     /// The decrypted content; `None` when [`Verification::Invalid`] or deleted.
     pub payload: Option<MessagePayload>,
     pub verification: Verification,
@@ -84,7 +84,7 @@ pub struct MessageEdit {
     pub seq: Seq,
     pub target_seq: Seq,
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
     pub payload: Option<MessagePayload>,
     pub verification: Verification,
 }
@@ -96,5 +96,5 @@ pub struct MessageDeletion {
     pub seq: Seq,
     pub target_seq: Seq,
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{MessagePayload, PublicKeys};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -300,7 +300,7 @@ pub(crate) fn last_seq(conn: &Connection, chat: ChatId) -> Result<Seq, StoreErro
             |r| r.get(0),
         )
         .optional()?
-        .unwrap_or(0))
+        .unwrap_or(Seq::ZERO))
 }
 
 pub(crate) fn set_active(conn: &Connection, chat: ChatId, active: bool) -> Result<(), StoreError> {
@@ -549,7 +549,7 @@ pub(crate) fn pin_first_seen(
 ) -> Result<Pin, StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO pins (user_id, sign_key, enc_key, pinned_at) VALUES (?1, ?2, ?3, ?4)",
-        params![user.0, keys.sign.as_slice(), keys.enc.as_slice(), now_millis()],
+        params![user.0, keys.sign.as_slice(), keys.enc.as_slice(), Timestamp::now()],
     )?;
     pin(conn, user)?.ok_or(StoreError::Vanished("a pin"))
 }
@@ -569,7 +569,7 @@ pub(crate) fn set_pending(
             user.0,
             keys.sign.as_slice(),
             keys.enc.as_slice(),
-            now_millis()
+            Timestamp::now()
         ],
     )?;
     Ok(changed > 0)
@@ -587,7 +587,7 @@ pub(crate) fn accept_pending(
         "UPDATE pins SET sign_key = pending_sign, enc_key = pending_enc, verified = 0,
              pinned_at = ?2, pending_sign = NULL, pending_enc = NULL, pending_since = NULL
          WHERE user_id = ?1 AND pending_sign IS NOT NULL",
-        params![user.0, now_millis()],
+        params![user.0, Timestamp::now()],
     )?;
     if changed > 0 {
         tx.execute(
@@ -624,14 +624,14 @@ mod tests {
         }
     }
 
-    fn message(chat: i64, seq: Seq, text: &str) -> Message {
+    fn message(chat: i64, seq: i64, text: &str) -> Message {
         Message {
             chat_id: ChatId(chat),
-            seq,
+            seq: Seq::new(seq),
             sender: UserId(2),
             client_msg_id: format!("m{seq}"),
-            sent_at: 1,
-            at: 2,
+            sent_at: Timestamp::from_millis(1),
+            at: Timestamp::from_millis(2),
             payload: Some(MessagePayload::text(text)),
             verification: Verification::Trusted,
             edited_seq: None,
@@ -667,10 +667,10 @@ mod tests {
         let (_dir, store) = open();
         store
             .run(|conn| {
-                assert_eq!(last_seq(conn, ChatId(5))?, 0);
-                advance(conn, ChatId(5), 4)?;
-                advance(conn, ChatId(5), 2)?;
-                assert_eq!(last_seq(conn, ChatId(5))?, 4);
+                assert_eq!(last_seq(conn, ChatId(5))?, Seq::ZERO);
+                advance(conn, ChatId(5), Seq::new(4))?;
+                advance(conn, ChatId(5), Seq::new(2))?;
+                assert_eq!(last_seq(conn, ChatId(5))?, Seq::new(4));
                 set_active(conn, ChatId(5), false)?;
                 set_active(conn, ChatId(6), true)?;
                 let all = positions(conn)?;
@@ -679,12 +679,12 @@ mod tests {
                     vec![
                         ChatPosition {
                             chat_id: ChatId(5),
-                            last_seq: 4,
+                            last_seq: Seq::new(4),
                             active: false
                         },
                         ChatPosition {
                             chat_id: ChatId(6),
-                            last_seq: 0,
+                            last_seq: Seq::new(0),
                             active: true
                         }
                     ]
@@ -707,19 +707,22 @@ mod tests {
                 insert_message(conn, &message(1, 1, "other"), b"k")?;
                 let page = messages(conn, ChatId(1), None, 3)?;
                 assert_eq!(
-                    page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+                    page.iter().map(|m| m.seq.get()).collect::<Vec<_>>(),
                     vec![3, 4, 5]
                 );
-                let page = messages(conn, ChatId(1), Some(3), 10)?;
-                assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+                let page = messages(conn, ChatId(1), Some(Seq::new(3)), 10)?;
+                assert_eq!(
+                    page.iter().map(|m| m.seq.get()).collect::<Vec<_>>(),
+                    vec![1, 2]
+                );
                 assert_eq!(page[0].text(), Some("text 1"));
 
                 let edit = MessageEdit {
                     chat_id: ChatId(1),
-                    seq: 6,
-                    target_seq: 1,
+                    seq: Seq::new(6),
+                    target_seq: Seq::new(1),
                     sender: UserId(2),
-                    at: 3,
+                    at: Timestamp::from_millis(3),
                     payload: Some(MessagePayload::text("better")),
                     verification: Verification::Trusted,
                 };
@@ -730,39 +733,42 @@ mod tests {
                 };
                 assert!(!apply_edit(conn, &forged, b"k")?);
                 let flagged = MessageEdit {
-                    seq: 7,
+                    seq: Seq::new(7),
                     payload: Some(MessagePayload::text("evil")),
                     verification: Verification::Invalid { reason: "x".into() },
                     ..edit
                 };
                 assert!(apply_edit(conn, &flagged, b"k")?);
-                let edited = super::message(conn, ChatId(1), 1)?.unwrap();
+                let edited = super::message(conn, ChatId(1), Seq::new(1))?.unwrap();
                 assert_eq!(edited.text(), Some("better"));
-                assert_eq!(edited.edited_seq, Some(7));
+                assert_eq!(edited.edited_seq, Some(Seq::new(7)));
 
                 let deletion = MessageDeletion {
                     chat_id: ChatId(1),
-                    seq: 8,
-                    target_seq: 2,
+                    seq: Seq::new(8),
+                    target_seq: Seq::new(2),
                     sender: UserId(2),
-                    at: 4,
+                    at: Timestamp::from_millis(4),
                 };
                 assert!(apply_delete(conn, &deletion)?);
-                let gone = super::message(conn, ChatId(1), 2)?.unwrap();
+                let gone = super::message(conn, ChatId(1), Seq::new(2))?.unwrap();
                 assert!(gone.deleted && gone.payload.is_none());
                 assert!(!apply_delete(
                     conn,
                     &MessageDeletion {
                         sender: UserId(9),
-                        target_seq: 3,
+                        target_seq: Seq::new(3),
                         ..deletion
                     }
                 )?);
 
                 assert_eq!(envelope_seq(conn, ChatId(1), UserId(2), "m1")?, None);
-                record_envelope_id(conn, ChatId(1), UserId(2), "m1", 1)?;
-                record_envelope_id(conn, ChatId(1), UserId(2), "m1", 9)?;
-                assert_eq!(envelope_seq(conn, ChatId(1), UserId(2), "m1")?, Some(1));
+                record_envelope_id(conn, ChatId(1), UserId(2), "m1", Seq::new(1))?;
+                record_envelope_id(conn, ChatId(1), UserId(2), "m1", Seq::new(9))?;
+                assert_eq!(
+                    envelope_seq(conn, ChatId(1), UserId(2), "m1")?,
+                    Some(Seq::new(1))
+                );
                 Ok(())
             })
             .await
@@ -803,11 +809,15 @@ mod tests {
                 assert_eq!(now.keys, keys(2));
                 assert!(!now.verified && now.pending.is_none());
                 assert_eq!(
-                    super::message(conn, ChatId(1), 1)?.unwrap().verification,
+                    super::message(conn, ChatId(1), Seq::new(1))?
+                        .unwrap()
+                        .verification,
                     Verification::Trusted
                 );
                 assert!(matches!(
-                    super::message(conn, ChatId(1), 2)?.unwrap().verification,
+                    super::message(conn, ChatId(1), Seq::new(2))?
+                        .unwrap()
+                        .verification,
                     Verification::KeyChanged { .. }
                 ));
                 assert!(!accept_pending(conn, user, b"new-key")?);

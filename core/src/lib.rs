@@ -1,7 +1,8 @@
 //! Ferrogram core: the wire protocol types, end-to-end crypto, domain ids, input
 //! validation and the command-handler trait with its registry.
 //!
-//! This crate knows nothing of actix, GTK or SQLite: the server, the client
+//! This crate knows nothing of actix, GTK or SQLite (but for the `rusqlite`
+//! feature: how a `Seq` or a `Timestamp` is stored): the server, the client
 //! library and the GTK app all build on it.
 
 pub mod b64;

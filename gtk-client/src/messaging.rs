@@ -18,7 +18,7 @@ use std::time::Duration;
 use ferrogram_client::proto::{self, ChatKind, ChatSummary, MessagePayload, UserProfile};
 use ferrogram_client::{
     ChatChangeKind, ChatId, ClientError, ClientEvent, ConnectionState as LinkState, Messenger,
-    MessengerError, MessengerOptions, Session, Store, UserId, Verification,
+    MessengerError, MessengerOptions, Seq, Session, Store, Timestamp, UserId, Verification,
 };
 use gtk::prelude::*;
 use gtk::{gio, glib};
@@ -281,8 +281,8 @@ impl Messaging {
                         self.add_received(&chat, message, false);
                     }
                     chat.messages().set_has_more(
-                        messages.first().is_some_and(|m| m.seq > 1)
-                            || messages.is_empty() && summary.last_seq > 0,
+                        messages.first().is_some_and(|m| m.seq > Seq::new(1))
+                            || messages.is_empty() && summary.last_seq > Seq::ZERO,
                     );
                 }
                 Err(e) => tracing::warn!("stored messages of chat {}: {e}", summary.id),
@@ -297,7 +297,7 @@ impl Messaging {
                 for info in presence {
                     let user = self.user_by_id(info.user_id.0);
                     user.set_online(info.online);
-                    user.set_last_seen(info.last_seen_at.unwrap_or(0));
+                    user.set_last_seen(info.last_seen_at.map_or(0, Timestamp::as_millis));
                 }
             }
         }
@@ -307,9 +307,10 @@ impl Messaging {
     /// The chat model for a summary (added to the list if new).
     fn chat_from_summary(&self, summary: &ChatSummary) -> Chat {
         if let Some(chat) = self.inner.chats.by_id(summary.id.0) {
-            chat.messages().mark_read_by_others(summary.others_read_seq);
             chat.messages()
-                .mark_delivered_by_others(summary.others_delivered_seq);
+                .mark_read_by_others(summary.others_read_seq.get());
+            chat.messages()
+                .mark_delivered_by_others(summary.others_delivered_seq.get());
             return chat;
         }
         let chat = match (&summary.kind, &summary.peer) {
@@ -320,12 +321,13 @@ impl Messaging {
                 summary.member_count,
             ),
         };
-        chat.set_read_seq(summary.my_read_seq);
-        chat.messages().mark_read_by_others(summary.others_read_seq);
+        chat.set_read_seq(summary.my_read_seq.get());
         chat.messages()
-            .mark_delivered_by_others(summary.others_delivered_seq);
+            .mark_read_by_others(summary.others_read_seq.get());
+        chat.messages()
+            .mark_delivered_by_others(summary.others_delivered_seq.get());
         if let Some(last) = &summary.last_message {
-            chat.set_last_activity(last.at);
+            chat.set_last_activity(last.at.as_millis());
         }
         self.inner.chats.add(&chat)
     }
@@ -354,7 +356,7 @@ impl Messaging {
                 chat.members.len() as u32,
             ),
         };
-        model.set_last_activity(chat.created_at);
+        model.set_last_activity(chat.created_at.as_millis());
         self.inner.chats.add(&model)
     }
 
@@ -387,18 +389,23 @@ impl Messaging {
         let sender = self.user_by_id(m.sender.0);
         let message = Message::new(
             m.chat_id.0,
-            m.seq,
+            m.seq.get(),
             &m.client_msg_id,
             Some(&sender),
             m.sender.0 == me,
             m.text().unwrap_or_default(),
-            if m.at > 0 { m.at } else { m.sent_at },
+            if m.at > Timestamp::EPOCH {
+                m.at
+            } else {
+                m.sent_at
+            }
+            .as_millis(),
         );
         message.set_trust(trust(&m.verification));
         message.set_edited(m.edited_seq.is_some());
         message.set_deleted(m.deleted);
         if let Some(reply) = m.payload.as_ref().and_then(|p| p.reply_to) {
-            message.set_reply_to(reply);
+            message.set_reply_to(reply.get());
         }
         message
     }
@@ -424,7 +431,7 @@ impl Messaging {
                         None => return,
                     },
                 };
-                let known = chat.messages().by_seq(m.seq).is_some();
+                let known = chat.messages().by_seq(m.seq.get()).is_some();
                 let model = self.add_received(&chat, &m, true);
                 if !known && !model.is_own() {
                     self.after_incoming(&chat, &model);
@@ -433,13 +440,13 @@ impl Messaging {
             ClientEvent::MessageEdited(edit) => {
                 if let Some(chat) = self.inner.chats.by_id(edit.chat_id.0) {
                     let list = chat.messages();
-                    if let Some(target) = list.by_seq(edit.target_seq) {
+                    if let Some(target) = list.by_seq(edit.target_seq.get()) {
                         if target
                             .sender()
                             .is_some_and(|s| s.user_id() == edit.sender.0)
                         {
                             let text = edit.payload.as_ref().map_or("", |p| p.text.as_str());
-                            list.apply_edit(edit.target_seq, text);
+                            list.apply_edit(edit.target_seq.get(), text);
                             target.set_trust(trust(&edit.verification));
                             chat.refresh_preview();
                         }
@@ -448,7 +455,7 @@ impl Messaging {
             }
             ClientEvent::MessageDeleted(deletion) => {
                 if let Some(chat) = self.inner.chats.by_id(deletion.chat_id.0) {
-                    chat.messages().apply_delete(deletion.target_seq);
+                    chat.messages().apply_delete(deletion.target_seq.get());
                     chat.refresh_preview();
                 }
             }
@@ -482,11 +489,11 @@ impl Messaging {
                 };
                 if user_id.0 == self.me().user_id() {
                     // Read on another device of mine.
-                    if seq >= chat.messages().newest_seq() {
+                    if seq.get() >= chat.messages().newest_seq() {
                         chat.mark_all_read();
                     }
                 } else {
-                    chat.messages().mark_read_by_others(seq);
+                    chat.messages().mark_read_by_others(seq.get());
                 }
             }
             ClientEvent::DeliveryReceipt {
@@ -497,7 +504,7 @@ impl Messaging {
                 // My own devices' acknowledgements change no tick.
                 if user_id.0 != self.me().user_id() {
                     if let Some(chat) = self.inner.chats.by_id(chat_id.0) {
-                        chat.messages().mark_delivered_by_others(seq);
+                        chat.messages().mark_delivered_by_others(seq.get());
                     }
                 }
             }
@@ -516,7 +523,7 @@ impl Messaging {
                 let user = self.user_by_id(user_id.0);
                 user.set_online(online);
                 if let Some(at) = last_seen_at {
-                    user.set_last_seen(at);
+                    user.set_last_seen(at.as_millis());
                 }
             }
             ClientEvent::ChatJoined(summary) => {
@@ -744,7 +751,7 @@ impl Messaging {
                     for info in list {
                         let user = this.user_by_id(info.user_id.0);
                         user.set_online(info.online);
-                        user.set_last_seen(info.last_seen_at.unwrap_or(0));
+                        user.set_last_seen(info.last_seen_at.map_or(0, Timestamp::as_millis));
                     }
                 }
             }
@@ -769,7 +776,7 @@ impl Messaging {
         };
         let mut payload = MessagePayload::text(text);
         if reply_to > 0 {
-            payload.reply_to = Some(reply_to);
+            payload.reply_to = Some(Seq::new(reply_to));
         }
         let chat_id = ChatId(chat.chat_id());
         let (chat, me) = (chat.clone(), self.me());
@@ -792,11 +799,14 @@ impl Messaging {
             let sent = runtime::run(async move { messenger.send_prepared(&outgoing).await }).await;
             match sent {
                 Ok(ack) => {
-                    chat.messages()
-                        .acknowledge(&pending.client_msg_id(), ack.seq, ack.at);
+                    chat.messages().acknowledge(
+                        &pending.client_msg_id(),
+                        ack.seq.get(),
+                        ack.at.as_millis(),
+                    );
                     chat.refresh_preview();
-                    if ack.seq > chat.read_seq() {
-                        chat.set_read_seq(ack.seq);
+                    if ack.seq.get() > chat.read_seq() {
+                        chat.set_read_seq(ack.seq.get());
                     }
                 }
                 Err(e) => {
@@ -811,16 +821,16 @@ impl Messaging {
         let messenger = self.messenger()?;
         let mut payload = MessagePayload::text(text);
         if message.reply_to() > 0 {
-            payload.reply_to = Some(message.reply_to());
+            payload.reply_to = Some(Seq::new(message.reply_to()));
         }
-        let (chat_id, seq) = (ChatId(chat.chat_id()), message.seq());
+        let (chat_id, seq) = (ChatId(chat.chat_id()), Seq::new(message.seq()));
         runtime::run(async move { messenger.edit(chat_id, seq, payload).await }).await?;
         Ok(())
     }
 
     pub async fn delete(&self, chat: &Chat, message: &Message) -> Result<()> {
         let messenger = self.messenger()?;
-        let (chat_id, seq) = (ChatId(chat.chat_id()), message.seq());
+        let (chat_id, seq) = (ChatId(chat.chat_id()), Seq::new(message.seq()));
         runtime::run(async move { messenger.delete(chat_id, seq).await }).await?;
         Ok(())
     }
@@ -832,7 +842,7 @@ impl Messaging {
         let list = chat.messages();
         let oldest = list.oldest_seq();
         let chat_id = ChatId(chat.chat_id());
-        let before = (oldest > 0).then_some(oldest);
+        let before = (oldest > 0).then_some(Seq::new(oldest));
         let page =
             runtime::run(async move { messenger.history(chat_id, before, None, PAGE).await })
                 .await?;
@@ -854,7 +864,7 @@ impl Messaging {
         };
         let chat_id = ChatId(chat.chat_id());
         let task = runtime::spawn(async move {
-            if let Err(e) = messenger.mark_read(chat_id, seq).await {
+            if let Err(e) = messenger.mark_read(chat_id, Seq::new(seq)).await {
                 tracing::info!("mark read: {e}");
             }
         });

@@ -32,7 +32,7 @@ use ferrogram_core::command::{
     AuthSession, CommandHandler, CommandLogEntry, DispatchEnv, Registry,
 };
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::KdfParams;
 use ferrogram_core::ratelimit::RateLimiter;
 use ferrogram_core::{ApiError, ErrorCode};
@@ -214,7 +214,7 @@ impl DispatchEnv for HandlerCtx {
             return Err(ApiError::unauthorized());
         }
         let token_hash = secrets::sha256(token.as_bytes());
-        let now = now_millis();
+        let now = Timestamp::now();
         let lookup = self
             .storage
             .run(move |conn| -> Result<TokenLookup, Fail> {

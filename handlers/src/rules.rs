@@ -217,15 +217,16 @@ fn successor(remaining: &[Membership]) -> Option<&Membership> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrogram_core::ids::{Seq, Timestamp};
 
     fn member(id: i64, role: Role, joined_seq: i64) -> Membership {
         Membership {
             user_id: UserId(id),
             role,
-            joined_at: 0,
-            joined_seq,
-            read_seq: 0,
-            delivered_seq: 0,
+            joined_at: Timestamp::EPOCH,
+            joined_seq: Seq::new(joined_seq),
+            read_seq: Seq::ZERO,
+            delivered_seq: Seq::ZERO,
         }
     }
 

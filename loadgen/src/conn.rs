@@ -650,7 +650,7 @@ async fn read_loop(mut stream: futures_util::stream::SplitStream<Socket>, mut re
 mod tests {
     use super::*;
     use ferrogram_core::b64::B64;
-    use ferrogram_core::ids::{ChatId, UserId};
+    use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
     use ferrogram_core::proto::chat::{ChatEvent, EventBody};
     use ferrogram_core::proto::ws::ServerFrame;
     use ferrogram_core::proto::{Envelope, EnvelopeHeader};
@@ -659,9 +659,9 @@ mod tests {
         serde_json::to_string(&ServerFrame::Event {
             event: ChatEvent {
                 chat_id: ChatId(42),
-                seq: 7,
+                seq: Seq::new(7),
                 sender: UserId(-3),
-                at: 1_700_000_000_000,
+                at: Timestamp::from_millis(1_700_000_000_000),
                 body,
             },
         })
@@ -676,7 +676,7 @@ mod tests {
                 chat_id: ChatId(42),
                 sender: UserId(-3),
                 client_msg_id: "decoy".into(),
-                sent_at: 0,
+                sent_at: Timestamp::EPOCH,
             },
             sender_key: B64(vec![1; 32]),
             nonce: B64(vec![2; 12]),

@@ -148,7 +148,7 @@ mod tests {
     use super::*;
     use ferrogram_core::command::API_PREFIX;
     use ferrogram_core::commands::{self, CreateSession, GetHistory, SendMessage};
-    use ferrogram_core::ids::ChatId;
+    use ferrogram_core::ids::{ChatId, Seq, Timestamp};
     use ferrogram_core::proto::ws::ClientFrame;
     use ferrogram_core::proto::{HistoryRequest, MessageAck};
     use ferrogram_core::ErrorCode;
@@ -159,7 +159,7 @@ mod tests {
         let request = HistoryRequest {
             chat_id: ChatId(42),
             before_seq: None,
-            after_seq: Some(7),
+            after_seq: Some(Seq::new(7)),
             limit: Some(200),
         };
         let text = command_frame::<GetHistory>(9_007_199_254_740_881, &request).unwrap();
@@ -184,8 +184,8 @@ mod tests {
             ack,
             MessageAck {
                 chat_id: ChatId(3),
-                seq: 9,
-                at: 1,
+                seq: Seq::new(9),
+                at: Timestamp::from_millis(1),
                 duplicate: false
             }
         );

@@ -27,7 +27,7 @@ use ferrogram_core::commands::SendMessage;
 use ferrogram_core::crypto::envelope::seal_payload;
 use ferrogram_core::crypto::fingerprint::fingerprint_bytes;
 use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Timestamp, UserId};
 use ferrogram_core::proto::{
     Envelope, EnvelopeHeader, KeyWrap, MessagePayload, SendMessageRequest,
 };
@@ -195,7 +195,7 @@ impl Template {
                 Piece::ClientMsgId => {
                     write!(out, "{:x}.{}.{}.{}", v.run, v.phase, v.index, v.due_us)
                 }
-                // The planned time, in ms like every Millis.
+                // The planned time, in ms like every Timestamp.
                 Piece::SentAt => write!(out, "{}", v.due_us / 1000),
                 Piece::Sender => write!(out, "{}", v.sender),
                 Piece::SenderKey => {
@@ -234,7 +234,7 @@ pub fn seal_once(identities: &[Identity], message_bytes: usize) -> Result<Sealed
         chat_id: ChatId(1),
         sender: UserId(1),
         client_msg_id: "loadgen-template".to_owned(),
-        sent_at: 0,
+        sent_at: Timestamp::EPOCH,
     };
     let payload = MessagePayload::text("x".repeat(message_bytes));
     let envelope = seal_payload(
@@ -277,7 +277,7 @@ pub fn chat_template(
             chat_id: ChatId(chat_id),
             sender: UserId(SENDER_MARK),
             client_msg_id: CMID_MARK.to_owned(),
-            sent_at: SENT_AT_MARK,
+            sent_at: Timestamp::from_millis(SENT_AT_MARK),
         },
         sender_key: B64(vec![SENDER_KEY_BYTE; 32]),
         nonce: sealed.nonce.clone(),
@@ -458,7 +458,7 @@ mod tests {
         );
         assert_eq!(req.envelope.header.chat_id, ChatId(42));
         assert_eq!(req.envelope.header.sender, UserId(5));
-        assert_eq!(req.envelope.header.sent_at, 123);
+        assert_eq!(req.envelope.header.sent_at, Timestamp::from_millis(123));
         assert_eq!(req.envelope.sender_key, B64(vec![1; 32]));
         let wrapped: Vec<i64> = req.envelope.wraps.iter().map(|w| w.user_id.0).collect();
         assert_eq!(wrapped, vec![3, 5, 9], "sorted, one per member");

@@ -41,7 +41,7 @@ use actix_http::ws::{Message, ProtocolError};
 use actix_web::web;
 use bytestring::ByteString;
 use ferrogram_core::command::{AuthSession, Credentials, DispatchEnv, Registry, Request};
-use ferrogram_core::ids::{now_millis, ChatId, Origin, Seq};
+use ferrogram_core::ids::{ChatId, Origin, Seq, Timestamp};
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition, ServerFrame};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_handlers::HandlerCtx;
@@ -446,7 +446,7 @@ impl Connection {
             &ServerFrame::Ready {
                 user_id: auth.user_id,
                 session_id: auth.session_id.clone(),
-                server_time: now_millis(),
+                server_time: Timestamp::now(),
             },
         );
         self.stage = Stage::Ready(Authed {
@@ -588,7 +588,7 @@ impl Connection {
             positions: Vec::new(),
         };
         for position in positions {
-            if position.seq < 0 {
+            if position.seq < Seq::ZERO {
                 self.send_error(
                     ctx,
                     ApiError::new(

@@ -164,7 +164,7 @@ mod tests {
     use ferrogram_core::b64::B64;
     use ferrogram_core::crypto::envelope::{open_payload, seal_payload, verify_signature};
     use ferrogram_core::crypto::Identity;
-    use ferrogram_core::ids::ChatId;
+    use ferrogram_core::ids::{ChatId, Seq, Timestamp};
     use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
 
     /// TEST KEYS ONLY: two of core's fixed test identities.
@@ -186,7 +186,7 @@ mod tests {
             chat_id: ChatId(5),
             sender: UserId(1),
             client_msg_id: r#"tricky "wraps":[] id"#.to_owned(),
-            sent_at: 1,
+            sent_at: Timestamp::from_millis(1),
         };
         let envelope = seal_payload(
             &MessagePayload::text("x".repeat(1024)),
@@ -198,9 +198,9 @@ mod tests {
         .unwrap();
         ChatEvent {
             chat_id: ChatId(5),
-            seq: 9,
+            seq: Seq::new(9),
             sender: UserId(1),
-            at: 2,
+            at: Timestamp::from_millis(2),
             body: EventBody::Message {
                 client_msg_id: r#"tricky "wraps":[] id"#.to_owned(),
                 envelope,
@@ -290,9 +290,9 @@ mod tests {
 
         let rename = ChatEvent {
             chat_id: ChatId(5),
-            seq: 10,
+            seq: Seq::new(10),
             sender: UserId(1),
-            at: 3,
+            at: Timestamp::from_millis(3),
             body: EventBody::Renamed {
                 title: "t".to_owned(),
             },

@@ -13,7 +13,7 @@ use crate::gateway::presence::PresenceBoard;
 use crate::gateway::room::ChatRoom;
 use crate::gateway::transport::frame::{encode, CloseCause};
 use actix::prelude::*;
-use ferrogram_core::ids::{now_millis, ChatId, SessionId, UserId};
+use ferrogram_core::ids::{ChatId, SessionId, Timestamp, UserId};
 use ferrogram_core::proto::chat::LiveEvent;
 use ferrogram_core::proto::ws::ServerFrame;
 use ferrogram_storage::{chats, Storage, StorageError};
@@ -190,7 +190,7 @@ impl Handler<ConnectionEnded> for Hub {
                 self.by_user.remove(&conn.user);
             }
         }
-        if self.presence.disconnected(conn.user, now_millis()) {
+        if self.presence.disconnected(conn.user, Timestamp::now()) {
             self.announce_presence(conn.user, ctx);
         }
     }
@@ -302,6 +302,7 @@ impl Handler<GetHubStats> for Hub {
 mod tests {
     use super::*;
     use crate::gateway::messages::{CloseConnection, DeliverEvent};
+    use ferrogram_core::ids::Seq;
     use ferrogram_core::proto::chat::{ChatEvent, EventBody};
     use std::sync::Mutex;
 
@@ -326,7 +327,7 @@ mod tests {
             self.0
                 .lock()
                 .unwrap()
-                .push(Got::Event(msg.chat_id, msg.seq));
+                .push(Got::Event(msg.chat_id, msg.seq.get()));
         }
     }
 
@@ -373,9 +374,9 @@ mod tests {
     fn event(chat: i64, seq: i64) -> ChatEvent {
         ChatEvent {
             chat_id: ChatId(chat),
-            seq,
+            seq: Seq::new(seq),
             sender: UserId(1),
-            at: 0,
+            at: Timestamp::EPOCH,
             body: EventBody::Renamed {
                 title: format!("t{seq}"),
             },

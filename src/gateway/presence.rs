@@ -3,7 +3,7 @@
 //! "last seen". The hub is the only writer; readers (the `presence.get`
 //! handler through the notifier) take a short lock, never an actor round trip.
 
-use ferrogram_core::ids::{Millis, UserId};
+use ferrogram_core::ids::{Timestamp, UserId};
 use ferrogram_core::proto::chat::PresenceInfo;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +11,7 @@ use std::sync::Mutex;
 #[derive(Debug, Default, Clone, Copy)]
 struct Entry {
     connections: u32,
-    last_seen: Option<Millis>,
+    last_seen: Option<Timestamp>,
 }
 
 /// Who is online, and when the others were last seen (since this process
@@ -52,7 +52,7 @@ impl PresenceBoard {
     }
 
     /// One connection fewer; true when the user just went offline.
-    pub(crate) fn disconnected(&self, user: UserId, now: Millis) -> bool {
+    pub(crate) fn disconnected(&self, user: UserId, now: Timestamp) -> bool {
         let mut users = self.lock();
         let entry = users.entry(user).or_default();
         entry.connections = entry.connections.saturating_sub(1);
@@ -84,12 +84,12 @@ mod tests {
         assert!(board.connected(u));
         assert!(!board.connected(u), "second device: already online");
         assert!(board.info(u).online);
-        assert!(!board.disconnected(u, 100));
+        assert!(!board.disconnected(u, Timestamp::from_millis(100)));
         assert!(board.info(u).online);
-        assert!(board.disconnected(u, 200));
+        assert!(board.disconnected(u, Timestamp::from_millis(200)));
         let info = board.info(u);
         assert!(!info.online);
-        assert_eq!(info.last_seen_at, Some(200));
+        assert_eq!(info.last_seen_at, Some(Timestamp::from_millis(200)));
         assert!(board.connected(u));
         assert_eq!(board.info(u).last_seen_at, None);
     }

@@ -167,13 +167,13 @@ impl<T: Weight> ResumeGate<T> {
             return Release::Done(Vec::new());
         };
         // Copies the backlog already sent are duplicates.
-        let keep = held.events.split_off(&(sent_through + 1));
+        let keep = held.events.split_off(&sent_through.next());
         let (count, bytes) = (held.events.len(), weigh(&held.events));
         held.events = keep;
         let contiguous = held
             .events
             .keys()
-            .zip(sent_through + 1..)
+            .zip(sent_through.following())
             .all(|(&seq, expected)| seq == expected);
         if held.dropped || !contiguous {
             let (more, more_bytes) = (held.events.len(), weigh(&held.events));
@@ -228,20 +228,24 @@ mod tests {
     const A: ChatId = ChatId(1);
     const B: ChatId = ChatId(2);
 
+    fn s(seq: i64) -> Seq {
+        Seq::new(seq)
+    }
+
     /// Simulates a client that saw `from`, a store holding `1..=stored`, and
     /// live copies of `live` arriving while the backlog is read; returns the
     /// seqs the client receives.
-    fn deliver(from: Seq, stored: Seq, live_during: &[Seq], live_after: &[Seq]) -> Vec<Seq> {
+    fn deliver(from: i64, stored: i64, live_during: &[i64], live_after: &[i64]) -> Vec<i64> {
         let mut gate = ResumeGate::new(100);
         let mut got = Vec::new();
         assert!(gate.begin(A));
         for &seq in live_during {
-            assert_eq!(gate.offer(A, seq, seq), Offer::Held);
+            assert_eq!(gate.offer(A, s(seq), s(seq)), Offer::Held);
         }
-        let mut after = from;
+        let mut after = s(from);
         loop {
-            got.extend(after + 1..=stored);
-            after = after.max(stored);
+            got.extend(after.following().take_while(|&seq| seq <= s(stored)));
+            after = after.max(s(stored));
             match gate.backlog_sent(A, after) {
                 Release::Done(events) => {
                     got.extend(events);
@@ -251,11 +255,11 @@ mod tests {
             }
         }
         for &seq in live_after {
-            if let Offer::Send(seq) = gate.offer(A, seq, seq) {
+            if let Offer::Send(seq) = gate.offer(A, s(seq), s(seq)) {
                 got.push(seq);
             }
         }
-        got
+        got.into_iter().map(Seq::get).collect()
     }
 
     #[test]
@@ -273,14 +277,14 @@ mod tests {
         let mut gate = ResumeGate::new(100);
         gate.begin(A);
         // 7 arrived live, 6 not yet: both are committed, so read again
-        assert_eq!(gate.offer(A, 7, 7), Offer::Held);
-        assert_eq!(gate.backlog_sent(A, 5), Release::ReadMore(5));
+        assert_eq!(gate.offer(A, s(7), s(7)), Offer::Held);
+        assert_eq!(gate.backlog_sent(A, s(5)), Release::ReadMore(s(5)));
         // the second read found 6 and 7; the held copy of 7 was dropped
         assert_eq!(gate.held_count(), 0);
-        assert_eq!(gate.backlog_sent(A, 7), Release::Done(vec![]));
-        assert_eq!(gate.offer(A, 6, 6), Offer::Duplicate);
-        assert_eq!(gate.offer(A, 8, 8), Offer::Send(8));
-        assert_eq!(gate.position(A), Some(7));
+        assert_eq!(gate.backlog_sent(A, s(7)), Release::Done(vec![]));
+        assert_eq!(gate.offer(A, s(6), s(6)), Offer::Duplicate);
+        assert_eq!(gate.offer(A, s(8), s(8)), Offer::Send(s(8)));
+        assert_eq!(gate.position(A), Some(s(7)));
     }
 
     #[test]
@@ -288,17 +292,17 @@ mod tests {
         let mut gate = ResumeGate::new(2);
         gate.begin(A);
         gate.begin(B);
-        assert_eq!(gate.offer(A, 11, 11), Offer::Held);
-        assert_eq!(gate.offer(B, 21, 21), Offer::Held);
+        assert_eq!(gate.offer(A, s(11), s(11)), Offer::Held);
+        assert_eq!(gate.offer(B, s(21), s(21)), Offer::Held);
         assert_eq!(gate.held_count(), 2);
         // the budget is spent: A gives up its held events
-        assert_eq!(gate.offer(A, 12, 12), Offer::Held);
+        assert_eq!(gate.offer(A, s(12), s(12)), Offer::Held);
         assert_eq!(gate.held_count(), 1);
-        assert_eq!(gate.offer(A, 13, 13), Offer::Held);
+        assert_eq!(gate.offer(A, s(13), s(13)), Offer::Held);
         assert_eq!(gate.held_count(), 1, "nothing more is kept for A");
-        assert_eq!(gate.backlog_sent(A, 10), Release::ReadMore(10));
-        assert_eq!(gate.backlog_sent(A, 13), Release::Done(vec![]));
-        assert_eq!(gate.backlog_sent(B, 20), Release::Done(vec![21]));
+        assert_eq!(gate.backlog_sent(A, s(10)), Release::ReadMore(s(10)));
+        assert_eq!(gate.backlog_sent(A, s(13)), Release::Done(vec![]));
+        assert_eq!(gate.backlog_sent(B, s(20)), Release::Done(vec![s(21)]));
         assert_eq!(gate.held_count(), 0);
         assert!(!gate.is_resuming());
     }
@@ -309,29 +313,29 @@ mod tests {
         let mut gate = ResumeGate::with_byte_budget(100, 1000);
         gate.begin(A);
         gate.begin(B);
-        assert_eq!(gate.offer(A, 11, frame(600)), Offer::Held);
-        assert_eq!(gate.offer(B, 21, frame(300)), Offer::Held);
+        assert_eq!(gate.offer(A, s(11), frame(600)), Offer::Held);
+        assert_eq!(gate.offer(B, s(21), frame(300)), Offer::Held);
         assert_eq!(gate.held_bytes(), 900);
         // 200 more would make 1100: A gives up what it held
-        assert_eq!(gate.offer(A, 12, frame(200)), Offer::Held);
+        assert_eq!(gate.offer(A, s(12), frame(200)), Offer::Held);
         assert_eq!((gate.held_count(), gate.held_bytes()), (1, 300));
-        assert_eq!(gate.backlog_sent(A, 10), Release::ReadMore(10));
-        assert_eq!(gate.backlog_sent(A, 12), Release::Done(vec![]));
-        assert_eq!(gate.backlog_sent(B, 20), Release::Done(vec![frame(300)]));
+        assert_eq!(gate.backlog_sent(A, s(10)), Release::ReadMore(s(10)));
+        assert_eq!(gate.backlog_sent(A, s(12)), Release::Done(vec![]));
+        assert_eq!(gate.backlog_sent(B, s(20)), Release::Done(vec![frame(300)]));
         assert_eq!((gate.held_count(), gate.held_bytes()), (0, 0));
     }
 
     #[test]
     fn chats_not_resumed_pass_through_and_aborts_release_what_was_held() {
         let mut gate = ResumeGate::new(10);
-        assert_eq!(gate.offer(B, 3, 3), Offer::Send(3));
+        assert_eq!(gate.offer(B, s(3), s(3)), Offer::Send(s(3)));
         gate.begin(A);
         assert!(!gate.begin(A), "a chat is resumed once at a time");
-        assert_eq!(gate.offer(A, 9, 9), Offer::Held);
-        assert_eq!(gate.offer(A, 8, 8), Offer::Held);
-        assert_eq!(gate.abort(A), vec![8, 9]);
+        assert_eq!(gate.offer(A, s(9), s(9)), Offer::Held);
+        assert_eq!(gate.offer(A, s(8), s(8)), Offer::Held);
+        assert_eq!(gate.abort(A), vec![s(8), s(9)]);
         assert_eq!(gate.held_count(), 0);
-        assert_eq!(gate.offer(A, 10, 10), Offer::Send(10));
+        assert_eq!(gate.offer(A, s(10), s(10)), Offer::Send(s(10)));
         assert_eq!(gate.position(A), None);
     }
 }

@@ -94,6 +94,7 @@ mod tests {
         use ferrogram_core::b64::B64;
         use ferrogram_core::crypto::envelope::seal_payload;
         use ferrogram_core::crypto::Identity;
+        use ferrogram_core::ids::{Seq, Timestamp};
         use ferrogram_core::proto::chat::{ChatEvent, EventBody};
         use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
         // TEST KEYS ONLY: one of core's fixed test identities.
@@ -109,7 +110,7 @@ mod tests {
             chat_id: ChatId(5),
             sender: UserId(1),
             client_msg_id: "m".to_owned(),
-            sent_at: 1,
+            sent_at: Timestamp::from_millis(1),
         };
         let envelope = seal_payload(
             &MessagePayload::text("x".repeat(1024)),
@@ -121,9 +122,9 @@ mod tests {
         .unwrap();
         ChatEvent {
             chat_id: ChatId(5),
-            seq: 1,
+            seq: Seq::new(1),
             sender: UserId(1),
-            at: 2,
+            at: Timestamp::from_millis(2),
             body: EventBody::Message {
                 client_msg_id: "m".to_owned(),
                 envelope,

@@ -8,7 +8,7 @@
 use crate::events;
 use crate::StorageError;
 use ferrogram_core::crypto::envelope::event_for_reader;
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{Chat, ChatEvent, ChatKind, ChatSummary, Member, Role, UserProfile};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -18,7 +18,7 @@ pub struct ChatRecord {
     pub id: ChatId,
     pub kind: ChatKind,
     pub title: Option<String>,
-    pub created_at: Millis,
+    pub created_at: Timestamp,
     pub last_seq: Seq,
 }
 
@@ -27,7 +27,7 @@ pub struct ChatRecord {
 pub struct Membership {
     pub user_id: UserId,
     pub role: Role,
-    pub joined_at: Millis,
+    pub joined_at: Timestamp,
     /// The member sees the log from this seq on.
     pub joined_seq: Seq,
     pub read_seq: Seq,
@@ -387,9 +387,9 @@ pub fn visible_events(
 pub struct ListCursor {
     /// When the first page was read: activity after it does not reorder
     /// the later pages.
-    pub as_of: Millis,
+    pub as_of: Timestamp,
     /// The last chat of the previous page: its activity time and id.
-    pub active: Millis,
+    pub active: Timestamp,
     pub chat_id: ChatId,
 }
 
@@ -405,7 +405,7 @@ pub struct ListPage {
 /// last message, or of creation when there is none), in one list. Tests and
 /// tools; `chat.list` pages with [`list_page`].
 pub fn list_for_user(conn: &Connection, user: UserId) -> Result<Vec<ChatSummary>, StorageError> {
-    let now = ferrogram_core::ids::now_millis();
+    let now = ferrogram_core::ids::Timestamp::now();
     Ok(list_page(conn, user, None, now, u32::MAX, usize::MAX)?.chats)
 }
 
@@ -422,7 +422,7 @@ pub fn list_page(
     conn: &Connection,
     user: UserId,
     cursor: Option<ListCursor>,
-    now: Millis,
+    now: Timestamp,
     limit: u32,
     max_bytes: usize,
 ) -> Result<ListPage, StorageError> {
@@ -482,7 +482,7 @@ pub(crate) fn insert_chat(
     conn: &Connection,
     kind: ChatKind,
     title: Option<&str>,
-    created_at: Millis,
+    created_at: Timestamp,
 ) -> Result<ChatId, StorageError> {
     conn.prepare_cached("INSERT INTO chats (kind, title, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![kind_name(kind), title, created_at])?;
@@ -520,7 +520,7 @@ pub(crate) fn insert_member(
     chat_id: ChatId,
     user: UserId,
     role: Role,
-    joined_at: Millis,
+    joined_at: Timestamp,
     joined_seq: Seq,
 ) -> Result<(), StorageError> {
     conn.prepare_cached(
@@ -596,7 +596,7 @@ pub(crate) fn advance(
     seq: Seq,
 ) -> Result<(Seq, Seq), StorageError> {
     let Some(before) = membership(conn, chat_id, user)? else {
-        return Ok((0, 0));
+        return Ok((Seq::ZERO, Seq::ZERO));
     };
     let (was, sql) = match receipt {
         Receipt::Read => (
@@ -649,7 +649,7 @@ mod tests {
         let row = crate::json_len(&everything[0]);
 
         // Pages of at most 5 rows or about 3 rows of bytes, in the same order.
-        let now = ferrogram_core::ids::now_millis();
+        let now = ferrogram_core::ids::Timestamp::now();
         for (limit, max_bytes) in [(5, usize::MAX), (100, 3 * row + 20), (100, 1)] {
             let mut got = Vec::new();
             let mut cursor = None;
@@ -668,7 +668,7 @@ mod tests {
                     // Activity between pages does not move a chat: the
                     // oldest chat (the last page's) gets a message now.
                     let oldest = *ids(&everything).last().unwrap();
-                    while ferrogram_core::ids::now_millis() <= now {
+                    while ferrogram_core::ids::Timestamp::now() <= now {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                     writer
@@ -724,7 +724,7 @@ mod tests {
         let chat = storage.with_conn(|conn| chat(conn, team)).unwrap().unwrap();
         assert_eq!(chat.kind, ChatKind::Group);
         assert_eq!(chat.title.as_deref(), Some("team"));
-        assert_eq!(chat.last_seq, 2);
+        assert_eq!(chat.last_seq, Seq::new(2));
         let roles: Vec<_> = chat.members.iter().map(|m| (m.user.id, m.role)).collect();
         assert_eq!(
             roles,
@@ -744,9 +744,9 @@ mod tests {
         assert_eq!(dm.peer.as_ref().map(|p| p.id), Some(u[1]));
         assert_eq!(
             (dm.member_count, dm.unread_count, dm.my_read_seq),
-            (2, 1, 1)
+            (2, 1, Seq::new(1))
         );
-        assert_eq!(dm.last_message.as_ref().map(|m| m.seq), Some(2));
+        assert_eq!(dm.last_message.as_ref().map(|m| m.seq), Some(Seq::new(2)));
         assert_eq!(list[1].my_role, Role::Owner);
         assert_eq!(list[1].peer, None);
 
@@ -803,7 +803,7 @@ mod tests {
             storage
                 .with_conn(|conn| my_read_seq(conn, team, u[1]))
                 .unwrap(),
-            Some(1)
+            Some(Seq::new(1))
         );
     }
 
@@ -839,7 +839,7 @@ mod tests {
             .with_conn(|conn| membership(conn, chat, u[2]))
             .unwrap()
             .unwrap();
-        assert_eq!((me.joined_seq, me.read_seq), (3, 3));
+        assert_eq!((me.joined_seq, me.read_seq), (Seq::new(3), Seq::new(3)));
         let summary = storage
             .with_conn(|conn| summary(conn, chat, u[2]))
             .unwrap()

@@ -6,7 +6,7 @@
 
 use crate::StorageError;
 use ferrogram_core::crypto::envelope::event_for_reader;
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{ChatEvent, Envelope, EventBody};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -105,7 +105,7 @@ pub(crate) fn append(
     conn: &Connection,
     chat_id: ChatId,
     sender: UserId,
-    at: Millis,
+    at: Timestamp,
     body: EventBody,
 ) -> Result<ChatEvent, StorageError> {
     append_prepared(conn, chat_id, sender, at, prepare(body)?)
@@ -139,7 +139,7 @@ pub(crate) fn append_prepared(
     conn: &Connection,
     chat_id: ChatId,
     sender: UserId,
-    at: Millis,
+    at: Timestamp,
     prepared: Prepared,
 ) -> Result<ChatEvent, StorageError> {
     let Prepared { body, stored } = prepared;
@@ -272,7 +272,7 @@ pub fn history(
     query: &HistoryQuery,
 ) -> Result<(Vec<ChatEvent>, bool), StorageError> {
     let low = query.after_seq.map_or(query.first_visible, |after| {
-        (after + 1).max(query.first_visible)
+        after.next().max(query.first_visible)
     });
     let high = query.before_seq.unwrap_or(Seq::MAX);
     // One row more than asked for tells whether the page is the last one.
@@ -317,8 +317,8 @@ pub fn last_message_at(
     conn: &Connection,
     chat_id: ChatId,
     first_visible: Seq,
-    as_of: Millis,
-) -> Result<Option<Millis>, StorageError> {
+    as_of: Timestamp,
+) -> Result<Option<Timestamp>, StorageError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.at FROM chat_events AS m \
          WHERE m.chat_id = ?1 AND m.kind = 'message' AND m.seq >= ?2 AND m.at <= ?3 \
@@ -397,22 +397,22 @@ mod tests {
     fn page(
         storage: &crate::Storage,
         chat: ChatId,
-        first_visible: Seq,
-        before_seq: Option<Seq>,
-        after_seq: Option<Seq>,
+        first_visible: i64,
+        before_seq: Option<i64>,
+        after_seq: Option<i64>,
         limit: u32,
-    ) -> (Vec<Seq>, bool) {
+    ) -> (Vec<i64>, bool) {
         let query = HistoryQuery {
-            first_visible,
-            before_seq,
-            after_seq,
+            first_visible: Seq::new(first_visible),
+            before_seq: before_seq.map(Seq::new),
+            after_seq: after_seq.map(Seq::new),
             limit,
             max_bytes: usize::MAX,
         };
         let (events, more) = storage
             .with_conn(|conn| history(conn, chat, UserId(0), &query))
             .unwrap();
-        (events.iter().map(|e| e.seq).collect(), more)
+        (events.iter().map(|e| e.seq.get()).collect(), more)
     }
 
     #[tokio::test]
@@ -434,7 +434,7 @@ mod tests {
                     chat,
                     u[1],
                     Change::Edit {
-                        target_seq: 2,
+                        target_seq: Seq::new(2),
                         envelope: edit.clone(),
                     },
                 ),
@@ -451,7 +451,7 @@ mod tests {
                 let types = stmt
                     .query_map([chat.0], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?;
-                let stored = events_after(conn, chat, 0, 10)?;
+                let stored = events_after(conn, chat, Seq::ZERO, 10)?;
                 Ok::<_, StorageError>((types, stored))
             })
             .unwrap();
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(
             stored[2].body,
             EventBody::Edit {
-                target_seq: 2,
+                target_seq: Seq::new(2),
                 envelope: edit
             }
         );
@@ -499,12 +499,16 @@ mod tests {
         };
         // A message stored before migration 0005 (JSON text) reads the same.
         set_body(json.into());
-        let read = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap();
+        let read = storage
+            .with_conn(|conn| by_seq(conn, chat, Seq::new(2)))
+            .unwrap();
         assert_eq!(read.as_ref(), Some(&sent.events[0]));
         // A damaged binary row is an error, not a panic or a wrong message.
         for broken in [vec![1u8, 0xff], vec![9u8; 40], Vec::new()] {
             set_body(broken.into());
-            let err = storage.with_conn(|conn| by_seq(conn, chat, 2)).unwrap_err();
+            let err = storage
+                .with_conn(|conn| by_seq(conn, chat, Seq::new(2)))
+                .unwrap_err();
             assert!(
                 matches!(err, StorageError::Corrupt { column: "body" }),
                 "{err:?}"
@@ -548,11 +552,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let read = |after_seq: Option<Seq>, max_bytes: usize| {
+        let read = |after_seq: Option<i64>, max_bytes: usize| {
             let query = HistoryQuery {
-                first_visible: 1,
+                first_visible: Seq::new(1),
                 before_seq: None,
-                after_seq,
+                after_seq: after_seq.map(Seq::new),
                 limit: 200,
                 max_bytes,
             };
@@ -578,18 +582,18 @@ mod tests {
         // Room for two messages: forwards the oldest two, more to come.
         let cap = 2 * crate::json_len(&all[2]) + 10;
         let (page, more) = read(Some(1), cap);
-        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(page.iter().map(|e| e.seq.get()).collect::<Vec<_>>(), [2, 3]);
         assert!(more);
         // Backwards the newest two.
         let (page, more) = read(None, cap);
-        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [6, 7]);
+        assert_eq!(page.iter().map(|e| e.seq.get()).collect::<Vec<_>>(), [6, 7]);
         assert!(more);
         // A cap below one message still gives one, and says there is more.
         let (page, more) = read(Some(1), 10);
-        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+        assert_eq!(page.iter().map(|e| e.seq.get()).collect::<Vec<_>>(), [2]);
         assert!(more);
         let (page, more) = read(Some(6), 10);
-        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
+        assert_eq!(page.iter().map(|e| e.seq.get()).collect::<Vec<_>>(), [7]);
         assert!(!more);
     }
 
@@ -650,12 +654,12 @@ mod tests {
         );
 
         let after: Vec<Seq> = storage
-            .with_conn(|conn| events_after(conn, chat, 7, 2))
+            .with_conn(|conn| events_after(conn, chat, Seq::new(7), 2))
             .unwrap()
             .iter()
             .map(|e| e.seq)
             .collect();
-        assert_eq!(after, [8, 9]);
+        assert_eq!(after, [Seq::new(8), Seq::new(9)]);
         assert_eq!(storage.with_conn(|conn| count(conn, chat)).unwrap(), 10);
     }
 
@@ -700,14 +704,14 @@ mod tests {
         let chat = group(&writer, u[0], &u).await;
         let unread = |user: UserId, read_seq| {
             storage
-                .with_conn(|conn| unread_count(conn, chat, user, read_seq))
+                .with_conn(|conn| unread_count(conn, chat, user, Seq::new(read_seq)))
                 .unwrap()
         };
         let preview = || {
             storage
-                .with_conn(|conn| last_message(conn, chat, 1))
+                .with_conn(|conn| last_message(conn, chat, Seq::new(1)))
                 .unwrap()
-                .map(|e| e.seq)
+                .map(|e| e.seq.get())
         };
         assert_eq!(preview(), None);
         writer
@@ -735,14 +739,26 @@ mod tests {
         assert_eq!(preview(), Some(4));
         writer
             .append(
-                change(chat, u[1], Change::Delete { target_seq: 4 }),
+                change(
+                    chat,
+                    u[1],
+                    Change::Delete {
+                        target_seq: Seq::new(4),
+                    },
+                ),
                 WriteContext::default(),
             )
             .await
             .unwrap();
         writer
             .append(
-                change(chat, u[0], Change::Delete { target_seq: 3 }),
+                change(
+                    chat,
+                    u[0],
+                    Change::Delete {
+                        target_seq: Seq::new(3),
+                    },
+                ),
                 WriteContext::default(),
             )
             .await
@@ -752,7 +768,7 @@ mod tests {
         assert_eq!(preview(), Some(2));
         assert_eq!(
             storage
-                .with_conn(|conn| last_message(conn, chat, 3))
+                .with_conn(|conn| last_message(conn, chat, Seq::new(3)))
                 .unwrap(),
             None
         );

@@ -11,7 +11,7 @@
 
 use crate::users::parse_policy;
 use crate::StorageError;
-use ferrogram_core::ids::{ChatId, Millis, UserId};
+use ferrogram_core::ids::{ChatId, Timestamp, UserId};
 use ferrogram_core::proto::{GroupAddPolicy, Invitation};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -79,7 +79,7 @@ pub fn invite(
     chat_id: ChatId,
     invitee: UserId,
     invited_by: UserId,
-    at: Millis,
+    at: Timestamp,
     limits: InvitationLimits,
 ) -> Result<(), StorageError> {
     conn.prepare_cached("DELETE FROM chat_invitations WHERE user_id = ?1 AND expires_at <= ?2")?
@@ -95,7 +95,7 @@ pub fn invite(
         invitee.0,
         invited_by.0,
         at,
-        at.saturating_add(limits.ttl_ms)
+        at.saturating_add_ms(limits.ttl_ms)
     ])?;
     let keep = i64::try_from(limits.max_pending).unwrap_or(i64::MAX);
     conn.prepare_cached(
@@ -112,9 +112,9 @@ pub fn remove(
     conn: &Connection,
     chat_id: ChatId,
     user: UserId,
-    now: Millis,
+    now: Timestamp,
 ) -> Result<bool, StorageError> {
-    let expires_at: Option<Millis> = conn
+    let expires_at: Option<Timestamp> = conn
         .prepare_cached(
             "DELETE FROM chat_invitations WHERE chat_id = ?1 AND user_id = ?2 \
              RETURNING expires_at",
@@ -167,7 +167,11 @@ fn invitation_from_row(row: &Row<'_>) -> rusqlite::Result<Invitation> {
 }
 
 /// `user`'s unexpired invitations, newest first.
-pub fn list(conn: &Connection, user: UserId, now: Millis) -> Result<Vec<Invitation>, StorageError> {
+pub fn list(
+    conn: &Connection,
+    user: UserId,
+    now: Timestamp,
+) -> Result<Vec<Invitation>, StorageError> {
     let sql = format!(
         "{INVITATION_SELECT} WHERE i.user_id = ?1 AND i.expires_at > ?2 \
          ORDER BY i.invited_at DESC, i.chat_id DESC"
@@ -182,7 +186,7 @@ pub fn get(
     conn: &Connection,
     chat_id: ChatId,
     user: UserId,
-    now: Millis,
+    now: Timestamp,
 ) -> Result<Option<Invitation>, StorageError> {
     let sql = format!(
         "{INVITATION_SELECT} WHERE i.chat_id = ?1 AND i.user_id = ?2 AND i.expires_at > ?3"

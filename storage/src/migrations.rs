@@ -214,9 +214,13 @@ mod tests {
         let storage = Storage::open(&path, 1).unwrap();
         let conn = storage.pool.get().unwrap();
         assert_eq!(current_version(&conn).unwrap(), latest_version());
-        let event = crate::events::by_seq(&conn, ferrogram_core::ids::ChatId(5), 1)
-            .unwrap()
-            .unwrap();
+        let event = crate::events::by_seq(
+            &conn,
+            ferrogram_core::ids::ChatId(5),
+            ferrogram_core::ids::Seq::new(1),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             event.body,
             ferrogram_core::proto::EventBody::Renamed {

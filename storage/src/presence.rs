@@ -3,12 +3,12 @@
 //! "last seen" that survives a restart.
 
 use crate::StorageError;
-use ferrogram_core::ids::{Millis, UserId};
+use ferrogram_core::ids::{Timestamp, UserId};
 use rusqlite::Connection;
 
 /// The latest `last_seen_at` of the user's sessions (refreshed, throttled,
 /// as requests authenticate). `None` without sessions.
-pub fn last_active(conn: &Connection, user: UserId) -> Result<Option<Millis>, StorageError> {
+pub fn last_active(conn: &Connection, user: UserId) -> Result<Option<Timestamp>, StorageError> {
     Ok(conn
         .prepare_cached("SELECT max(last_seen_at) FROM sessions WHERE user_id = ?1")?
         .query_row([user.0], |r| r.get(0))?)
@@ -31,7 +31,7 @@ mod tests {
                 sessions::insert(conn, &sessions::tests::new_session(id, 1))?;
                 sessions::insert(conn, &sessions::tests::new_session(id, 2))?;
                 // last seen starts at creation: 1000 and 2000
-                assert_eq!(last_active(conn, id)?, Some(2000));
+                assert_eq!(last_active(conn, id)?, Some(Timestamp::from_millis(2000)));
                 Ok::<_, StorageError>(())
             })
             .unwrap();

@@ -3,12 +3,12 @@
 //! yield usable tokens.
 
 use crate::StorageError;
-use ferrogram_core::ids::{Millis, SessionId, UserId};
+use ferrogram_core::ids::{SessionId, Timestamp, UserId};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// `last_seen_at` is written at most this often per session, so that
 /// authenticating every request is a read, not a write.
-pub const TOUCH_INTERVAL_MS: Millis = 60_000;
+pub const TOUCH_INTERVAL_MS: i64 = 60_000;
 
 pub struct NewSession {
     pub id: SessionId,
@@ -16,8 +16,8 @@ pub struct NewSession {
     /// SHA-256 of the bearer token.
     pub token_hash: [u8; 32],
     pub device_name: String,
-    pub created_at: Millis,
-    pub expires_at: Millis,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,19 +25,19 @@ pub struct SessionRecord {
     pub id: SessionId,
     pub user_id: UserId,
     pub device_name: String,
-    pub created_at: Millis,
-    pub last_seen_at: Millis,
-    pub expires_at: Millis,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 impl SessionRecord {
-    pub fn is_expired(&self, now: Millis) -> bool {
+    pub fn is_expired(&self, now: Timestamp) -> bool {
         now >= self.expires_at
     }
 
     /// Whether `touch` would write now.
-    pub fn needs_touch(&self, now: Millis) -> bool {
-        now - self.last_seen_at >= TOUCH_INTERVAL_MS
+    pub fn needs_touch(&self, now: Timestamp) -> bool {
+        now.millis_since(self.last_seen_at) >= TOUCH_INTERVAL_MS
     }
 }
 
@@ -112,7 +112,7 @@ pub fn by_id(conn: &Connection, id: &SessionId) -> Result<Option<SessionRecord>,
 
 /// Records activity, at most once per [`TOUCH_INTERVAL_MS`]. Returns whether
 /// it wrote.
-pub fn touch(conn: &Connection, id: &SessionId, now: Millis) -> Result<bool, StorageError> {
+pub fn touch(conn: &Connection, id: &SessionId, now: Timestamp) -> Result<bool, StorageError> {
     let changed = conn.execute(
         "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at <= ?2 - ?3",
         params![id.0, now, TOUCH_INTERVAL_MS],
@@ -166,7 +166,7 @@ pub fn delete_all(conn: &Connection, user_id: UserId) -> Result<usize, StorageEr
 }
 
 /// Housekeeping: removes sessions that expired before `now`.
-pub fn delete_expired(conn: &Connection, now: Millis) -> Result<usize, StorageError> {
+pub fn delete_expired(conn: &Connection, now: Timestamp) -> Result<usize, StorageError> {
     Ok(conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?)
 }
 
@@ -175,7 +175,7 @@ pub fn delete_expired(conn: &Connection, now: Millis) -> Result<usize, StorageEr
 pub fn delete_expired_for_user(
     conn: &Connection,
     user_id: UserId,
-    now: Millis,
+    now: Timestamp,
 ) -> Result<usize, StorageError> {
     Ok(conn.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
@@ -197,8 +197,8 @@ pub(crate) mod tests {
             user_id: user,
             token_hash: [n; 32],
             device_name: format!("device {n}"),
-            created_at: i64::from(n) * 1000,
-            expires_at: 1_000_000,
+            created_at: Timestamp::from_millis(i64::from(n) * 1000),
+            expires_at: Timestamp::from_millis(1_000_000),
         }
     }
 
@@ -224,7 +224,7 @@ pub(crate) mod tests {
                 assert!(!found.user_verified);
                 assert!(by_token_hash(conn, &[2; 32])?.is_none());
 
-                users::mark_verified(conn, alice, 5)?;
+                users::mark_verified(conn, alice, Timestamp::from_millis(5))?;
                 assert!(by_token_hash(conn, &[1; 32])?.unwrap().user_verified);
                 assert_eq!(
                     by_id(conn, &SessionId("s1".into()))?.unwrap().user_id,
@@ -242,14 +242,14 @@ pub(crate) mod tests {
             id: SessionId("x".into()),
             user_id: UserId(1),
             device_name: String::new(),
-            created_at: 0,
-            last_seen_at: 0,
-            expires_at: 100,
+            created_at: Timestamp::EPOCH,
+            last_seen_at: Timestamp::EPOCH,
+            expires_at: Timestamp::from_millis(100),
         };
-        assert!(!s.is_expired(99));
-        assert!(s.is_expired(100));
-        assert!(!s.needs_touch(TOUCH_INTERVAL_MS - 1));
-        assert!(s.needs_touch(TOUCH_INTERVAL_MS));
+        assert!(!s.is_expired(Timestamp::from_millis(99)));
+        assert!(s.is_expired(Timestamp::from_millis(100)));
+        assert!(!s.needs_touch(Timestamp::from_millis(TOUCH_INTERVAL_MS - 1)));
+        assert!(s.needs_touch(Timestamp::from_millis(TOUCH_INTERVAL_MS)));
     }
 
     #[test]
@@ -260,14 +260,29 @@ pub(crate) mod tests {
                 let (alice, _) = two_users(conn);
                 insert(conn, &new_session(alice, 1))?; // last seen 1000
                 let id = SessionId("s1".into());
-                assert!(!touch(conn, &id, 1000 + TOUCH_INTERVAL_MS - 1)?);
-                assert_eq!(by_id(conn, &id)?.unwrap().last_seen_at, 1000);
-                assert!(touch(conn, &id, 1000 + TOUCH_INTERVAL_MS)?);
+                assert!(!touch(
+                    conn,
+                    &id,
+                    Timestamp::from_millis(1000 + TOUCH_INTERVAL_MS - 1)
+                )?);
                 assert_eq!(
                     by_id(conn, &id)?.unwrap().last_seen_at,
-                    1000 + TOUCH_INTERVAL_MS
+                    Timestamp::from_millis(1000)
                 );
-                assert!(!touch(conn, &id, 1000 + TOUCH_INTERVAL_MS + 5)?);
+                assert!(touch(
+                    conn,
+                    &id,
+                    Timestamp::from_millis(1000 + TOUCH_INTERVAL_MS)
+                )?);
+                assert_eq!(
+                    by_id(conn, &id)?.unwrap().last_seen_at,
+                    Timestamp::from_millis(1000 + TOUCH_INTERVAL_MS)
+                );
+                assert!(!touch(
+                    conn,
+                    &id,
+                    Timestamp::from_millis(1000 + TOUCH_INTERVAL_MS + 5)
+                )?);
                 Ok::<_, StorageError>(())
             })
             .unwrap();
@@ -283,7 +298,11 @@ pub(crate) mod tests {
                     insert(conn, &new_session(alice, n))?;
                 }
                 insert(conn, &new_session(bob, 9))?;
-                touch(conn, &SessionId("s1".into()), 500_000)?;
+                touch(
+                    conn,
+                    &SessionId("s1".into()),
+                    Timestamp::from_millis(500_000),
+                )?;
                 let ids: Vec<String> = list_for_user(conn, alice)?
                     .into_iter()
                     .map(|s| s.id.0)
@@ -317,20 +336,23 @@ pub(crate) mod tests {
             .with_conn(|conn| {
                 let (alice, _) = two_users(conn);
                 let mut short = new_session(alice, 1);
-                short.expires_at = 10_000;
+                short.expires_at = Timestamp::from_millis(10_000);
                 insert(conn, &short)?;
                 insert(conn, &new_session(alice, 2))?;
-                assert_eq!(delete_expired(conn, 9_999)?, 0);
-                assert_eq!(delete_expired(conn, 10_000)?, 1);
+                assert_eq!(delete_expired(conn, Timestamp::from_millis(9_999))?, 0);
+                assert_eq!(delete_expired(conn, Timestamp::from_millis(10_000))?, 1);
                 assert_eq!(list_for_user(conn, alice)?.len(), 1);
 
                 let carol = users::insert(conn, &users::tests::new_user("c@x.org", "carol"))?;
                 let mut carols = new_session(carol, 3);
-                carols.expires_at = 10_000;
+                carols.expires_at = Timestamp::from_millis(10_000);
                 insert(conn, &carols)?;
                 insert(conn, &short)?;
                 // only the named user's expired sessions go
-                assert_eq!(delete_expired_for_user(conn, alice, 20_000)?, 1);
+                assert_eq!(
+                    delete_expired_for_user(conn, alice, Timestamp::from_millis(20_000))?,
+                    1
+                );
                 assert_eq!(list_for_user(conn, carol)?.len(), 1);
                 assert_eq!(list_for_user(conn, alice)?.len(), 1);
                 Ok::<_, StorageError>(())

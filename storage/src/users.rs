@@ -3,7 +3,7 @@
 
 use crate::{map_unique, StorageError, UniqueField};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::{Millis, UserId};
+use ferrogram_core::ids::{Timestamp, UserId};
 use ferrogram_core::proto::{GroupAddPolicy, KdfAlg, KdfParams, PublicKeys};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -19,7 +19,7 @@ pub struct NewUser {
     pub kdf: KdfParams,
     pub public_keys: PublicKeys,
     pub sealed_keys: Vec<u8>,
-    pub created_at: Millis,
+    pub created_at: Timestamp,
 }
 
 /// One stored account.
@@ -35,9 +35,9 @@ pub struct User {
     pub kdf: KdfParams,
     pub public_keys: PublicKeys,
     pub sealed_keys: Vec<u8>,
-    pub verified_at: Option<Millis>,
-    pub created_at: Millis,
-    pub updated_at: Millis,
+    pub verified_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The privacy setting "who can add me to groups".
     pub who_can_add_me: GroupAddPolicy,
 }
@@ -218,7 +218,7 @@ pub fn update_profile(
     conn: &Connection,
     id: UserId,
     update: &ProfileUpdate,
-    now: Millis,
+    now: Timestamp,
 ) -> Result<bool, StorageError> {
     // COALESCE keeps the stored value where the update has none, so one
     // statement covers every combination of fields.
@@ -245,7 +245,7 @@ pub fn update_password(
     conn: &Connection,
     id: UserId,
     material: &PasswordMaterial,
-    now: Millis,
+    now: Timestamp,
 ) -> Result<bool, StorageError> {
     let changed = conn.execute(
         "UPDATE users SET auth_hash = ?2, kdf_salt = ?3, kdf_alg = ?4, kdf_m_cost = ?5, \
@@ -266,7 +266,7 @@ pub fn update_password(
 }
 
 /// Marks the email verified (keeps the first verification time).
-pub fn mark_verified(conn: &Connection, id: UserId, now: Millis) -> Result<bool, StorageError> {
+pub fn mark_verified(conn: &Connection, id: UserId, now: Timestamp) -> Result<bool, StorageError> {
     let changed = conn.execute(
         "UPDATE users SET verified_at = COALESCE(verified_at, ?2), updated_at = ?2 WHERE id = ?1",
         params![id.0, now],
@@ -348,7 +348,7 @@ pub(crate) mod tests {
                 enc: B64(vec![4, 5, 6]),
             },
             sealed_keys: vec![9; 40],
-            created_at: 1_000,
+            created_at: Timestamp::from_millis(1_000),
         }
     }
 
@@ -367,7 +367,10 @@ pub(crate) mod tests {
                 assert_eq!(u.public_keys.enc, B64(vec![4, 5, 6]));
                 assert_eq!(u.sealed_keys, vec![9; 40]);
                 assert!(!u.is_verified());
-                assert_eq!((u.created_at, u.updated_at), (1_000, 1_000));
+                assert_eq!(
+                    (u.created_at, u.updated_at),
+                    (Timestamp::from_millis(1_000), Timestamp::from_millis(1_000))
+                );
                 assert_eq!(by_email(conn, "a@x.org")?.unwrap().id, id);
                 assert_eq!(by_handle(conn, "alice")?.unwrap().id, id);
                 assert_eq!(id_by_email(conn, "a@x.org")?, Some(id));
@@ -435,17 +438,27 @@ pub(crate) mod tests {
                     bio: Some("hi".into()),
                     ..ProfileUpdate::default()
                 };
-                assert!(update_profile(conn, id, &bio_only, 2_000)?);
+                assert!(update_profile(
+                    conn,
+                    id,
+                    &bio_only,
+                    Timestamp::from_millis(2_000)
+                )?);
                 let u = by_id(conn, id)?.unwrap();
                 assert_eq!((u.bio.as_str(), u.handle.as_str()), ("hi", "alice"));
                 assert_eq!(u.display_name, "Name of alice");
-                assert_eq!(u.updated_at, 2_000);
+                assert_eq!(u.updated_at, Timestamp::from_millis(2_000));
                 let rename = ProfileUpdate {
                     handle: Some("alicia".into()),
                     display_name: Some("Alicia".into()),
                     ..ProfileUpdate::default()
                 };
-                assert!(update_profile(conn, id, &rename, 3_000)?);
+                assert!(update_profile(
+                    conn,
+                    id,
+                    &rename,
+                    Timestamp::from_millis(3_000)
+                )?);
                 let u = by_id(conn, id)?.unwrap();
                 assert_eq!(
                     (u.handle.as_str(), u.display_name.as_str(), u.bio.as_str()),
@@ -455,9 +468,15 @@ pub(crate) mod tests {
                     handle: Some("bob".into()),
                     ..ProfileUpdate::default()
                 };
-                let e = update_profile(conn, id, &clash, 4_000).unwrap_err();
+                let e =
+                    update_profile(conn, id, &clash, Timestamp::from_millis(4_000)).unwrap_err();
                 assert!(matches!(e, StorageError::Conflict(UniqueField::Handle)));
-                assert!(!update_profile(conn, UserId(999), &bio_only, 5_000)?);
+                assert!(!update_profile(
+                    conn,
+                    UserId(999),
+                    &bio_only,
+                    Timestamp::from_millis(5_000)
+                )?);
                 Ok::<_, StorageError>(())
             })
             .unwrap();
@@ -479,17 +498,30 @@ pub(crate) mod tests {
                     kdf,
                     sealed_keys: vec![2; 50],
                 };
-                assert!(update_password(conn, id, &material, 2_000)?);
+                assert!(update_password(
+                    conn,
+                    id,
+                    &material,
+                    Timestamp::from_millis(2_000)
+                )?);
                 let u = by_id(conn, id)?.unwrap();
                 assert_eq!(u.auth_hash, "$argon2id$new");
                 assert_eq!(u.kdf_salt, vec![1; 32]);
                 assert_eq!(u.kdf, kdf);
                 assert_eq!(u.sealed_keys, vec![2; 50]);
-                assert!(!update_password(conn, UserId(999), &material, 2_000)?);
+                assert!(!update_password(
+                    conn,
+                    UserId(999),
+                    &material,
+                    Timestamp::from_millis(2_000)
+                )?);
 
-                assert!(mark_verified(conn, id, 3_000)?);
-                assert!(mark_verified(conn, id, 4_000)?);
-                assert_eq!(by_id(conn, id)?.unwrap().verified_at, Some(3_000));
+                assert!(mark_verified(conn, id, Timestamp::from_millis(3_000))?);
+                assert!(mark_verified(conn, id, Timestamp::from_millis(4_000))?);
+                assert_eq!(
+                    by_id(conn, id)?.unwrap().verified_at,
+                    Some(Timestamp::from_millis(3_000))
+                );
                 Ok::<_, StorageError>(())
             })
             .unwrap();

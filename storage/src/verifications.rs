@@ -3,7 +3,7 @@
 //! cooldown per address.
 
 use crate::StorageError;
-use ferrogram_core::ids::{Millis, UserId};
+use ferrogram_core::ids::{Timestamp, UserId};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 pub struct NewVerification {
@@ -12,8 +12,8 @@ pub struct NewVerification {
     pub code_hash: [u8; 32],
     /// SHA-256 of the link token.
     pub token_hash: [u8; 32],
-    pub sent_at: Millis,
-    pub expires_at: Millis,
+    pub sent_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 #[derive(Clone)]
@@ -21,12 +21,12 @@ pub struct Verification {
     pub user_id: UserId,
     pub code_hash: Vec<u8>,
     pub attempts: u32,
-    pub sent_at: Millis,
-    pub expires_at: Millis,
+    pub sent_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 impl Verification {
-    pub fn is_expired(&self, now: Millis) -> bool {
+    pub fn is_expired(&self, now: Timestamp) -> bool {
         now >= self.expires_at
     }
 }
@@ -122,7 +122,7 @@ pub fn delete(conn: &Connection, user_id: UserId) -> Result<bool, StorageError> 
 pub fn cooldown_last_sent(
     conn: &Connection,
     email_key: &[u8],
-) -> Result<Option<Millis>, StorageError> {
+) -> Result<Option<Timestamp>, StorageError> {
     Ok(conn
         .prepare_cached("SELECT last_sent_at FROM resend_cooldowns WHERE email_key = ?1")?
         .query_row([email_key], |r| r.get(0))
@@ -134,8 +134,8 @@ pub fn cooldown_last_sent(
 pub fn record_cooldown(
     conn: &Connection,
     email_key: &[u8],
-    now: Millis,
-    prune_before: Millis,
+    now: Timestamp,
+    prune_before: Timestamp,
 ) -> Result<(), StorageError> {
     conn.execute(
         "DELETE FROM resend_cooldowns WHERE last_sent_at < ?1",
@@ -162,8 +162,8 @@ pub(crate) mod tests {
             user_id: user,
             code_hash: [n; 32],
             token_hash: [n.wrapping_add(100); 32],
-            sent_at: 1000,
-            expires_at: 100_000,
+            sent_at: Timestamp::from_millis(1000),
+            expires_at: Timestamp::from_millis(100_000),
         }
     }
 
@@ -178,18 +178,29 @@ pub(crate) mod tests {
                 let v = for_user(conn, alice)?.unwrap();
                 assert_eq!(
                     (v.code_hash.clone(), v.attempts, v.sent_at, v.expires_at),
-                    (vec![1; 32], 0, 1000, 100_000)
+                    (
+                        vec![1; 32],
+                        0,
+                        Timestamp::from_millis(1000),
+                        Timestamp::from_millis(100_000)
+                    )
                 );
-                assert!(!v.is_expired(99_999) && v.is_expired(100_000));
+                assert!(
+                    !v.is_expired(Timestamp::from_millis(99_999))
+                        && v.is_expired(Timestamp::from_millis(100_000))
+                );
                 assert_eq!(record_failed_attempt(conn, alice)?, 1);
                 assert_eq!(record_failed_attempt(conn, alice)?, 2);
                 assert_eq!(for_user(conn, alice)?.unwrap().attempts, 2);
 
                 let mut newer = new_verification(alice, 2);
-                newer.sent_at = 5000;
+                newer.sent_at = Timestamp::from_millis(5000);
                 upsert(conn, &newer)?;
                 let v = for_user(conn, alice)?.unwrap();
-                assert_eq!((v.code_hash, v.attempts, v.sent_at), (vec![2; 32], 0, 5000));
+                assert_eq!(
+                    (v.code_hash, v.attempts, v.sent_at),
+                    (vec![2; 32], 0, Timestamp::from_millis(5000))
+                );
                 // the old link token is void, the new one works
                 assert!(by_token_hash(conn, &[101; 32])?.is_none());
                 assert_eq!(by_token_hash(conn, &[102; 32])?.unwrap().user_id, alice);
@@ -233,15 +244,29 @@ pub(crate) mod tests {
         storage
             .with_conn(|conn| {
                 assert_eq!(cooldown_last_sent(conn, b"k1")?, None);
-                record_cooldown(conn, b"k1", 1000, 0)?;
-                record_cooldown(conn, b"k2", 2000, 0)?;
-                assert_eq!(cooldown_last_sent(conn, b"k1")?, Some(1000));
-                record_cooldown(conn, b"k1", 3000, 0)?;
-                assert_eq!(cooldown_last_sent(conn, b"k1")?, Some(3000));
+                record_cooldown(conn, b"k1", Timestamp::from_millis(1000), Timestamp::EPOCH)?;
+                record_cooldown(conn, b"k2", Timestamp::from_millis(2000), Timestamp::EPOCH)?;
+                assert_eq!(
+                    cooldown_last_sent(conn, b"k1")?,
+                    Some(Timestamp::from_millis(1000))
+                );
+                record_cooldown(conn, b"k1", Timestamp::from_millis(3000), Timestamp::EPOCH)?;
+                assert_eq!(
+                    cooldown_last_sent(conn, b"k1")?,
+                    Some(Timestamp::from_millis(3000))
+                );
                 // k2 (sent at 2000) is older than the prune horizon
-                record_cooldown(conn, b"k3", 4000, 2500)?;
+                record_cooldown(
+                    conn,
+                    b"k3",
+                    Timestamp::from_millis(4000),
+                    Timestamp::from_millis(2500),
+                )?;
                 assert_eq!(cooldown_last_sent(conn, b"k2")?, None);
-                assert_eq!(cooldown_last_sent(conn, b"k1")?, Some(3000));
+                assert_eq!(
+                    cooldown_last_sent(conn, b"k1")?,
+                    Some(Timestamp::from_millis(3000))
+                );
                 Ok::<_, StorageError>(())
             })
             .unwrap();

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use ferrogram_client::proto::MessagePayload;
 use ferrogram_client::{
-    ChatId, Client, ClientEvent, ClientOptions, Messenger, MessengerOptions, ServerAddr, Store,
-    UserId,
+    ChatId, Client, ClientEvent, ClientOptions, Messenger, MessengerOptions, Seq, ServerAddr,
+    Store, UserId,
 };
 use ferrogram_test_support::process::{server_command, ServerProcess};
 use ferrogram_test_support::{identity, mail, wait_for_mails_in, TestUser, TEST_KDF};
@@ -150,7 +150,7 @@ async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
         }));
     }
     drop(acks_tx);
-    let mut acked_before_kill: BTreeMap<String, i64> = BTreeMap::new();
+    let mut acked_before_kill: BTreeMap<String, Seq> = BTreeMap::new();
     while acked_before_kill.len() < KILL_AFTER_ACKS {
         let (id, seq) = acks.recv().await.expect("acknowledgments");
         acked_before_kill.insert(id, seq);
@@ -183,7 +183,7 @@ async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
 
     // The server's log holds every message once, acknowledged ones at their seq.
     let mut history = Vec::new();
-    let mut after = 0;
+    let mut after = Seq::ZERO;
     loop {
         let page = b.history(chat, None, Some(after), 200).await.unwrap();
         after = page
@@ -196,7 +196,7 @@ async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
         }
     }
     assert_eq!(history.len(), MESSAGES, "messages stored");
-    let by_id: BTreeMap<&str, i64> = history
+    let by_id: BTreeMap<&str, Seq> = history
         .iter()
         .map(|m| (m.client_msg_id.as_str(), m.seq))
         .collect();
@@ -235,7 +235,7 @@ async fn acknowledged_messages_survive_a_sigkill_and_arrive_once() {
             break;
         }
     }
-    let seqs: Vec<i64> = received.iter().map(|m| m.seq).collect();
+    let seqs: Vec<Seq> = received.iter().map(|m| m.seq).collect();
     let mut sorted = seqs.clone();
     sorted.sort_unstable();
     sorted.dedup();

@@ -88,7 +88,10 @@ async fn the_recipients_device_acknowledges_delivery_by_itself() {
     let members = a.messenger.get_chat(chat.id).await.unwrap().members;
     let bob_row = members.iter().find(|m| m.user.id == bob.id).unwrap();
     // Delivered, not read: Bob has read nothing since the chat's creation.
-    assert_eq!((bob_row.delivered_seq, bob_row.read_seq), (later.seq, 1));
+    assert_eq!(
+        (bob_row.delivered_seq, bob_row.read_seq),
+        (later.seq, ferrogram_client::Seq::new(1))
+    );
 }
 
 #[tokio::test]

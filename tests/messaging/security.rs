@@ -10,7 +10,7 @@ use ferrogram_client::{ClientEvent, ErrorCode, MessengerError, Verification};
 use ferrogram_core::commands::SendMessage;
 use ferrogram_core::crypto::envelope::{seal_payload, MemberViews};
 use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{now_millis, ChatId};
+use ferrogram_core::ids::{ChatId, Timestamp};
 
 use ferrogram_test_support::{marker, person, spawn_app, Device, Person, TestApp};
 
@@ -101,7 +101,9 @@ async fn tampered_envelopes_are_flagged_by_the_receiver() {
             e.signature.0[last] ^= 0x80;
         }),
         ("wrapped key", |e| e.wraps[0].wrapped_key.0[5] ^= 0x10),
-        ("time", |e| e.header.sent_at += 1),
+        ("time", |e| {
+            e.header.sent_at = e.header.sent_at.saturating_add_ms(1);
+        }),
     ];
     for (what, tamper) in tamperings {
         let mut outgoing = a
@@ -136,7 +138,7 @@ fn forged(
         chat_id: chat,
         sender: sender.id,
         client_msg_id: client_msg_id.clone(),
-        sent_at: now_millis(),
+        sent_at: Timestamp::now(),
     };
     let recipients: Vec<_> = members
         .iter()
@@ -339,11 +341,11 @@ async fn a_replayed_envelope_is_flagged() {
             .unwrap()
             .expect("the original is stored");
         let body = serde_json::to_string(&stored.body).unwrap();
-        let replay_seq = original.seq + 1;
+        let replay_seq = original.seq.next();
         conn.execute(
             "INSERT INTO chat_events (chat_id, seq, sender, at, kind, client_msg_id, body)
              VALUES (?1, ?2, ?3, ?4, 'message', 'replayed', ?5)",
-            params![chat.id.0, replay_seq, alice.id.0, now_millis(), body],
+            params![chat.id.0, replay_seq, alice.id.0, Timestamp::now(), body],
         )
         .unwrap();
         conn.execute(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrogram_client::Session;
-use ferrogram_core::ids::{now_millis, ChatId};
+use ferrogram_core::ids::{ChatId, Timestamp};
 use ferrogram_test_support::raw_ws::{
     client_frame, client_header, raw_auth, raw_until_close, raw_upgrade, read_server_frame,
 };
@@ -72,7 +72,7 @@ async fn a_message_goes_through(app: &TestApp, alice: &Person, bob: &Person) {
     let (mut b, _) = Ws::open(app, &bob_session).await;
     let chat = a.ok("chat.create_direct", json!({"user_id": bob.id})).await;
     let chat_id = ChatId(chat["id"].as_i64().unwrap());
-    let tag = format!("hello-{}", now_millis());
+    let tag = format!("hello-{}", Timestamp::now());
     a.ok(
         "message.send",
         seal_for(chat_id, alice, &tag, "hello", &[alice, bob]),
@@ -439,7 +439,7 @@ async fn send_until(
 ) -> usize {
     let text = "x".repeat(size);
     for sent in 1..=max {
-        let tag = format!("flood-{}-{sent}", now_millis());
+        let tag = format!("flood-{}-{sent}", Timestamp::now());
         ws.ok("message.send", seal_for(chat_id, from, &tag, &text, to))
             .await;
         if done(sent) {

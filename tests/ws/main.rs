@@ -9,7 +9,7 @@ mod limits;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrogram_core::ids::{ChatId, Seq, UserId};
+use ferrogram_core::ids::{ChatId, UserId};
 use ferrogram_test_support::ws::{
     assert_closed_with, error_code, seal_for, tight_socket, ws_url, Got, Ws, FRAME_TIMEOUT,
 };
@@ -519,7 +519,7 @@ async fn a_client_that_stops_reading_its_events_is_disconnected_with_a_reason() 
             _ => {}
         }
     }
-    assert_eq!(seqs, (1..=seqs.len() as Seq).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     assert!(
         seqs.len() > sent,
         "created + {sent} messages, got {}",
@@ -684,7 +684,7 @@ async fn resume_after_reconnect_delivers_exactly_the_missed_events_in_order() {
         let ack = alice_ws.ok("message.send", send(n)).await;
         during.push(ack["seq"].as_i64().unwrap());
     }
-    let expected: Vec<Seq> = missed.iter().chain(&during).copied().collect();
+    let expected: Vec<i64> = missed.iter().chain(&during).copied().collect();
     let mut got = Vec::new();
     let mut resumed = None;
     while got.len() < expected.len() {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{ChatSummary, Invitation, Role, UserProfile};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub struct ChatChange {
     pub seq: Seq,
     /// Who made the change.
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
     pub change: ChatChangeKind,
 }
 
@@ -174,7 +174,7 @@ pub enum ClientEvent {
     Presence {
         user_id: UserId,
         online: bool,
-        last_seen_at: Option<Millis>,
+        last_seen_at: Option<Timestamp>,
     },
     /// This account joined a chat (was added, or created it elsewhere).
     ChatJoined(Box<ChatSummary>),
@@ -212,14 +212,14 @@ mod tests {
     use crate::messages::Verification;
     use ferrogram_core::proto::MessagePayload;
 
-    fn message(seq: Seq, text: &str) -> Message {
+    fn message(seq: i64, text: &str) -> Message {
         Message {
             chat_id: ChatId(1),
-            seq,
+            seq: Seq::new(seq),
             sender: UserId(7),
             client_msg_id: format!("m{seq}"),
-            sent_at: 0,
-            at: 0,
+            sent_at: Timestamp::EPOCH,
+            at: Timestamp::EPOCH,
             payload: Some(MessagePayload::text(text)),
             verification: Verification::Trusted,
             edited_seq: None,
@@ -232,10 +232,10 @@ mod tests {
         let edit = |seq, target, sender, verification| {
             ChatEntry::Edited(MessageEdit {
                 chat_id: ChatId(1),
-                seq,
-                target_seq: target,
+                seq: Seq::new(seq),
+                target_seq: Seq::new(target),
                 sender: UserId(sender),
-                at: 0,
+                at: Timestamp::EPOCH,
                 payload: Some(MessagePayload::text("edited")),
                 verification,
             })
@@ -252,20 +252,20 @@ mod tests {
                 edit(6, 3, 7, Verification::Invalid { reason: "x".into() }),
                 ChatEntry::Deleted(MessageDeletion {
                     chat_id: ChatId(1),
-                    seq: 7,
-                    target_seq: 2,
+                    seq: Seq::new(7),
+                    target_seq: Seq::new(2),
                     sender: UserId(7),
-                    at: 0,
+                    at: Timestamp::EPOCH,
                 }),
             ],
             more: false,
         };
         let folded = page.messages();
         assert_eq!(folded[0].text(), Some("edited"));
-        assert_eq!(folded[0].edited_seq, Some(4));
+        assert_eq!(folded[0].edited_seq, Some(Seq::new(4)));
         assert!(folded[1].deleted && folded[1].payload.is_none());
         assert_eq!(folded[2].text(), Some("three"));
-        assert_eq!(folded[2].edited_seq, Some(6));
+        assert_eq!(folded[2].edited_seq, Some(Seq::new(6)));
     }
 
     #[test]

@@ -45,7 +45,7 @@ use std::time::Duration;
 use ferrogram_core::command::Command;
 use ferrogram_core::commands;
 use ferrogram_core::crypto::{self, envelope::seal_payload, Identity};
-use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{
     AddMembersRequest, Chat, ChatList, ChatListRequest, ChatMemberRequest, ChatRef, ChatSummary,
     CreateDirectRequest, CreateGroupRequest, DeleteMessageRequest, EditMessageRequest, Empty,
@@ -783,7 +783,7 @@ impl Messenger {
             chat_id,
             sender: core.me,
             client_msg_id: client_msg_id.to_owned(),
-            sent_at: now_millis(),
+            sent_at: Timestamp::now(),
         };
         let payload = payload.clone();
         tokio::task::spawn_blocking(move || {

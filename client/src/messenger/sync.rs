@@ -230,7 +230,7 @@ async fn sync_on_link(core: &Core) -> Result<Vec<ResumePosition>> {
                 core.emit(ClientEvent::ChatJoined(Box::new(chat.clone())));
             }
         }
-        let have = known.map_or(0, |p| p.last_seq);
+        let have = known.map_or(Seq::ZERO, |p| p.last_seq);
         if chat.last_seq > have {
             resume.push(ResumePosition {
                 chat_id: chat.id,
@@ -266,7 +266,7 @@ async fn on_event(core: &Core, event: ChatEvent) -> Result<()> {
     if event.seq <= last {
         return Ok(());
     }
-    if event.seq > last + 1 {
+    if event.seq > last.next() {
         fill_gap(core, chat_id, last, Some(event.seq)).await?;
         let last = store
             .run(move |conn| store::last_seq(conn, chat_id))
@@ -293,7 +293,7 @@ async fn on_sent(core: &Core, message: Message, key_id: Vec<u8>) -> Result<()> {
     if seq <= last {
         return Ok(());
     }
-    if seq > last + 1 {
+    if seq > last.next() {
         fill_gap(core, chat_id, last, Some(seq)).await?;
         let last = store
             .run(move |conn| store::last_seq(conn, chat_id))

@@ -363,7 +363,7 @@ fn header_encoding(version: u32, header: &EnvelopeHeader, sender_key: &[u8]) -> 
         .i64(header.chat_id.0)
         .i64(header.sender.0)
         .bytes(header.client_msg_id.as_bytes())
-        .i64(header.sent_at)
+        .i64(header.sent_at.as_millis())
         .bytes(sender_key);
     encoding.finish()
 }
@@ -479,6 +479,7 @@ impl<'a> MemberViews<'a> {
 mod tests {
     use super::*;
     use crate::crypto::test_support::{fixture_identity, seeded_rng};
+    use crate::ids::{Seq, Timestamp};
     use crate::proto::MessageKind;
 
     const ALICE: UserId = UserId(1);
@@ -508,7 +509,7 @@ mod tests {
             chat_id: ChatId(7),
             sender,
             client_msg_id: "msg-0001".to_owned(),
-            sent_at: 1_700_000_000_000,
+            sent_at: Timestamp::from_millis(1_700_000_000_000),
         }
     }
 
@@ -594,7 +595,7 @@ mod tests {
         let payload = MessagePayload {
             kind: MessageKind::Text,
             text: "**hi** 👋".to_owned(),
-            reply_to: Some(12),
+            reply_to: Some(Seq::new(12)),
         };
         let envelope = seal_payload(
             &payload,
@@ -615,7 +616,7 @@ mod tests {
         assert_eq!(json, r#"{"kind":"text","text":"hi"}"#);
         let newer: MessagePayload =
             serde_json::from_str(r#"{"kind":"text","text":"hi","reply_to":3,"future":1}"#).unwrap();
-        assert_eq!(newer.reply_to, Some(3));
+        assert_eq!(newer.reply_to, Some(Seq::new(3)));
     }
 
     /// Every field, changed after signing, must make `open` fail.
@@ -632,7 +633,10 @@ mod tests {
                 "client_msg_id",
                 Box::new(|e| e.header.client_msg_id.push('x')),
             ),
-            ("sent_at", Box::new(|e| e.header.sent_at += 1)),
+            (
+                "sent_at",
+                Box::new(|e| e.header.sent_at = e.header.sent_at.saturating_add_ms(1)),
+            ),
             ("sender_key", Box::new(move |e| flip(&mut e.sender_key, 0))),
             ("nonce", Box::new(move |e| flip(&mut e.nonce, 11))),
             ("body", Box::new(move |e| flip(&mut e.body, 0))),
@@ -1013,7 +1017,7 @@ mod tests {
         let payload = MessagePayload {
             kind: MessageKind::Text,
             text: "Hello Bob! *Markdown* and emoji 🦀".to_owned(),
-            reply_to: Some(41),
+            reply_to: Some(Seq::new(41)),
         };
         (payload, header(ALICE))
     }

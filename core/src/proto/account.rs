@@ -1,7 +1,7 @@
 //! Accounts, sessions, profiles and the server description.
 
 use crate::b64::B64;
-use crate::ids::{Millis, SessionId, UserId};
+use crate::ids::{SessionId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// `server.info` (`GET /api/v1/server`).
@@ -170,9 +170,9 @@ pub struct LoginResponse {
 pub struct SessionInfo {
     pub id: SessionId,
     pub device_name: String,
-    pub created_at: Millis,
-    pub last_seen_at: Millis,
-    pub expires_at: Millis,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
     /// True for the session making the request.
     pub current: bool,
 }
@@ -211,7 +211,7 @@ pub struct Me {
     pub display_name: String,
     pub bio: String,
     pub verified: bool,
-    pub created_at: Millis,
+    pub created_at: Timestamp,
     pub public_keys: PublicKeys,
     pub fingerprint: String,
     /// Who may put me into a group directly; anyone else only invites me.

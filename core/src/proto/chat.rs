@@ -8,7 +8,7 @@
 //! `members_added`): older messages were not encrypted for them. A removed
 //! member sees nothing of the chat any more (`not_a_member`).
 
-use crate::ids::{ChatId, Millis, Seq, UserId};
+use crate::ids::{ChatId, Seq, Timestamp, UserId};
 use crate::proto::account::UserProfile;
 use crate::proto::envelope::Envelope;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ pub enum Role {
 pub struct Member {
     pub user: UserProfile,
     pub role: Role,
-    pub joined_at: Millis,
+    pub joined_at: Timestamp,
     /// Highest seq this member has read.
     pub read_seq: Seq,
     /// Highest seq a device of this member has received (at least `read_seq`).
@@ -47,7 +47,7 @@ pub struct Chat {
     pub kind: ChatKind,
     /// Group title; `None` for direct chats (clients show the peer's name).
     pub title: Option<String>,
-    pub created_at: Millis,
+    pub created_at: Timestamp,
     pub last_seq: Seq,
     pub members: Vec<Member>,
     /// Only in the answer of `chat.create_group` and `chat.add_members`: the
@@ -92,7 +92,7 @@ pub struct ChatEvent {
     /// Who caused it (the sender of a message, the admin who added someone).
     /// The events of a deleted account stay; its id no longer resolves.
     pub sender: UserId,
-    pub at: Millis,
+    pub at: Timestamp,
     pub body: EventBody,
 }
 
@@ -168,7 +168,7 @@ pub enum LiveEvent {
     Presence {
         user_id: UserId,
         online: bool,
-        last_seen_at: Option<Millis>,
+        last_seen_at: Option<Timestamp>,
     },
     /// I was added to a chat (or created one on another device).
     ChatJoined {
@@ -200,9 +200,9 @@ pub struct Invitation {
     /// Who invited me (`None` once that account is gone).
     pub inviter: Option<UserProfile>,
     pub member_count: u32,
-    pub invited_at: Millis,
+    pub invited_at: Timestamp,
     /// After this the invitation is gone.
-    pub expires_at: Millis,
+    pub expires_at: Timestamp,
 }
 
 /// `chat.invitations`: my pending invitations, newest first.
@@ -316,7 +316,7 @@ pub struct SendMessageRequest {
 pub struct MessageAck {
     pub chat_id: ChatId,
     pub seq: Seq,
-    pub at: Millis,
+    pub at: Timestamp,
     pub duplicate: bool,
 }
 
@@ -388,7 +388,7 @@ pub struct PresenceRequest {
 pub struct PresenceInfo {
     pub user_id: UserId,
     pub online: bool,
-    pub last_seen_at: Option<Millis>,
+    pub last_seen_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@
 //! re-serializing an envelope never breaks its signature.
 
 use crate::b64::B64;
-use crate::ids::{ChatId, Millis, Seq, UserId};
+use crate::ids::{ChatId, Seq, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Format version of [`Envelope`]; bumped on any change to what is signed.
@@ -150,7 +150,7 @@ pub struct EnvelopeHeader {
     /// `message.send` request, so a retry is recognised.
     pub client_msg_id: String,
     /// When the sender's client sealed it.
-    pub sent_at: Millis,
+    pub sent_at: Timestamp,
 }
 
 /// The content key for one recipient.

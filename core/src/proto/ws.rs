@@ -9,7 +9,7 @@
 //!    them in order, then `resumed`, then live events. Events carry chat and seq.
 
 use crate::error::ApiError;
-use crate::ids::{ChatId, Millis, Seq, SessionId, UserId};
+use crate::ids::{ChatId, Seq, SessionId, Timestamp, UserId};
 use crate::proto::chat::{ChatEvent, LiveEvent};
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +45,7 @@ pub enum ServerFrame {
     Ready {
         user_id: UserId,
         session_id: SessionId,
-        server_time: Millis,
+        server_time: Timestamp,
     },
     Reply {
         id: u64,
@@ -87,7 +87,9 @@ mod tests {
         let f: ClientFrame =
             serde_json::from_str(r#"{"type":"resume","positions":[{"chat_id":3,"seq":41}]}"#)
                 .unwrap();
-        assert!(matches!(f, ClientFrame::Resume { ref positions } if positions[0].seq == 41));
+        assert!(
+            matches!(f, ClientFrame::Resume { ref positions } if positions[0].seq == Seq::new(41))
+        );
         assert!(
             serde_json::from_str::<ClientFrame>(r#"{"type":"auth","token":"a","x":1}"#).is_err()
         );

@@ -245,7 +245,10 @@ impl PreferencesWindow {
             } else {
                 tr_args(
                     "Last active {when}",
-                    &[("when", &format::list_time(info.last_seen_at, now))],
+                    &[(
+                        "when",
+                        &format::list_time(info.last_seen_at.as_millis(), now),
+                    )],
                 )
             };
             let row = adw::ActionRow::builder()

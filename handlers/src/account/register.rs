@@ -8,7 +8,7 @@ use crate::{checks, mail, password, secrets, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{RegisterRequest, RegisterResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::rusqlite::TransactionBehavior;
@@ -61,7 +61,7 @@ impl CommandHandler<HandlerCtx> for commands::Register {
         )
         .await?;
 
-        let now = now_millis();
+        let now = Timestamp::now();
         let code = secrets::new_code();
         let token = secrets::new_token();
         let new_user = users::NewUser {
@@ -100,7 +100,12 @@ impl CommandHandler<HandlerCtx> for commands::Register {
                     &tx,
                     &new_verification(&secret, id, &tx_code, &tx_token, now, ttl),
                 )?;
-                verifications::record_cooldown(&tx, &email_key, now, now - cooldown * 1000)?;
+                verifications::record_cooldown(
+                    &tx,
+                    &email_key,
+                    now,
+                    now.saturating_sub_ms(cooldown * 1000),
+                )?;
                 tx.commit()?;
                 Ok(id)
             })

@@ -11,7 +11,7 @@ use crate::{mail, secrets, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{ResendVerificationRequest, ResendVerificationResponse};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::rusqlite::TransactionBehavior;
@@ -31,7 +31,7 @@ impl CommandHandler<HandlerCtx> for commands::ResendVerification {
     ) -> Result<ResendVerificationResponse, ApiError> {
         let settings = &ctx.settings;
         let email = validate::email(&req.email)?;
-        let now = now_millis();
+        let now = Timestamp::now();
         let cooldown_ms = settings.resend_cooldown_secs.max(0).saturating_mul(1000);
         let ttl = settings.verification_ttl_secs;
         let secret = settings.server_secret.clone();
@@ -50,12 +50,17 @@ impl CommandHandler<HandlerCtx> for commands::ResendVerification {
                 // interleave with a concurrent resend for the same address.
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 if let Some(last) = verifications::cooldown_last_sent(&tx, &email_key)? {
-                    let elapsed = now - last;
+                    let elapsed = now.millis_since(last);
                     if elapsed < cooldown_ms {
                         return Ok((Some(cooldown_ms - elapsed), false));
                     }
                 }
-                verifications::record_cooldown(&tx, &email_key, now, now - cooldown_ms)?;
+                verifications::record_cooldown(
+                    &tx,
+                    &email_key,
+                    now,
+                    now.saturating_sub_ms(cooldown_ms),
+                )?;
                 let send = match users::by_email(&tx, &tx_email)? {
                     Some(user) if !user.is_verified() => {
                         verifications::upsert(

@@ -16,7 +16,7 @@ use crate::{secrets, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::{now_millis, Millis, UserId};
+use ferrogram_core::ids::{Timestamp, UserId};
 use ferrogram_core::proto::{VerifyRequest, VerifyResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::rusqlite::{Connection, TransactionBehavior};
@@ -28,7 +28,7 @@ pub(crate) fn new_verification(
     user_id: UserId,
     code: &str,
     token: &str,
-    now: Millis,
+    now: Timestamp,
     ttl_secs: i64,
 ) -> verifications::NewVerification {
     verifications::NewVerification {
@@ -36,7 +36,7 @@ pub(crate) fn new_verification(
         code_hash: secrets::code_hash(server_secret, user_id, code),
         token_hash: secrets::sha256(token.as_bytes()),
         sent_at: now,
-        expires_at: now.saturating_add(ttl_secs.saturating_mul(1000)),
+        expires_at: now.saturating_add_ms(ttl_secs.saturating_mul(1000)),
     }
 }
 
@@ -59,7 +59,7 @@ fn exhausted() -> ApiError {
 }
 
 /// Marks the account verified and spends the verification.
-fn complete(conn: &Connection, user_id: UserId, now: Millis) -> Result<VerifyResponse, Fail> {
+fn complete(conn: &Connection, user_id: UserId, now: Timestamp) -> Result<VerifyResponse, Fail> {
     users::mark_verified(conn, user_id, now)?;
     verifications::delete(conn, user_id)?;
     Ok(VerifyResponse {
@@ -102,7 +102,7 @@ async fn by_code(ctx: &HandlerCtx, email: &str, code: &str) -> Result<VerifyResp
     }
     let secret = ctx.settings.server_secret.clone();
     let max_attempts = ctx.settings.max_code_attempts;
-    let now = now_millis();
+    let now = Timestamp::now();
     // The outer Result is storage trouble; the inner one is the answer,
     // returned only after a wrong attempt has been committed.
     ctx.storage
@@ -150,7 +150,7 @@ async fn by_token(ctx: &HandlerCtx, token: &str) -> Result<VerifyResponse, ApiEr
         return Err(invalid_code());
     }
     let token_hash = secrets::sha256(token.as_bytes());
-    let now = now_millis();
+    let now = Timestamp::now();
     let done = ctx
         .storage
         .run(move |conn| -> Result<VerifyResponse, Fail> {

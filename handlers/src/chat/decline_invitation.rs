@@ -7,7 +7,7 @@ use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{ChatRef, Empty, LiveEvent};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::invitations;
@@ -22,7 +22,7 @@ impl CommandHandler<HandlerCtx> for commands::DeclineInvitation {
     ) -> Result<Empty, ApiError> {
         let me = caller.require_session()?.user_id;
         let chat_id = req.chat_id;
-        let now = now_millis();
+        let now = Timestamp::now();
         let removed = ctx
             .storage
             .run(move |conn| -> Result<_, Fail> {

@@ -5,7 +5,7 @@ use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{Empty, InvitationList};
 use ferrogram_core::ApiError;
 use ferrogram_storage::invitations;
@@ -19,7 +19,7 @@ impl CommandHandler<HandlerCtx> for commands::ListInvitations {
         _req: Empty,
     ) -> Result<InvitationList, ApiError> {
         let me = caller.require_session()?.user_id;
-        let now = now_millis();
+        let now = Timestamp::now();
         // At most `limits.max_pending_invitations` rows: the list is bounded.
         let invitations = ctx
             .storage

@@ -9,7 +9,7 @@ use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::{now_millis, ChatId};
+use ferrogram_core::ids::{ChatId, Timestamp};
 use ferrogram_core::proto::{ChatList, ChatListRequest, DEFAULT_CHAT_PAGE, MAX_CHAT_PAGE};
 use ferrogram_core::{ApiError, ErrorCode};
 use ferrogram_storage::chats::{self, ListCursor};
@@ -38,7 +38,7 @@ impl CommandHandler<HandlerCtx> for commands::ListChats {
                     conn,
                     me,
                     cursor,
-                    now_millis(),
+                    Timestamp::now(),
                     limit,
                     max_bytes,
                 )?)
@@ -72,8 +72,8 @@ fn parse_cursor(text: &str) -> Result<ListCursor, ApiError> {
             .ok_or_else(invalid)
     };
     let cursor = ListCursor {
-        as_of: number()?,
-        active: number()?,
+        as_of: Timestamp::from_millis(number()?),
+        active: Timestamp::from_millis(number()?),
         chat_id: ChatId(number()?),
     };
     if parts.next().is_some() {
@@ -89,8 +89,8 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_anything_else_is_refused() {
         let cursor = ListCursor {
-            as_of: 1_795_967_096_123,
-            active: 1_795_967_000_000,
+            as_of: Timestamp::from_millis(1_795_967_096_123),
+            active: Timestamp::from_millis(1_795_967_000_000),
             chat_id: ChatId(42),
         };
         assert_eq!(parse_cursor(&format_cursor(&cursor)).ok(), Some(cursor));

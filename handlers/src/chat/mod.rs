@@ -32,7 +32,7 @@ pub mod typing;
 
 use crate::error::{internal, Fail};
 use crate::HandlerCtx;
-use ferrogram_core::ids::{now_millis, ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Timestamp, UserId};
 use ferrogram_core::proto::{Chat, LiveEvent};
 use ferrogram_core::{validate, ApiError, ErrorCode, Refusal};
 use ferrogram_storage::chats::{self, ChatAccess, ChatRecord, Membership};
@@ -152,7 +152,7 @@ pub(crate) async fn announce_invited(ctx: &HandlerCtx, chat_id: ChatId, users: V
     if users.is_empty() {
         return;
     }
-    let now = now_millis();
+    let now = Timestamp::now();
     let found = ctx
         .storage
         .run(move |conn| -> Result<_, Fail> {

@@ -10,7 +10,7 @@ use crate::{checks, password, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::{now_millis, SessionId};
+use ferrogram_core::ids::{SessionId, Timestamp};
 use ferrogram_core::proto::{ChangePasswordRequest, RevokedSessions};
 use ferrogram_core::ApiError;
 use ferrogram_storage::rusqlite::TransactionBehavior;
@@ -57,7 +57,7 @@ impl CommandHandler<HandlerCtx> for commands::ChangePassword {
             kdf: req.new_kdf,
             sealed_keys: req.sealed_keys.0,
         };
-        let now = now_millis();
+        let now = Timestamp::now();
         let revoked = ctx
             .storage
             .run(move |conn| -> Result<Option<Vec<SessionId>>, Fail> {

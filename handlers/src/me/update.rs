@@ -8,7 +8,7 @@ use crate::{views, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{LiveEvent, Me, UpdateProfileRequest};
 use ferrogram_core::{validate, ApiError};
 use ferrogram_storage::chats;
@@ -33,7 +33,7 @@ impl CommandHandler<HandlerCtx> for commands::UpdateMe {
             handle: req.handle.as_deref().map(validate::handle).transpose()?,
             who_can_add_me: req.who_can_add_me,
         };
-        let now = now_millis();
+        let now = Timestamp::now();
         let (before, user, audience) = ctx
             .storage
             .run(move |conn| -> Result<_, Fail> {

@@ -9,6 +9,7 @@ use crate::HandlerCtx;
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
+use ferrogram_core::ids::Seq;
 use ferrogram_core::proto::{Empty, LiveEvent, MarkReadRequest};
 use ferrogram_core::ApiError;
 use ferrogram_storage::chats::Receipt;
@@ -34,7 +35,7 @@ pub(crate) async fn advance(
     receipt: Receipt,
 ) -> Result<Empty, ApiError> {
     let me = caller.require_session()?.user_id;
-    if req.seq < 0 {
+    if req.seq < Seq::ZERO {
         return Err(ApiError::bad_request("seq must not be negative"));
     }
     let mark = ctx

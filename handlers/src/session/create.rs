@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use ferrogram_core::b64::B64;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{LoginRequest, LoginResponse};
 use ferrogram_core::{validate, ApiError, ErrorCode};
 use ferrogram_storage::{sessions, users};
@@ -57,14 +57,14 @@ impl CommandHandler<HandlerCtx> for commands::CreateSession {
         };
 
         let token = secrets::new_token();
-        let now = now_millis();
+        let now = Timestamp::now();
         let new_session = sessions::NewSession {
             id: secrets::new_session_id(),
             user_id: user.id,
             token_hash: secrets::sha256(token.as_bytes()),
             device_name,
             created_at: now,
-            expires_at: now.saturating_add(ctx.settings.session_ttl_secs.saturating_mul(1000)),
+            expires_at: now.saturating_add_ms(ctx.settings.session_ttl_secs.saturating_mul(1000)),
         };
         let session_id = new_session.id.clone();
         let user_id = user.id;

@@ -5,7 +5,7 @@ use crate::{views, HandlerCtx};
 use async_trait::async_trait;
 use ferrogram_core::command::{Caller, CommandHandler};
 use ferrogram_core::commands;
-use ferrogram_core::ids::now_millis;
+use ferrogram_core::ids::Timestamp;
 use ferrogram_core::proto::{Empty, SessionList};
 use ferrogram_core::ApiError;
 use ferrogram_storage::sessions;
@@ -24,7 +24,7 @@ impl CommandHandler<HandlerCtx> for commands::ListSessions {
             .storage
             .run(move |conn| -> Result<_, Fail> { Ok(sessions::list_for_user(conn, user_id)?) })
             .await?;
-        let now = now_millis();
+        let now = Timestamp::now();
         Ok(SessionList {
             sessions: all
                 .into_iter()

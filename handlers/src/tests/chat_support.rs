@@ -7,7 +7,7 @@ use crate::notify::Notification;
 use ferrogram_core::b64::B64;
 use ferrogram_core::crypto::envelope::seal_payload;
 use ferrogram_core::crypto::Identity;
-use ferrogram_core::ids::{now_millis, ChatId, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Timestamp, UserId};
 use ferrogram_core::proto::{
     Chat, ChatEvent, ChatList, ChatSummary, Envelope, EnvelopeHeader, LiveEvent, MessageAck,
     MessagePayload,
@@ -80,7 +80,9 @@ pub async fn open_to_groups(app: &TestApp, user: UserId, open: bool) {
     };
     app.ctx
         .storage
-        .run(move |conn| ferrogram_storage::users::update_profile(conn, user, &update, 1))
+        .run(move |conn| {
+            ferrogram_storage::users::update_profile(conn, user, &update, Timestamp::from_millis(1))
+        })
         .await
         .unwrap();
 }
@@ -97,7 +99,7 @@ pub fn seal(
         chat_id,
         sender: sender.id,
         client_msg_id: id.to_owned(),
-        sent_at: now_millis(),
+        sent_at: Timestamp::now(),
     };
     let recipients: Vec<_> = recipients
         .iter()
@@ -144,11 +146,11 @@ pub async fn chat_list(app: &TestApp, person: &Person) -> Vec<ChatSummary> {
     list.chats
 }
 
-pub async fn history(app: &TestApp, person: &Person, body: Value) -> (Vec<Seq>, bool) {
+pub async fn history(app: &TestApp, person: &Person, body: Value) -> (Vec<i64>, bool) {
     let page = app.ok("message.history", person.token(), body).await;
     let events: Vec<ChatEvent> = serde_json::from_value(page["events"].clone()).unwrap();
     (
-        events.iter().map(|e| e.seq).collect(),
+        events.iter().map(|e| e.seq.get()).collect(),
         page["more"].as_bool().unwrap(),
     )
 }

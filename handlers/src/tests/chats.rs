@@ -5,7 +5,7 @@ use super::chat_support::{
 };
 use super::support::TestApp;
 use crate::notify::Notification;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::{Chat, ChatKind, EventBody, LiveEvent, Role};
 use serde_json::json;
 
@@ -32,7 +32,7 @@ async fn a_direct_chat_is_one_per_pair_and_announced_to_both() {
     .await;
     assert_eq!(chat.kind, ChatKind::Direct);
     assert_eq!(chat.title, None);
-    assert_eq!(chat.last_seq, 1);
+    assert_eq!(chat.last_seq, Seq::new(1));
     assert_eq!(
         roles(&chat),
         [(alice.id, Role::Member), (bob.id, Role::Member)]
@@ -70,7 +70,7 @@ async fn a_direct_chat_is_one_per_pair_and_announced_to_both() {
         json!({"user_id": alice.id}),
     )
     .await;
-    assert_eq!((again.id, again.last_seq), (chat.id, 1));
+    assert_eq!((again.id, again.last_seq), (chat.id, Seq::new(1)));
     assert!(app.notifier.take().is_empty());
 
     assert_eq!(
@@ -400,7 +400,10 @@ async fn the_list_shows_the_last_message_unread_count_and_read_position() {
     assert_eq!(row.kind, ChatKind::Group);
     assert_eq!(row.title.as_deref(), Some("Team"));
     assert_eq!((row.member_count, row.my_role), (3, Role::Owner));
-    assert_eq!((row.last_seq, row.my_read_seq, row.unread_count), (4, 1, 2));
+    assert_eq!(
+        (row.last_seq, row.my_read_seq, row.unread_count),
+        (Seq::new(4), Seq::new(1), 2)
+    );
     assert_eq!(row.last_message.as_ref().map(|m| m.seq), Some(newest.seq));
     let dm = list.iter().find(|c| c.id == direct.id).unwrap();
     assert_eq!(dm.peer.as_ref().map(|u| u.handle.as_str()), Some("bob"));
@@ -417,7 +420,7 @@ async fn the_list_shows_the_last_message_unread_count_and_read_position() {
         .into_iter()
         .find(|c| c.id == group.id)
         .unwrap();
-    assert_eq!((row.my_read_seq, row.unread_count), (3, 1));
+    assert_eq!((row.my_read_seq, row.unread_count), (Seq::new(3), 1));
     // carol's unread counts bob's and alice's messages
     let carol_row = chat_list(&app, carol).await.remove(0);
     assert_eq!(carol_row.unread_count, 3);
@@ -572,7 +575,7 @@ async fn an_account_deletion_racing_adds_leaves_the_group_consistent() {
     let events = app
         .ctx
         .storage
-        .with_conn(|conn| ferrogram_storage::events::events_after(conn, group.id, 0, 1000))
+        .with_conn(|conn| ferrogram_storage::events::events_after(conn, group.id, Seq::ZERO, 1000))
         .unwrap();
     for victim in &p[1..] {
         let added = events.iter().position(|e| {

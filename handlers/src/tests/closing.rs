@@ -154,7 +154,7 @@ async fn a_deleted_account_leaves_its_chats_and_its_sockets_close() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|e| e["seq"] == kept.seq && e["sender"] == alice.id.0));
+        .any(|e| e["seq"] == kept.seq.get() && e["sender"] == alice.id.0));
     // the remaining members send for the remaining members
     send(&app, group.id, bob, "after", &[bob, carol]).await;
     send(&app, direct_id, bob, "hello?", &[bob]).await;

@@ -5,7 +5,7 @@ use super::chat_support::{
     chat_events, create_group, history, ids, live_events, people, seal, send, send_body,
 };
 use super::support::TestApp;
-use ferrogram_core::ids::ChatId;
+use ferrogram_core::ids::{ChatId, Seq};
 use ferrogram_core::proto::{ChatEvent, EventBody, LiveEvent, MessageAck};
 use ferrogram_storage::events;
 use serde_json::json;
@@ -28,7 +28,10 @@ async fn a_message_is_acknowledged_after_its_commit_and_fanned_out_to_every_memb
     let body = json!({"chat_id": chat.id, "client_msg_id": "m-1", "envelope": envelope});
     let ack: MessageAck =
         serde_json::from_value(app.ok("message.send", alice.token(), body).await).unwrap();
-    assert_eq!((ack.chat_id, ack.seq, ack.duplicate), (chat.id, 2, false));
+    assert_eq!(
+        (ack.chat_id, ack.seq, ack.duplicate),
+        (chat.id, Seq::new(2), false)
+    );
 
     // announced before the answer, to every member (the sender's other
     // sessions included), and it is exactly what was stored
@@ -36,7 +39,10 @@ async fn a_message_is_acknowledged_after_its_commit_and_fanned_out_to_every_memb
     assert_eq!(announced.len(), 1);
     let (members, event) = &announced[0];
     assert_eq!(members, &ids(&[alice, bob, carol]));
-    assert_eq!((event.seq, event.sender, event.at), (2, alice.id, ack.at));
+    assert_eq!(
+        (event.seq, event.sender, event.at),
+        (Seq::new(2), alice.id, ack.at)
+    );
     assert_eq!(
         event.body,
         EventBody::Message {
@@ -47,7 +53,7 @@ async fn a_message_is_acknowledged_after_its_commit_and_fanned_out_to_every_memb
     let stored = app
         .ctx
         .storage
-        .with_conn(|conn| events::by_seq(conn, chat.id, 2))
+        .with_conn(|conn| events::by_seq(conn, chat.id, Seq::new(2)))
         .unwrap();
     assert_eq!(stored.as_ref(), Some(event));
     // the writer's group commit did the work
@@ -224,7 +230,7 @@ async fn only_authors_edit_and_delete_their_live_messages() {
         app.err(
             "message.edit",
             alice.token(),
-            edit(alice, "e1", 1, &members)
+            edit(alice, "e1", Seq::new(1), &members)
         )
         .await,
         "message_not_found"
@@ -258,7 +264,7 @@ async fn only_authors_edit_and_delete_their_live_messages() {
         .await,
     )
     .unwrap();
-    assert_eq!((edited.seq, edited.duplicate), (mine.seq + 1, false));
+    assert_eq!((edited.seq, edited.duplicate), (mine.seq.next(), false));
     let announced = chat_events(&app);
     assert!(matches!(
         announced[0].1.body,
@@ -397,7 +403,7 @@ async fn reading_moves_forwards_and_sends_receipts() {
             LiveEvent::ReadReceipt {
                 chat_id: chat.id,
                 user_id: bob.id,
-                seq: 2
+                seq: Seq::new(2)
             }
         )]
     );
@@ -424,7 +430,7 @@ async fn reading_moves_forwards_and_sends_receipts() {
         .find(|m| m["user"]["id"] == bob.id.0)
         .unwrap()
         .clone();
-    assert_eq!(bob_row["read_seq"], last.seq);
+    assert_eq!(bob_row["read_seq"], last.seq.get());
 }
 
 #[tokio::test]
@@ -445,15 +451,23 @@ async fn delivery_receipts_reach_the_senders_they_cover() {
     };
     // Carol's device has Alice's message: Alice (and Carol's own sessions)
     // hear it; Bob, whose message is not covered, does not.
-    app.ok("message.delivered", carol.token(), upto(from_alice.seq))
-        .await;
+    app.ok(
+        "message.delivered",
+        carol.token(),
+        upto(from_alice.seq.get()),
+    )
+    .await;
     assert_eq!(
         live_events(&app),
         [(ids(&[alice, carol]), receipt(from_alice.seq))]
     );
     // Backwards or again: nothing moves, nobody is told.
-    app.ok("message.delivered", carol.token(), upto(from_alice.seq))
-        .await;
+    app.ok(
+        "message.delivered",
+        carol.token(),
+        upto(from_alice.seq.get()),
+    )
+    .await;
     app.ok("message.delivered", carol.token(), upto(1)).await;
     assert!(app.notifier.take().is_empty());
     // Past the end: capped; now Bob's message is covered.
@@ -477,16 +491,16 @@ async fn delivery_receipts_reach_the_senders_they_cover() {
         .map(|m| m["delivered_seq"].as_i64().unwrap())
         .collect();
     // Members start at the event that added them (seq 1, the creation).
-    assert_eq!(delivered, [1, 1, from_bob.seq]);
+    assert_eq!(delivered, [1, 1, from_bob.seq.get()]);
     let list = app.ok("chat.list", alice.token(), json!({})).await;
-    assert_eq!(list["chats"][0]["others_delivered_seq"], from_bob.seq);
+    assert_eq!(list["chats"][0]["others_delivered_seq"], from_bob.seq.get());
     assert_eq!(list["chats"][0]["others_read_seq"], 1);
     // Reading implies delivery.
-    app.ok("message.read", bob.token(), upto(from_bob.seq))
+    app.ok("message.read", bob.token(), upto(from_bob.seq.get()))
         .await;
     let list = app.ok("chat.list", carol.token(), json!({})).await;
-    assert_eq!(list["chats"][0]["others_read_seq"], from_bob.seq);
-    assert_eq!(list["chats"][0]["others_delivered_seq"], from_bob.seq);
+    assert_eq!(list["chats"][0]["others_read_seq"], from_bob.seq.get());
+    assert_eq!(list["chats"][0]["others_delivered_seq"], from_bob.seq.get());
 }
 
 #[tokio::test]

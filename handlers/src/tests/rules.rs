@@ -6,7 +6,7 @@
 use super::chat_support::{create_group, people, seal, Person};
 use super::support::TestApp;
 use crate::chat::write_error;
-use ferrogram_core::ids::{ChatId, UserId};
+use ferrogram_core::ids::{ChatId, Seq, UserId};
 use ferrogram_core::proto::{EventBody, Role};
 use ferrogram_core::Refusal;
 use ferrogram_storage::backend::{
@@ -343,11 +343,11 @@ async fn sends_past_the_storage_quota_are_refused() {
     let other = run(&app, chat, &p[1], message(chat, &p[1], "m0", &both))
         .await
         .unwrap();
-    assert_eq!(other.event().seq, seqs[2] + 1);
+    assert_eq!(other.event().seq, seqs[2].next());
     let stored = app
         .ctx
         .storage
-        .with_conn(|conn| events::events_after(conn, chat, 0, 100))
+        .with_conn(|conn| events::events_after(conn, chat, Seq::ZERO, 100))
         .unwrap();
     assert_eq!(stored.len(), 5, "created, three messages, the other's one");
 }

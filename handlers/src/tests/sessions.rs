@@ -25,7 +25,10 @@ async fn login_returns_a_token_the_session_the_account_and_the_sealed_keys() {
     assert_eq!(login.sealed_keys.as_slice(), b"sealed private keys");
     assert_eq!(login.session.device_name, "laptop");
     assert!(login.session.current);
-    let ttl = login.session.expires_at - login.session.created_at;
+    let ttl = login
+        .session
+        .expires_at
+        .millis_since(login.session.created_at);
     assert_eq!(ttl, 3_600_000);
 
     let auth = app.ctx.authenticate(&login.token).await.unwrap();

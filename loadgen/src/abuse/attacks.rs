@@ -18,6 +18,7 @@ use ferrogram_core::commands::{
     ChangePassword, CreateDirectChat, CreateGroup, CreateSession, DeleteAccount, GetHistory,
     ListChats, SendMessage, Typing, Verify,
 };
+use ferrogram_core::ids::Seq;
 use ferrogram_core::proto::ws::{ClientFrame, ResumePosition};
 use ferrogram_core::proto::{
     ChangePasswordRequest, Chat, ChatList, ChatListRequest, ChatRef, CreateDirectRequest,
@@ -616,7 +617,7 @@ async fn force_add(env: &Env, gate: Gate) -> Result<Outcome, String> {
                     .iter()
                     .map(|c| ResumePosition {
                         chat_id: c.id,
-                        seq: 0,
+                        seq: Seq::ZERO,
                     })
                     .collect();
                 let text = format!("{} chats", positions.len());

@@ -9,7 +9,7 @@ use crate::chats::{self, ChatAccess, Membership, Receipt};
 use crate::invitations;
 use crate::rules::{ChatRules, StorageUse};
 use crate::{events, users, StorageError};
-use ferrogram_core::ids::{ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::{ChatEvent, ChatKind, Envelope, EventBody, Role};
 use ferrogram_core::Refusal;
 use rusqlite::Connection;
@@ -155,7 +155,7 @@ pub(super) fn apply_change(
     conn: &Connection,
     rules: &dyn ChatRules,
     request: AppendRequest,
-    at: Millis,
+    at: Timestamp,
 ) -> Result<Appended, Abort> {
     let AppendRequest {
         chat_id,
@@ -375,7 +375,7 @@ fn accept_invitation(
     rules: &dyn ChatRules,
     chat_id: ChatId,
     sender: UserId,
-    at: Millis,
+    at: Timestamp,
 ) -> Result<Appended, Abort> {
     if !invitations::remove(conn, chat_id, sender, at)? {
         return Err(WriteError::NoInvitation.into());
@@ -409,7 +409,7 @@ pub(super) fn delete_account(
     conn: &Connection,
     rules: &dyn ChatRules,
     user: UserId,
-    at: Millis,
+    at: Timestamp,
 ) -> Result<Vec<Appended>, Abort> {
     let mut departures = Vec::new();
     for chat_id in chats::chat_ids_for_user(conn, user)? {
@@ -434,7 +434,7 @@ pub(super) fn create_chat(
     conn: &Connection,
     rules: &dyn ChatRules,
     chat: NewChat,
-    at: Millis,
+    at: Timestamp,
 ) -> Result<Created, Abort> {
     match chat {
         NewChat::Direct { creator, peer } => {

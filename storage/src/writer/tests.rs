@@ -7,7 +7,7 @@ use crate::rules::StorageUse;
 use crate::test_support::temp_storage;
 use crate::{chats, events, invitations, users};
 use ferrogram_core::b64::B64;
-use ferrogram_core::ids::Origin;
+use ferrogram_core::ids::{Origin, Seq, Timestamp};
 use ferrogram_core::proto::{ChatEvent, Envelope, EventBody, Role};
 use ferrogram_core::proto::{EnvelopeHeader, GroupAddPolicy, KeyWrap, ENVELOPE_VERSION};
 use ferrogram_core::Refusal;
@@ -211,7 +211,7 @@ pub(crate) fn envelope(chat_id: ChatId, sender: UserId, id: &str, members: &[Use
             chat_id,
             sender,
             client_msg_id: id.to_owned(),
-            sent_at: 1,
+            sent_at: Timestamp::from_millis(1),
         },
         sender_key: B64(vec![0; 32]),
         nonce: B64(vec![0; 12]),
@@ -280,7 +280,7 @@ pub(crate) fn set_policy(
         who_can_add_me: Some(policy),
         ..users::ProfileUpdate::default()
     };
-    users::update_profile(conn, user, &update, 1)?;
+    users::update_profile(conn, user, &update, Timestamp::from_millis(1))?;
     Ok(())
 }
 
@@ -297,13 +297,13 @@ pub(crate) async fn group(writer: &EventWriter, creator: UserId, members: &[User
         .chat_id
 }
 
-fn stored_seqs(storage: &Storage, chat_id: ChatId) -> Vec<Seq> {
+fn stored_seqs(storage: &Storage, chat_id: ChatId) -> Vec<i64> {
     storage
         .with_conn(|conn| {
             let mut stmt =
                 conn.prepare("SELECT seq FROM chat_events WHERE chat_id = ?1 ORDER BY seq")?;
             let seqs = stmt.query_map([chat_id.0], |r| r.get(0))?;
-            Ok::<_, StorageError>(seqs.collect::<Result<Vec<Seq>, _>>()?)
+            Ok::<_, StorageError>(seqs.collect::<Result<Vec<i64>, _>>()?)
         })
         .unwrap()
 }
@@ -353,14 +353,14 @@ async fn seqs_strictly_increase_without_gaps_under_concurrent_appends() {
     }
     all.sort_unstable();
     // seq 1 is the `created` event
-    assert_eq!(all, (2..=501).collect::<Vec<_>>());
+    assert_eq!(all, (2..=501).map(Seq::new).collect::<Vec<_>>());
     assert_eq!(stored_seqs(&storage, chat), (1..=501).collect::<Vec<_>>());
     let last_seq = storage
         .with_conn(|conn| chats::by_id(conn, chat))
         .unwrap()
         .unwrap()
         .last_seq;
-    assert_eq!(last_seq, 501);
+    assert_eq!(last_seq, Seq::new(501));
     let stats = writer.stats();
     assert_eq!(stats.requests, 501);
     assert!(stats.transactions <= 501);
@@ -646,7 +646,7 @@ async fn a_refused_request_does_not_disturb_its_batch() {
     open.send(()).unwrap();
     let mut results = Vec::new();
     for task in tasks {
-        results.push(task.await.unwrap().map(|done| done.event().seq));
+        results.push(task.await.unwrap().map(|done| done.event().seq.get()));
     }
     assert_eq!(
         results,
@@ -709,7 +709,7 @@ async fn a_failed_batch_stores_nothing_and_fails_every_request() {
         )
         .await
         .unwrap();
-    assert_eq!(done.event().seq, 2);
+    assert_eq!(done.event().seq, Seq::new(2));
 }
 
 #[tokio::test]
@@ -747,7 +747,7 @@ async fn a_removed_member_cannot_append() {
         Err(WriteError::MembersChanged)
     );
     assert_eq!(
-        writer.mark_read(chat, users[2], 1).await,
+        writer.mark_read(chat, users[2], Seq::new(1)).await,
         Err(WriteError::NotAMember)
     );
     assert_eq!(
@@ -919,7 +919,7 @@ async fn the_listener_hears_each_event_after_its_commit_in_seq_order() {
         .await
         .unwrap();
     let seen = recorder.seen.lock().unwrap().clone();
-    let seqs: Vec<Seq> = seen.iter().map(|(seq, _, _)| *seq).collect();
+    let seqs: Vec<i64> = seen.iter().map(|(seq, _, _)| seq.get()).collect();
     assert_eq!(seqs, (1..=42).collect::<Vec<_>>());
     assert!(seen.iter().all(|(_, _, visible)| *visible));
     assert!(seen[..41].iter().all(|(_, to, _)| to == &users[..2]));
@@ -967,7 +967,7 @@ async fn direct_chats_are_one_per_pair() {
         )
         .await
         .unwrap();
-    assert_eq!(done.event().seq, 2);
+    assert_eq!(done.event().seq, Seq::new(2));
 }
 
 #[derive(Default)]
@@ -1017,7 +1017,11 @@ async fn the_listener_learns_the_connection_a_change_came_in_on() {
     assert!(retry.duplicate);
     assert_eq!(
         *origins.0.lock().unwrap(),
-        vec![(1, None), (2, Some(Origin(7))), (3, None)]
+        vec![
+            (Seq::new(1), None),
+            (Seq::new(2), Some(Origin(7))),
+            (Seq::new(3), None)
+        ]
     );
 }
 
@@ -1044,13 +1048,13 @@ async fn edits_and_deletes_are_for_a_live_message() {
     };
     assert_eq!(
         writer
-            .append(edit(u[0], "e0", 1), WriteContext::default())
+            .append(edit(u[0], "e0", Seq::new(1)), WriteContext::default())
             .await,
         Err(WriteError::MessageNotFound)
     );
     assert_eq!(
         writer
-            .append(edit(u[0], "e0", 99), WriteContext::default())
+            .append(edit(u[0], "e0", Seq::new(99)), WriteContext::default())
             .await,
         Err(WriteError::MessageNotFound)
     );
@@ -1119,17 +1123,20 @@ async fn read_positions_only_move_forwards_and_not_past_the_end() {
             .await
             .unwrap();
     }
-    let mark = writer.mark_read(chat, u[1], 3).await.unwrap();
-    assert_eq!((mark.seq, mark.moved), (3, true));
+    let mark = writer.mark_read(chat, u[1], Seq::new(3)).await.unwrap();
+    assert_eq!((mark.seq, mark.moved), (Seq::new(3), true));
     assert_eq!(mark.notify, u);
-    let back = writer.mark_read(chat, u[1], 2).await.unwrap();
-    assert_eq!((back.seq, back.moved), (3, false));
+    let back = writer.mark_read(chat, u[1], Seq::new(2)).await.unwrap();
+    assert_eq!((back.seq, back.moved), (Seq::new(3), false));
     assert!(back.notify.is_empty());
-    let future = writer.mark_read(chat, u[1], 1_000).await.unwrap();
-    assert_eq!((future.seq, future.moved), (4, true));
+    let future = writer.mark_read(chat, u[1], Seq::new(1_000)).await.unwrap();
+    assert_eq!((future.seq, future.moved), (Seq::new(4), true));
     // Reading implies delivery: the delivery position followed.
-    let delivered = writer.mark_delivered(chat, u[1], 4).await.unwrap();
-    assert_eq!((delivered.seq, delivered.moved), (4, false));
+    let delivered = writer
+        .mark_delivered(chat, u[1], Seq::new(4))
+        .await
+        .unwrap();
+    assert_eq!((delivered.seq, delivered.moved), (Seq::new(4), false));
 }
 
 #[tokio::test]
@@ -1150,34 +1157,46 @@ async fn delivery_receipts_move_forwards_and_tell_the_senders_they_cover() {
             .unwrap();
     }
     // u3 received up to 3: only u0's messages are newly covered.
-    let mark = writer.mark_delivered(chat, u[3], 3).await.unwrap();
-    assert_eq!((mark.seq, mark.moved), (3, true));
+    let mark = writer
+        .mark_delivered(chat, u[3], Seq::new(3))
+        .await
+        .unwrap();
+    assert_eq!((mark.seq, mark.moved), (Seq::new(3), true));
     assert_eq!(mark.notify, vec![u[0], u[3]]);
     // Again, or less: nothing moves, nobody is told.
-    let same = writer.mark_delivered(chat, u[3], 2).await.unwrap();
-    assert_eq!((same.seq, same.moved), (3, false));
+    let same = writer
+        .mark_delivered(chat, u[3], Seq::new(2))
+        .await
+        .unwrap();
+    assert_eq!((same.seq, same.moved), (Seq::new(3), false));
     assert!(same.notify.is_empty());
     // Up to the end (a too-large seq is capped): u1 and u2 are covered now.
-    let rest = writer.mark_delivered(chat, u[3], 99).await.unwrap();
-    assert_eq!((rest.seq, rest.moved), (5, true));
+    let rest = writer
+        .mark_delivered(chat, u[3], Seq::new(99))
+        .await
+        .unwrap();
+    assert_eq!((rest.seq, rest.moved), (Seq::new(5), true));
     assert_eq!(rest.notify, vec![u[1], u[2], u[3]]);
     // u1 receiving its own and others' messages tells the others, and itself once.
-    let own = writer.mark_delivered(chat, u[1], 5).await.unwrap();
+    let own = writer
+        .mark_delivered(chat, u[1], Seq::new(5))
+        .await
+        .unwrap();
     assert_eq!(own.notify, vec![u[0], u[1], u[2]]);
     // The positions are what chat.get shows.
     let members = storage
         .with_conn(move |conn| chats::members(conn, chat))
         .unwrap();
-    let delivered: Vec<Seq> = members.iter().map(|m| m.delivered_seq).collect();
+    let delivered: Vec<i64> = members.iter().map(|m| m.delivered_seq.get()).collect();
     // Everyone starts at the creation (seq 1).
     assert_eq!(delivered, vec![1, 5, 1, 5]);
     let first = u[0];
     let (read, got) = storage
         .with_conn(move |conn| chats::others_positions(conn, chat, first))
         .unwrap();
-    assert_eq!((read, got), (1, 5));
+    assert_eq!((read, got), (Seq::new(1), Seq::new(5)));
     assert_eq!(
-        writer.mark_delivered(ChatId(999), u[0], 1).await,
+        writer.mark_delivered(ChatId(999), u[0], Seq::new(1)).await,
         Err(WriteError::ChatNotFound)
     );
 }
@@ -1216,7 +1235,7 @@ async fn a_deleted_owner_hands_the_group_on() {
     // the account goes; its messages stay, with a sender that no longer resolves
     storage.with_conn(|conn| users::delete(conn, u[0])).unwrap();
     let kept = storage
-        .with_conn(|conn| events::by_seq(conn, chat, 2))
+        .with_conn(|conn| events::by_seq(conn, chat, Seq::new(2)))
         .unwrap()
         .unwrap();
     assert_eq!(kept.sender, u[0]);
@@ -1237,7 +1256,7 @@ fn add(user_ids: Vec<UserId>) -> Change {
 
 fn left_events(storage: &Storage, chat: ChatId, user: UserId) -> usize {
     let events = storage
-        .with_conn(|conn| events::events_after(conn, chat, 0, 1000))
+        .with_conn(|conn| events::events_after(conn, chat, Seq::ZERO, 1000))
         .unwrap();
     events
         .iter()
@@ -1398,7 +1417,7 @@ async fn consent_decides_between_membership_and_invitation() {
         Err(WriteError::Refused(full))
     );
     let pending = storage
-        .with_conn(|conn| invitations::list(conn, carol, 0))
+        .with_conn(|conn| invitations::list(conn, carol, Timestamp::EPOCH))
         .unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].inviter.as_ref().map(|p| p.id), Some(alice));
@@ -1424,7 +1443,14 @@ async fn invitations_per_invitee_are_capped_and_expire() {
     storage
         .with_conn(|conn| {
             for (i, chat) in chats.iter().enumerate() {
-                invitations::invite(conn, *chat, bob, alice, 100 + i as i64, limits)?;
+                invitations::invite(
+                    conn,
+                    *chat,
+                    bob,
+                    alice,
+                    Timestamp::from_millis(100 + i as i64),
+                    limits,
+                )?;
             }
             Ok::<_, StorageError>(())
         })
@@ -1437,7 +1463,10 @@ async fn invitations_per_invitee_are_capped_and_expire() {
             .map(|i| i.chat_id)
             .collect::<Vec<_>>()
     };
-    assert_eq!(listed(200), [chats[4], chats[3], chats[2]]);
+    assert_eq!(
+        listed(Timestamp::from_millis(200)),
+        [chats[4], chats[3], chats[2]]
+    );
     assert_eq!(
         storage
             .with_conn(|conn| invitations::stored_count(conn, bob))
@@ -1445,11 +1474,20 @@ async fn invitations_per_invitee_are_capped_and_expire() {
         3
     );
     // After their lifetime they are not listed, and the next one prunes them.
-    assert!(listed(2_000).is_empty());
+    assert!(listed(Timestamp::from_millis(2_000)).is_empty());
     storage
-        .with_conn(|conn| invitations::invite(conn, chats[0], bob, alice, 5_000, limits))
+        .with_conn(|conn| {
+            invitations::invite(
+                conn,
+                chats[0],
+                bob,
+                alice,
+                Timestamp::from_millis(5_000),
+                limits,
+            )
+        })
         .unwrap();
-    assert_eq!(listed(5_000), [chats[0]]);
+    assert_eq!(listed(Timestamp::from_millis(5_000)), [chats[0]]);
     assert_eq!(
         storage
             .with_conn(|conn| invitations::stored_count(conn, bob))

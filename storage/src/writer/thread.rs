@@ -10,7 +10,7 @@ use super::{
 use crate::chats::Receipt;
 use crate::rules::ChatRules;
 use crate::StorageError;
-use ferrogram_core::ids::{now_millis, ChatId, Millis, Seq, UserId};
+use ferrogram_core::ids::{ChatId, Seq, Timestamp, UserId};
 use ferrogram_core::proto::ChatEvent;
 use rusqlite::{Connection, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
@@ -90,7 +90,7 @@ impl Job {
         &mut self,
         conn: &Connection,
         rules: &dyn ChatRules,
-        at: Millis,
+        at: Timestamp,
     ) -> Result<bool, StorageError> {
         match self {
             Job::Append {
@@ -200,7 +200,7 @@ fn announce(
         listener.committed(event, recipients, context);
     }));
     if call.is_err() {
-        tracing::error!(chat_id = %event.chat_id, seq = event.seq, "commit listener panicked");
+        tracing::error!(chat_id = %event.chat_id, seq = event.seq.get(), "commit listener panicked");
     }
 }
 
@@ -252,7 +252,7 @@ impl Thread {
 
     fn commit(&mut self, batch: &mut Vec<Job>) {
         let size = batch.len();
-        match apply_batch(&mut self.conn, &*self.rules, batch, now_millis()) {
+        match apply_batch(&mut self.conn, &*self.rules, batch, Timestamp::now()) {
             Ok(()) => {
                 self.stats.committed(size);
                 // Every event of the batch is announced before any caller
@@ -299,7 +299,7 @@ fn apply_batch(
     conn: &mut Connection,
     rules: &dyn ChatRules,
     batch: &mut [Job],
-    at: Millis,
+    at: Timestamp,
 ) -> Result<(), StorageError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {

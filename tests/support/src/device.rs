@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferrogram_client::proto::MessagePayload;
 use ferrogram_client::{
-    ChatId, ClientEvent, EventStream, Message, Messenger, MessengerOptions, Store,
+    ChatId, ClientEvent, EventStream, Message, Messenger, MessengerOptions, Seq, Store,
 };
 use tempfile::TempDir;
 
@@ -98,7 +98,7 @@ impl Device {
     /// Every message received up to and including `chat`'s message at `seq`.
     /// Events of a chat come in seq order, so with a marker sent last this is
     /// everything that came before it, each as many times as it came.
-    pub async fn messages_through(&mut self, chat: ChatId, seq: i64) -> Vec<Message> {
+    pub async fn messages_through(&mut self, chat: ChatId, seq: Seq) -> Vec<Message> {
         let mut found = Vec::new();
         loop {
             let message = self.message().await;

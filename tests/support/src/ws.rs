@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ferrogram_client::Session;
 use ferrogram_core::crypto::envelope::seal_payload;
-use ferrogram_core::ids::{now_millis, ChatId, Seq};
+use ferrogram_core::ids::{ChatId, Timestamp};
 use ferrogram_core::proto::{EnvelopeHeader, MessagePayload};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -192,7 +192,7 @@ impl Ws {
     }
 
     /// The next `event` frame (skipping live events), as (chat, seq).
-    pub async fn event(&mut self) -> (ChatId, Seq, Value) {
+    pub async fn event(&mut self) -> (ChatId, i64, Value) {
         loop {
             let frame = self.frame().await;
             if frame["type"] == "event" {
@@ -246,7 +246,7 @@ pub fn seal_for(
         chat_id: chat,
         sender: sender.id,
         client_msg_id: msg_id.to_owned(),
-        sent_at: now_millis(),
+        sent_at: Timestamp::now(),
     };
     let recipients: Vec<_> = members
         .iter()
