@@ -13,23 +13,33 @@ use ferrogram_core::proto::{EnvelopeHeader, GroupAddPolicy, KeyWrap, ENVELOPE_VE
 use ferrogram_core::Refusal;
 use std::sync::Mutex;
 
-/// Rules that allow everything, so these tests see the writer's data
-/// mechanics alone (the server's rules are tested in the handlers). A group
-/// whose owner's account is deleted goes to its last remaining member.
-pub(crate) struct AllowAll;
+/// Rules with one fixed verdict. `ALLOW_ALL` allows everything, so these
+/// tests see the writer's data mechanics alone (the server's rules are
+/// tested in the handlers), and a group whose owner's account is deleted
+/// goes to its last remaining member. `Fixed(Some(refusal))` refuses every
+/// decision with that refusal and names no successor.
+pub(crate) struct Fixed(pub Option<Refusal>);
 
-impl ChatRules for AllowAll {
+pub(crate) const ALLOW_ALL: Fixed = Fixed(None);
+
+impl Fixed {
+    fn verdict(&self) -> Result<(), Refusal> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+impl ChatRules for Fixed {
     fn may_create_direct(&self, _: UserId, _: UserId) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_hold(&self, _: usize) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_add_members(&self, _: &ChatRecord, _: &Membership) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_accept_invitation(&self, _: &ChatRecord) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_remove_member(
         &self,
@@ -38,13 +48,13 @@ impl ChatRules for AllowAll {
         _: UserId,
         _: Option<&Membership>,
     ) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_leave(&self, _: &ChatRecord, _: &Membership, _: usize) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_rename(&self, _: &ChatRecord, _: &Membership) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_set_role(
         &self,
@@ -53,7 +63,7 @@ impl ChatRules for AllowAll {
         _: UserId,
         _: Role,
     ) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_transfer_ownership(
         &self,
@@ -61,81 +71,24 @@ impl ChatRules for AllowAll {
         _: &Membership,
         _: UserId,
     ) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_alter_message(&self, _: &Membership, _: UserId) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn may_store(&self, _: UserId, _: StorageUse) -> Result<(), Refusal> {
-        Ok(())
+        self.verdict()
     }
     fn successor(&self, remaining: &[Membership]) -> Option<UserId> {
-        remaining.last().map(|m| m.user_id)
+        match self.0 {
+            None => remaining.last().map(|m| m.user_id),
+            Some(_) => None,
+        }
     }
 }
 
 pub(crate) fn allow_all() -> Arc<dyn ChatRules> {
-    Arc::new(AllowAll)
-}
-
-/// Rules that refuse every decision with the one refusal (and name no
-/// successor).
-pub(crate) struct RefuseAll(pub Refusal);
-
-impl ChatRules for RefuseAll {
-    fn may_create_direct(&self, _: UserId, _: UserId) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_hold(&self, _: usize) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_add_members(&self, _: &ChatRecord, _: &Membership) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_accept_invitation(&self, _: &ChatRecord) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_remove_member(
-        &self,
-        _: &ChatRecord,
-        _: &Membership,
-        _: UserId,
-        _: Option<&Membership>,
-    ) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_leave(&self, _: &ChatRecord, _: &Membership, _: usize) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_rename(&self, _: &ChatRecord, _: &Membership) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_set_role(
-        &self,
-        _: &ChatRecord,
-        _: &Membership,
-        _: UserId,
-        _: Role,
-    ) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_transfer_ownership(
-        &self,
-        _: &ChatRecord,
-        _: &Membership,
-        _: UserId,
-    ) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_alter_message(&self, _: &Membership, _: UserId) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn may_store(&self, _: UserId, _: StorageUse) -> Result<(), Refusal> {
-        Err(self.0)
-    }
-    fn successor(&self, _: &[Membership]) -> Option<UserId> {
-        None
-    }
+    Arc::new(ALLOW_ALL)
 }
 
 /// Allows everything, and records the member count each `may_leave` was
@@ -145,16 +98,16 @@ struct LeaveCounts(Mutex<Vec<usize>>);
 
 impl ChatRules for LeaveCounts {
     fn may_create_direct(&self, a: UserId, b: UserId) -> Result<(), Refusal> {
-        AllowAll.may_create_direct(a, b)
+        ALLOW_ALL.may_create_direct(a, b)
     }
     fn may_hold(&self, n: usize) -> Result<(), Refusal> {
-        AllowAll.may_hold(n)
+        ALLOW_ALL.may_hold(n)
     }
     fn may_add_members(&self, c: &ChatRecord, m: &Membership) -> Result<(), Refusal> {
-        AllowAll.may_add_members(c, m)
+        ALLOW_ALL.may_add_members(c, m)
     }
     fn may_accept_invitation(&self, c: &ChatRecord) -> Result<(), Refusal> {
-        AllowAll.may_accept_invitation(c)
+        ALLOW_ALL.may_accept_invitation(c)
     }
     fn may_remove_member(
         &self,
@@ -163,14 +116,14 @@ impl ChatRules for LeaveCounts {
         t: UserId,
         tm: Option<&Membership>,
     ) -> Result<(), Refusal> {
-        AllowAll.may_remove_member(c, m, t, tm)
+        ALLOW_ALL.may_remove_member(c, m, t, tm)
     }
     fn may_leave(&self, _: &ChatRecord, _: &Membership, members: usize) -> Result<(), Refusal> {
         self.0.lock().unwrap().push(members);
         Ok(())
     }
     fn may_rename(&self, c: &ChatRecord, m: &Membership) -> Result<(), Refusal> {
-        AllowAll.may_rename(c, m)
+        ALLOW_ALL.may_rename(c, m)
     }
     fn may_set_role(
         &self,
@@ -179,7 +132,7 @@ impl ChatRules for LeaveCounts {
         t: UserId,
         r: Role,
     ) -> Result<(), Refusal> {
-        AllowAll.may_set_role(c, m, t, r)
+        ALLOW_ALL.may_set_role(c, m, t, r)
     }
     fn may_transfer_ownership(
         &self,
@@ -187,16 +140,16 @@ impl ChatRules for LeaveCounts {
         m: &Membership,
         t: UserId,
     ) -> Result<(), Refusal> {
-        AllowAll.may_transfer_ownership(c, m, t)
+        ALLOW_ALL.may_transfer_ownership(c, m, t)
     }
     fn may_alter_message(&self, m: &Membership, a: UserId) -> Result<(), Refusal> {
-        AllowAll.may_alter_message(m, a)
+        ALLOW_ALL.may_alter_message(m, a)
     }
     fn may_store(&self, u: UserId, s: StorageUse) -> Result<(), Refusal> {
-        AllowAll.may_store(u, s)
+        ALLOW_ALL.may_store(u, s)
     }
     fn successor(&self, r: &[Membership]) -> Option<UserId> {
-        AllowAll.successor(r)
+        ALLOW_ALL.successor(r)
     }
 }
 
@@ -1219,7 +1172,7 @@ async fn a_deleted_owner_hands_the_group_on() {
         .await
         .unwrap();
     let bodies: Vec<_> = done.events.iter().map(|e| e.body.clone()).collect();
-    // the successor the rules name (AllowAll: the last remaining) is owner now
+    // the successor the rules name (ALLOW_ALL: the last remaining) is owner now
     assert_eq!(
         bodies,
         [
@@ -1403,7 +1356,7 @@ async fn consent_decides_between_membership_and_invitation() {
     let writer = EventWriter::start(
         &storage,
         WriterConfig::default(),
-        Arc::new(RefuseAll(full)),
+        Arc::new(Fixed(Some(full))),
         None,
     )
     .unwrap();
@@ -1520,7 +1473,7 @@ async fn a_change_the_rules_refuse_stores_nothing() {
     let writer = EventWriter::start(
         &storage,
         WriterConfig::default(),
-        Arc::new(RefuseAll(refusal)),
+        Arc::new(Fixed(Some(refusal))),
         Some(log.clone()),
     )
     .unwrap();
